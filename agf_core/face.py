@@ -1,0 +1,109 @@
+"""Face detection (MediaPipe Tasks) and the aligned 48x48 grey crop the face CNN expects.
+
+The detector model is BlazeFace short-range, read from `assets/models/face_landmarker.task` (Google's
+MediaPipe Face Landmarker bundle, Apache-2.0; SHA-256 checked). Any object with `detect(frame)` can stand
+in for the detector (see `FaceDetector`).
+"""
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .checkpoint import ASSETS, verify
+
+FACE_BUNDLE = ASSETS / "face_landmarker.task"
+CROP_SIZE = 48
+
+
+@dataclass(frozen=True)
+class Face:
+    box: tuple[int, int, int, int]          # x, y, width, height in pixels
+    score: float
+    left_eye: tuple[float, float]           # pixels, the eye on the image's left side
+    right_eye: tuple[float, float]
+
+    @property
+    def area(self) -> int:
+        return self.box[2] * self.box[3]
+
+
+class FaceDetector(Protocol):
+    def detect(self, frame: np.ndarray) -> list[Face]: ...
+
+
+def check_frame(frame: object) -> np.ndarray:
+    """Accept RGB uint8 (H, W, 3); raise ValueError naming the bad shape or dtype otherwise."""
+    if not isinstance(frame, np.ndarray):
+        raise ValueError(f"a frame must be a numpy array (RGB uint8 HxWx3), got {type(frame).__name__}")
+    if frame.dtype != np.uint8:
+        raise ValueError(f"frame dtype {frame.dtype} is not accepted; expected uint8 RGB (H, W, 3)")
+    if frame.ndim != 3 or frame.shape[2] != 3 or min(frame.shape[:2]) < 16:
+        raise ValueError(f"frame shape {frame.shape} is not accepted; expected (H, W, 3) RGB with H, W >= 16")
+    return np.ascontiguousarray(frame)
+
+
+@dataclass(frozen=True)
+class DetectorOptions:
+    model_path: Path = FACE_BUNDLE
+    min_confidence: float = 0.5
+
+
+class MediaPipeFaceDetector:
+    """MediaPipe Tasks FaceDetector on the BlazeFace model inside the Face Landmarker bundle."""
+
+    def __init__(self, options: DetectorOptions = DetectorOptions()):
+        import mediapipe as mp
+        from mediapipe.tasks.python import BaseOptions, vision
+
+        path = verify(options.model_path)
+        with zipfile.ZipFile(path) as bundle:
+            model = bundle.read("face_detector.tflite")
+        self._mp = mp
+        self._task = vision.FaceDetector.create_from_options(vision.FaceDetectorOptions(
+            base_options=BaseOptions(model_asset_buffer=model), min_detection_confidence=options.min_confidence))
+
+    def detect(self, frame: np.ndarray) -> list[Face]:
+        frame = check_frame(frame)
+        h, w = frame.shape[:2]
+        result = self._task.detect(self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=frame))
+        faces = []
+        for d in result.detections:
+            b = d.bounding_box
+            kp = d.keypoints  # right eye, left eye (the person's), nose, mouth, ears; normalised
+            eyes = sorted([(kp[0].x * w, kp[0].y * h), (kp[1].x * w, kp[1].y * h)])
+            faces.append(Face((b.origin_x, b.origin_y, b.width, b.height), d.categories[0].score, eyes[0], eyes[1]))
+        return faces
+
+    def close(self) -> None:
+        self._task.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def largest(faces: list[Face]) -> Face | None:
+    return max(faces, key=lambda f: f.area) if faces else None
+
+
+def align_crop(frame: np.ndarray, face: Face, size: int = CROP_SIZE, margin: float = 1.25) -> np.ndarray:
+    """Rotate so the eyes are level, take a square of `margin` x the box around its centre, and return
+    a grey uint8 (size, size) crop framed like FER2013's (forehead to chin)."""
+    import cv2
+
+    (lx, ly), (rx, ry) = face.left_eye, face.right_eye
+    angle = np.degrees(np.arctan2(ry - ly, rx - lx))
+    x, y, bw, bh = face.box
+    cx, cy = x + bw / 2, y + bh / 2
+    side = margin * max(bw, bh)
+    scale = size / side
+    m = cv2.getRotationMatrix2D((cx, cy), angle, scale)                 # rotate about the box centre
+    m[:, 2] += (size / 2 - cx, size / 2 - cy)                           # and move it to the crop centre
+    grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+    return cv2.warpAffine(grey, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)

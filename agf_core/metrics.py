@@ -1,0 +1,41 @@
+"""Classification metrics for the reports: accuracy, macro/weighted F1, per-class P/R/F1, confusion, ECE."""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+from .labels import EMOTIONS
+
+
+def classification_report(y_true: np.ndarray, probs: np.ndarray) -> dict:
+    """y_true (N,) class indices, probs (N, 7) -> the metrics dict written to reports/<task>.json."""
+    y_true = np.asarray(y_true)
+    y_pred = np.asarray(probs).argmax(1)
+    labels = list(range(len(EMOTIONS)))
+    p, r, f, n = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    present = n > 0  # a class absent from the test set is left out of macro-F1
+    return {
+        "n": int(len(y_true)),
+        "accuracy": float((y_pred == y_true).mean()),
+        "macro_f1": float(f[present].mean()),
+        "weighted_f1": float((f * n).sum() / n.sum()),
+        "ece": expected_calibration_error(y_true, probs),
+        "per_class": {e: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(n[i])}
+                      for i, e in enumerate(EMOTIONS)},
+        "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+        "labels": list(EMOTIONS),
+    }
+
+
+def expected_calibration_error(y_true: np.ndarray, probs: np.ndarray, bins: int = 15) -> float:
+    """Mean |accuracy - confidence| over equal-width confidence bins, weighted by bin size."""
+    probs = np.asarray(probs)
+    conf, pred = probs.max(1), probs.argmax(1)
+    correct = pred == np.asarray(y_true)
+    edges = np.linspace(0, 1, bins + 1)
+    ece = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = (conf > lo) & (conf <= hi)
+        if sel.any():
+            ece += sel.mean() * abs(correct[sel].mean() - conf[sel].mean())
+    return float(ece)

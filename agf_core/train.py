@@ -1,0 +1,62 @@
+"""Train one branch: `python -m agf_core.train --task {text,audio,face} --data-root ../shared/data --out DIR`.
+
+Every run is seeded and resumable: run the same command again after a stop and it goes on from DIR/last.pt.
+The best dev checkpoint is DIR/best.pt; copy it to assets/models/ to ship it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+
+from .device import set_threads
+from .losses import LOSSES
+
+TASKS = ("text", "audio", "face")
+
+
+def _recipe(task: str):
+    if task == "face":
+        from .face_recipe import FACE_DEFAULTS, train_face
+        return FACE_DEFAULTS, train_face
+    if task == "text":
+        from .text_recipe import TEXT_DEFAULTS, train_text
+        return TEXT_DEFAULTS, train_text
+    if task == "audio":
+        from .audio_recipe import AUDIO_DEFAULTS, train_audio
+        return AUDIO_DEFAULTS, train_audio
+    raise ValueError(f"unknown task {task!r}; accepted: {', '.join(TASKS)}")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(prog="python -m agf_core.train", description=__doc__.splitlines()[0])
+    ap.add_argument("--task", required=True, choices=TASKS)
+    ap.add_argument("--data-root", required=True, help="folder holding text/, audio/, faces/ (../shared/data)")
+    ap.add_argument("--out", required=True, help="run folder: best.pt, last.pt, log.jsonl")
+    ap.add_argument("--epochs", type=int)
+    ap.add_argument("--batch-size", type=int)
+    ap.add_argument("--lr", type=float)
+    ap.add_argument("--loss", choices=LOSSES)
+    ap.add_argument("--seed", type=int)
+    ap.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    ap.add_argument("--frontend", choices=("whisper", "logmel", "hf"), default="whisper",
+                    help="audio only: the speech front end (see agf_core/audio_encoder.py)")
+    ap.add_argument("--goemotions", action="store_true", help="text only: add GoEmotions-Ekman train")
+    args = ap.parse_args(argv)
+    set_threads(args.threads)
+    defaults, train = _recipe(args.task)
+    overrides = {k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+                                   "loss": args.loss, "seed": args.seed}.items() if v is not None}
+    extra = {}
+    if args.task == "audio":
+        from .audio_encoder import AudioEncoderConfig
+        extra["encoder"] = AudioEncoderConfig(frontend=args.frontend, threads=args.threads or 2)
+    if args.task == "text":
+        extra["use_goemotions"] = args.goemotions
+    best = train(args.data_root, args.out, replace(defaults, **overrides), **extra)
+    print(json.dumps({"best": best}, indent=2))
+    return best
+
+
+if __name__ == "__main__":
+    main()
