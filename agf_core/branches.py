@@ -1,0 +1,95 @@
+"""One trained branch per modality, loaded from its checkpoint: raw input -> (embedding h_i, probabilities).
+
+    TextBranch   str (+ previous turns)        -> h_text  (256,), probs (7,)
+    AudioBranch  16 kHz mono float32 (N,)      -> h_audio (256,), probs (7,)
+    VideoBranch  RGB uint8 frames [(H, W, 3)]  -> h_video (256,), probs (7,), or None when no face is found
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import checkpoint
+from .audio_encoder import AudioEncoderConfig, AudioNet, AudioNetConfig, SpeechFrontEnd, pad_frames
+from .face import FaceDetector, MediaPipeFaceDetector, align_crop, check_frame, largest
+from .head import ClassifierHead, HeadConfig
+from .text_encoder import TextEncoder, TextEncoderConfig, check_text
+from .video_encoder import FaceNet, FaceNetConfig, crops_to_tensor, pool_window
+
+
+@dataclass(frozen=True)
+class BranchOutput:
+    embedding: np.ndarray        # (D,) float32, the h_i handed to fusion
+    probs: np.ndarray            # (7,) float32, sums to 1
+
+
+def _config(cls, d: dict):
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+class TextBranch:
+    def __init__(self, path: str | Path):
+        ck = checkpoint.load(path, "text")
+        self.encoder = TextEncoder(_config(TextEncoderConfig, ck["config"]["encoder"]))
+        self.head = ClassifierHead(_config(HeadConfig, ck["config"]["head"])).eval()
+        self.head.load_state_dict(ck["state_dict"])
+
+    @torch.no_grad()
+    def __call__(self, text: str, context: list[str] | None = None) -> BranchOutput:
+        x = torch.from_numpy(self.encoder.encode([check_text(text)], [context or []]))  # (1, D_in)
+        h, logits = self.head(x)                                                       # (1, 256), (1, 7)
+        return BranchOutput(h[0].numpy(), logits.softmax(-1)[0].numpy())
+
+
+class AudioBranch:
+    def __init__(self, path: str | Path):
+        ck = checkpoint.load(path, "audio")
+        state = dict(ck["state_dict"])
+        self.mean, self.std = state.pop("norm_mean").numpy(), state.pop("norm_std").numpy()
+        self.frontend = SpeechFrontEnd(_config(AudioEncoderConfig, ck["config"]["encoder"]))
+        self.net = AudioNet(_config(AudioNetConfig, ck["config"]["net"])).eval()
+        self.net.load_state_dict(state)
+
+    @torch.no_grad()
+    def __call__(self, audio16k: np.ndarray) -> BranchOutput:
+        frames = (self.frontend(audio16k) - self.mean) / self.std                    # (T, D)
+        x, mask = pad_frames([frames.astype(np.float32)])                             # (1, T, D), (1, T)
+        h, logits = self.net(x, mask)                                                 # (1, 256), (1, 7)
+        return BranchOutput(h[0].numpy(), logits.softmax(-1)[0].numpy())
+
+
+class VideoBranch:
+    def __init__(self, path: str | Path, detector: FaceDetector | None = None):
+        ck = checkpoint.load(path, "face")
+        self.config = _config(FaceNetConfig, ck["config"])
+        self.net = FaceNet(self.config).eval()
+        self.net.load_state_dict(ck["state_dict"])
+        self.detector = detector or MediaPipeFaceDetector()
+
+    def crops(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+        """Aligned 48x48 grey crops of the largest face in up to `window` evenly spaced frames."""
+        frames = [check_frame(f) for f in frames]
+        if len(frames) > self.config.window:
+            frames = [frames[i] for i in np.linspace(0, len(frames) - 1, self.config.window).round().astype(int)]
+        out = []
+        for frame in frames:
+            face = largest(self.detector.detect(frame))
+            if face is not None:
+                out.append(align_crop(frame, face))
+        return out
+
+    @torch.no_grad()
+    def from_crops(self, crops: list[np.ndarray]) -> BranchOutput:
+        x = crops_to_tensor(crops)                                       # (T, 1, 48, 48)
+        emb, logits = self.net(x)                                        # (T, D), (T, 7)
+        emb_f, logits_f = self.net(x.flip(-1))                           # the mirrored face, as in evaluation
+        emb, logits = (emb + emb_f) / 2, (logits.log_softmax(-1) + logits_f.log_softmax(-1)) / 2
+        h, logp = pool_window(emb[None], logits[None])                   # (1, D), (1, 7)
+        return BranchOutput(h[0].numpy(), logp.exp()[0].numpy())
+
+    def __call__(self, frames: list[np.ndarray]) -> BranchOutput | None:
+        crops = self.crops(frames)
+        return self.from_crops(crops) if crops else None

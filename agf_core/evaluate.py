@@ -1,0 +1,105 @@
+"""Evaluate a branch on its test split: `python -m agf_core.evaluate --task {text,audio,face} --data-root
+../shared/data --out reports/` -> reports/<task>.json and reports/<task>_confusion.png.
+
+Test splits: MELD test (text), RAVDESS actors 21-24 (audio), FER2013 PrivateTest (face). The branch runs
+exactly as in `EmotionRecognizer` (same encoder config, same checkpoint), on cached encoder features.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import checkpoint
+from .branches import AudioBranch, TextBranch, _config
+from .checkpoint import ASSETS
+from .device import set_threads
+from .labels import EMOTIONS
+from .metrics import classification_report
+
+TASKS = ("text", "audio", "face")
+TEST_SPLITS = {"text": "MELD test (2,610 utterances)", "audio": "RAVDESS actors 21-24 (240 clips, calm -> neutral)",
+               "face": "FER2013 test = PrivateTest (3,589 crops)"}
+
+
+def text_probs(ckpt_path: Path, data_root: str) -> tuple[np.ndarray, np.ndarray]:
+    from .text_recipe import text_features
+    branch = TextBranch(ckpt_path)
+    feats = text_features(data_root, "meld", "test", branch.encoder.config)
+    with torch.no_grad():
+        return feats["y"], branch.head(torch.from_numpy(feats["x"]))[1].softmax(-1).numpy()
+
+
+def audio_probs(ckpt_path: Path, data_root: str) -> tuple[np.ndarray, np.ndarray]:
+    from .audio_recipe import frame_features, predict_probs
+    branch = AudioBranch(ckpt_path)
+    seqs, y = frame_features(data_root, "test", branch.frontend.config, noisy_copy=False)
+    return y, predict_probs(branch.net, [((s - branch.mean) / branch.std).astype(np.float32) for s in seqs])
+
+
+def face_probs(ckpt_path: Path, data_root: str) -> tuple[np.ndarray, np.ndarray]:
+    from .data import read_fer2013
+    from .face_recipe import predict_probs
+    from .video_encoder import FaceNet, FaceNetConfig
+    ck = checkpoint.load(ckpt_path, "face")
+    net = FaceNet(_config(FaceNetConfig, ck["config"]))
+    net.load_state_dict(ck["state_dict"])
+    x, y = read_fer2013(data_root, "test")
+    return y, predict_probs(net, x, flip_tta=True)
+
+
+def save_confusion_png(report: dict, path: Path, title: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    cm = np.array(report["confusion"], dtype=float)
+    norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(6, 5))
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(EMOTIONS)):
+        for j in range(len(EMOTIONS)):
+            ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=8,
+                    color="white" if norm[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(EMOTIONS)), EMOTIONS, rotation=45, ha="right")
+    ax.set_yticks(range(len(EMOTIONS)), EMOTIONS)
+    ax.set_xlabel("predicted"), ax.set_ylabel("true"), ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def evaluate(task: str, data_root: str, out_dir: str | Path, ckpt_path: str | Path | None = None) -> dict:
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; accepted: {', '.join(TASKS)}")
+    ckpt_path = Path(ckpt_path or ASSETS / f"{task}.pt")
+    y, probs = {"text": text_probs, "audio": audio_probs, "face": face_probs}[task](ckpt_path, data_root)
+    report = {"task": task, "test_split": TEST_SPLITS[task], "checkpoint": str(ckpt_path),
+              "checkpoint_sha256": checkpoint.sha256(ckpt_path), **classification_report(y, probs)}
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{task}.json").write_text(json.dumps(report, indent=2))
+    save_confusion_png(report, out / f"{task}_confusion.png",
+                       f"{task}: {TEST_SPLITS[task]}\nacc {report['accuracy']:.3f}  wF1 {report['weighted_f1']:.3f}"
+                       f"  macro-F1 {report['macro_f1']:.3f}")
+    return report
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(prog="python -m agf_core.evaluate", description=__doc__.splitlines()[0])
+    ap.add_argument("--task", required=True, choices=TASKS)
+    ap.add_argument("--data-root", required=True, help="folder holding text/, audio/, faces/ (../shared/data)")
+    ap.add_argument("--out", default="reports", help="folder for <task>.json and <task>_confusion.png")
+    ap.add_argument("--checkpoint", help="default: the shipped assets/models/<task>.pt")
+    ap.add_argument("--threads", type=int)
+    args = ap.parse_args(argv)
+    set_threads(args.threads)
+    rep = evaluate(args.task, args.data_root, args.out, args.checkpoint)
+    print(json.dumps({k: rep[k] for k in ("task", "n", "accuracy", "macro_f1", "weighted_f1", "ece")}, indent=2))
+    return rep
+
+
+if __name__ == "__main__":
+    main()

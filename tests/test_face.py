@@ -1,0 +1,42 @@
+import numpy as np
+import pytest
+
+from agf_core.face import MediaPipeFaceDetector, align_crop, check_frame, largest
+
+
+@pytest.fixture(scope="module")
+def detector():
+    with MediaPipeFaceDetector() as det:
+        yield det
+
+
+def test_detects_the_face_in_a_real_photo(detector, face_photo):
+    face = largest(detector.detect(face_photo))
+    assert face is not None and face.score > 0.8
+    x, y, w, h = face.box
+    # Grace Hopper's face sits in the upper middle of the 512x600 portrait
+    assert 100 < x + w / 2 < 400 and 100 < y + h / 2 < 350 and 120 < w < 300
+    assert face.left_eye[0] < face.right_eye[0]
+
+
+def test_crop_is_48_grey_and_centred_on_the_face(detector, face_photo):
+    crop = align_crop(face_photo, largest(detector.detect(face_photo)))
+    assert crop.shape == (48, 48) and crop.dtype == np.uint8
+    assert crop.std() > 20  # real image content, not the replicated border
+
+
+def test_blank_and_noise_frames_have_no_face(detector):
+    assert detector.detect(np.zeros((480, 640, 3), np.uint8)) == []
+    assert largest([]) is None
+
+
+@pytest.mark.parametrize("frame, match", [
+    (np.zeros((480, 640), np.uint8), r"shape \(480, 640\)"),
+    (np.zeros((480, 640, 4), np.uint8), r"shape \(480, 640, 4\)"),
+    (np.zeros((480, 640, 3), np.float32), "dtype float32"),
+    (np.zeros((8, 8, 3), np.uint8), "H, W >= 16"),
+    ("frame.jpg", "numpy array"),
+])
+def test_bad_frames_are_named(frame, match):
+    with pytest.raises(ValueError, match=match):
+        check_frame(frame)
