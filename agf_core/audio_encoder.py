@@ -29,7 +29,6 @@ class AudioEncoderConfig:
     whisper_model: str = DEFAULT_WHISPER  # the packaged tiny.en, a CTranslate2 folder, or a faster-whisper name
     hf_model: str = "facebook/wav2vec2-base"  # used when frontend == "hf"
     compute_type: str = "int8"
-    threads: int = 2
     max_seconds: float = 30.0             # Whisper's window; longer clips are cut
 
 
@@ -45,10 +44,12 @@ def whisper_model_path(name: str) -> str:
 
 
 @functools.lru_cache(maxsize=2)
-def load_whisper(name: str = DEFAULT_WHISPER, compute_type: str = "int8", threads: int = 2):
-    """One faster-whisper model per process, shared by the audio encoder and the transcriber."""
+def load_whisper(name: str = DEFAULT_WHISPER, compute_type: str = "int8"):
+    """One faster-whisper model per process, shared by the audio encoder and the transcriber;
+    it uses as many threads as torch (see device.set_threads)."""
     from faster_whisper import WhisperModel
-    return WhisperModel(whisper_model_path(name), device="cpu", compute_type=compute_type, cpu_threads=threads)
+    return WhisperModel(whisper_model_path(name), device="cpu", compute_type=compute_type,
+                        cpu_threads=torch.get_num_threads())
 
 
 @functools.lru_cache(maxsize=2)
@@ -73,7 +74,7 @@ class SpeechFrontEnd:
         if self.config.frontend == "logmel":
             return log_mel(x)                                              # (T, 64)
         if self.config.frontend == "whisper":
-            model = load_whisper(self.config.whisper_model, self.config.compute_type, self.config.threads)
+            model = load_whisper(self.config.whisper_model, self.config.compute_type)
             feats = model.feature_extractor(x)                            # (80, frames), 100/s
             states = model.encode(feats[None].astype(np.float32))         # StorageView (1, frames/2, 384)
             return np.asarray(states, dtype=np.float32)[0]                # (T, 384)

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> dict:
     extra = {}
     if args.task == "audio":
         from .audio_encoder import AudioEncoderConfig
-        extra["encoder"] = AudioEncoderConfig(frontend=args.frontend, threads=args.threads or 2)
+        extra["encoder"] = AudioEncoderConfig(frontend=args.frontend)
     if args.task == "text":
         extra["use_goemotions"] = args.goemotions
     best = train(args.data_root, args.out, replace(defaults, **overrides), **extra)

@@ -23,3 +23,23 @@ def test_predict_cli_names_bad_files():
     done = run("--image", "no/such.png")
     assert done.returncode == 2 and "cannot read image file no/such.png" in done.stderr
     assert run().returncode == 2
+
+
+def test_predict_cli_reads_a_video_with_its_audio_track(tmp_path):
+    import shutil
+
+    import pytest
+    from conftest import speak
+    import soundfile as sf
+
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed")
+    rate, samples = speak("What a lovely surprise this is.", tmp_path / "tts.wav")
+    sf.write(tmp_path / "speech.wav", samples, rate)
+    video = tmp_path / "clip.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-loop", "1", "-i", str(ROOT / "tests/assets/astronaut.png"),
+                    "-i", str(tmp_path / "speech.wav"), "-t", "2", "-r", "10", "-vf", "scale=320:320",
+                    "-pix_fmt", "yuv420p", "-shortest", str(video)], check=True)
+    done = run("--video", str(video))
+    assert done.returncode == 0, done.stderr
+    assert set(json.loads(done.stdout)["per_modality"]) == {"audio", "video"}
