@@ -33,9 +33,15 @@ def _config(cls, d: dict):
 class TextBranch:
     def __init__(self, path: str | Path):
         ck = checkpoint.load(path, "text")
-        self.encoder = TextEncoder(_config(TextEncoderConfig, ck["config"]["encoder"]))
+        self.finetuned = bool(ck["config"].get("finetuned"))
+        state = ck["state_dict"]
+        self.encoder = TextEncoder(_config(TextEncoderConfig, ck["config"]["encoder"]), own_weights=self.finetuned)
+        if self.finetuned:  # the checkpoint carries the encoder's own weights (float16)
+            self.encoder.load_state_dict({k[8:]: v.float() for k, v in state.items() if k.startswith("encoder.")})
+            self.encoder.eval()
+            state = {k[5:]: v for k, v in state.items() if k.startswith("head.")}
         self.head = ClassifierHead(_config(HeadConfig, ck["config"]["head"])).eval()
-        self.head.load_state_dict(ck["state_dict"])
+        self.head.load_state_dict(state)
 
     @torch.no_grad()
     def __call__(self, text: str, context: list[str] | None = None) -> BranchOutput:

@@ -28,6 +28,12 @@ TEST_SPLITS = {"text": "MELD test (2,610 utterances)", "audio": "RAVDESS actors 
 def text_probs(ckpt_path: Path, data_root: str) -> tuple[np.ndarray, np.ndarray]:
     from .text_recipe import text_features
     branch = TextBranch(ckpt_path)
+    if branch.finetuned:  # its encoder differs from the frozen one the feature cache holds
+        from .data import read_meld
+        from .text_recipe import TextClassifier, text_classifier_probs
+        rows = read_meld(data_root, "test", branch.encoder.config.context_turns)
+        model = TextClassifier(branch.encoder, branch.head).eval()
+        return np.array([r.label for r in rows]), text_classifier_probs(model, rows)
     feats = text_features(data_root, "meld", "test", branch.encoder.config)
     with torch.no_grad():
         return feats["y"], branch.head(torch.from_numpy(feats["x"]))[1].softmax(-1).numpy()

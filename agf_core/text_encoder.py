@@ -5,6 +5,7 @@ offline. Any hub id (`bert-base-uncased`, `roberta-base`, ...) works where a hub
 """
 from __future__ import annotations
 
+import copy
 import functools
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,40 +53,46 @@ def check_text(text: object) -> str:
     return text.strip()
 
 
-class TextEncoder:
+class TextEncoder(torch.nn.Module):
     """Sentences (+ optional context turns) -> embeddings (B, 2 * hidden): [utterance ; context].
 
     The context half is the mean-pooled encoding of the previous turns joined with " | ", zeros if none.
+    Frozen encoders share one cached transformer per process; `own_weights=True` gives this encoder its
+    own copy, to fine-tune it or to load fine-tuned weights into it.
     """
 
-    def __init__(self, config: TextEncoderConfig = TextEncoderConfig()):
+    def __init__(self, config: TextEncoderConfig = TextEncoderConfig(), own_weights: bool = False):
+        super().__init__()
         self.config = config
-        self.tokenizer, self.model = _load(config.model)
+        self.tokenizer, model = _load(config.model)
+        self.model = copy.deepcopy(model) if own_weights else model
         self.hidden = self.model.config.hidden_size
         self.dim = 2 * self.hidden if config.context_turns else self.hidden
 
-    @torch.no_grad()
-    def _pool(self, texts: list[str]) -> np.ndarray:
+    def _pool(self, texts: list[str]) -> torch.Tensor:
         out = []
         for i in range(0, len(texts), self.config.batch_size):
             batch = self.tokenizer(texts[i:i + self.config.batch_size], padding=True, truncation=True,
                                    max_length=self.config.max_length, return_tensors="pt")
             states = self.model(**batch).last_hidden_state               # (B, L, H)
             mask = batch["attention_mask"][..., None].float()             # (B, L, 1)
-            out.append(((states * mask).sum(1) / mask.sum(1)).numpy())    # (B, H)
-        return np.concatenate(out) if out else np.zeros((0, self.hidden), np.float32)
+            out.append((states * mask).sum(1) / mask.sum(1))              # (B, H)
+        return torch.cat(out) if out else torch.zeros(0, self.hidden)
 
-    def encode(self, texts: list[str], contexts: list[list[str]] | None = None) -> np.ndarray:
+    def forward(self, texts: list[str], contexts: list[list[str]] | None = None) -> torch.Tensor:
         texts = [check_text(t) for t in texts]
         emb = self._pool(texts)                                           # (B, H)
         if not self.config.context_turns:
             return emb
-        ctx = np.zeros_like(emb)                                          # (B, H)
-        if contexts is not None:
-            if len(contexts) != len(texts):
-                raise ValueError(f"got {len(contexts)} contexts for {len(texts)} texts; pass one list per text")
-            joined = [" | ".join(c[-self.config.context_turns:]) for c in contexts]
-            rows = [i for i, j in enumerate(joined) if j.strip()]
-            if rows:
-                ctx[rows] = self._pool([joined[i] for i in rows])
-        return np.concatenate([emb, ctx], 1)                              # (B, 2H)
+        if contexts is not None and len(contexts) != len(texts):
+            raise ValueError(f"got {len(contexts)} contexts for {len(texts)} texts; pass one list per text")
+        joined = [" | ".join(c[-self.config.context_turns:]) for c in contexts or [[] for _ in texts]]
+        rows = [i for i, j in enumerate(joined) if j.strip()]
+        ctx = torch.zeros_like(emb)                                       # (B, H)
+        if rows:
+            ctx = ctx.index_put((torch.tensor(rows),), self._pool([joined[i] for i in rows]))
+        return torch.cat([emb, ctx], 1)                                   # (B, 2H)
+
+    @torch.no_grad()
+    def encode(self, texts: list[str], contexts: list[list[str]] | None = None) -> np.ndarray:
+        return self(texts, contexts).numpy()

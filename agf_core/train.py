@@ -42,16 +42,20 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--frontend", choices=("whisper", "logmel", "hf"), default="whisper",
                     help="audio only: the speech front end (see agf_core/audio_encoder.py)")
     ap.add_argument("--goemotions", action="store_true", help="text only: add GoEmotions-Ekman train")
+    ap.add_argument("--finetune", action="store_true", help="text only: fine-tune the transformer too")
     args = ap.parse_args(argv)
     set_threads(args.threads)
     defaults, train = _recipe(args.task)
+    if args.task == "text" and args.finetune:
+        from .text_recipe import TEXT_FINETUNE_DEFAULTS, train_text_finetune
+        defaults, train = TEXT_FINETUNE_DEFAULTS, train_text_finetune
     overrides = {k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
                                    "loss": args.loss, "seed": args.seed}.items() if v is not None}
     extra = {}
     if args.task == "audio":
         from .audio_encoder import AudioEncoderConfig
         extra["encoder"] = AudioEncoderConfig(frontend=args.frontend)
-    if args.task == "text":
+    if args.task == "text" and not args.finetune:
         extra["use_goemotions"] = args.goemotions
     best = train(args.data_root, args.out, replace(defaults, **overrides), **extra)
     print(json.dumps({"best": best}, indent=2))
