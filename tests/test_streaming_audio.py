@@ -1,0 +1,99 @@
+"""Microphone path pieces: utterance segmentation on synthesised speech with silences, transcription, replies."""
+import numpy as np
+import pytest
+
+from agf_core.audio import resample, to_mono_16k
+from conftest import speak
+from streaming.reply import STRATEGIES, TemplateReply, topic_of
+from streaming.utterance import UtteranceSegmenter, VadOptions
+
+
+def _chunks(x48k_int16, size=24000):
+    return [(48000, x48k_int16[i:i + size]) for i in range(0, len(x48k_int16), size)]
+
+
+@pytest.fixture(scope="module")
+def two_sentences(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("vad")
+    rng = np.random.default_rng(0)
+    silence = lambda s: rng.normal(0, 60, int(48000 * s)).astype(np.int16)  # noqa: E731  (room noise)
+    _, a = speak("Hello, how are you today?", folder / "a.wav")
+    _, b = speak("I feel great, thanks for asking.", folder / "b.wav")
+    parts = [silence(1.0), a, silence(1.5), b, silence(1.2)]
+    bounds = np.cumsum([0] + [len(p) for p in parts]) / 48000
+    return np.concatenate(parts), bounds
+
+
+def test_two_sentences_give_two_utterances_in_place(two_sentences):
+    pcm, bounds = two_sentences
+    seg = UtteranceSegmenter()
+    out = [u for c in _chunks(pcm) for u in seg.push(c)] + seg.flush()
+    assert len(out) == 2
+    for u, (start, end) in zip(out, [(bounds[1], bounds[2]), (bounds[3], bounds[4])]):
+        # espeak's files end in silence, so the speech itself ends before `end`
+        assert start - 0.5 < u.start_s < start + 0.1 and start + 1.0 < u.end_s < end + 0.8
+        assert u.audio.dtype == np.float32 and not u.clipped
+
+
+def test_chunk_size_does_not_matter(two_sentences):
+    pcm, _ = two_sentences
+    results = []
+    for size in (4800, 24000, 50000):
+        seg = UtteranceSegmenter()
+        results.append([round(u.start_s, 2) for c in _chunks(pcm, size) for u in seg.push(c)])
+    assert results[0] == results[1] == results[2]
+
+
+def test_silence_and_clicks_give_nothing():
+    seg = UtteranceSegmenter()
+    quiet = np.zeros(48000 * 3, np.int16)
+    click = quiet.copy()
+    click[48000:48000 + 480] = 20000            # 10 ms click
+    assert [u for c in _chunks(np.concatenate([quiet, click])) for u in seg.push(c)] + seg.flush() == []
+
+
+def test_long_speech_is_cut_and_clipping_flagged():
+    t = np.arange(48000 * 4) / 48000
+    loud = (np.sign(np.sin(2 * np.pi * 200 * t)) * 32767).astype(np.int16)   # clipped square wave
+    seg = UtteranceSegmenter(VadOptions(max_seconds=1.5))
+    out = [u for c in _chunks(loud) for u in seg.push(c)]
+    assert len(out) >= 2 and all(u.seconds <= 1.6 for u in out) and out[0].clipped
+
+
+def test_bad_chunk_is_named():
+    with pytest.raises(ValueError, match="dtype"):
+        UtteranceSegmenter().push((48000, np.zeros(100, np.uint8)))
+
+
+def test_whisper_transcribes_synthesised_speech(speech):
+    from streaming.transcriber import WhisperTranscriber
+    text = WhisperTranscriber()(to_mono_16k(speech)).lower()
+    assert "so happy" in text and "see you" in text
+
+
+def test_reply_strategy_per_emotion_refers_to_what_was_said():
+    reply = TemplateReply()
+    assert set(STRATEGIES) == set(reply.bank)
+    said = "I failed my driving test"
+    assert topic_of(said) == "failed driving test"
+    assert "sorry" in reply(said, "sadness").lower() or "down" in reply(said, "sadness").lower() \
+        or "painful" in reply(said, "sadness").lower()
+    for emotion in STRATEGIES:
+        assert "driving test" in reply(said, emotion)
+    assert "{topic}" not in reply("um yes", "joy")
+    with pytest.raises(ValueError, match="'bored'"):
+        reply(said, "bored")
+
+
+def test_replies_do_not_repeat_back_to_back():
+    reply = TemplateReply(seed=1)
+    history = []
+    for _ in range(6):
+        r = reply("my exam results", "joy", history)
+        assert r not in [h for _, h in history[-1:]]
+        history.append(("my exam results", r))
+
+
+def test_resample_round_trip_keeps_length():
+    x = np.random.default_rng(0).normal(size=48000).astype(np.float32)
+    assert len(resample(x, 48000, 16000)) == 16000
