@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+
+from streaming.video import FaceWindow, VideoOptions, draw_box
+
+
+@pytest.fixture(scope="module")
+def video_branch(recognizer):
+    return recognizer.video
+
+
+def _webcam(photo):
+    import cv2
+    frame = np.zeros((480, 640, 3), np.uint8)
+    frame[:, 64:576] = cv2.resize(photo, (512, 480))
+    return frame
+
+
+def test_window_fills_refreshes_and_is_bounded(video_branch, face_photo):
+    w = FaceWindow(VideoOptions(window=8, refresh_s=0.4))
+    frame = _webcam(face_photo)
+    refreshed = [w.push(frame, t * 0.1, video_branch) for t in range(20)]   # 10 fps for 2 s
+    assert len(w.crops) == 8 and w.present and w.box is not None
+    assert 4 <= sum(refreshed) <= 6                                           # ~every 0.4 s
+    assert abs(w.output.probs.sum() - 1) < 1e-5 and w.output.embedding.shape == (256,)
+
+
+def test_no_face_clears_the_window_after_forget_time(video_branch, face_photo):
+    w = FaceWindow(VideoOptions(forget_s=1.0))
+    w.push(_webcam(face_photo), 0.0, video_branch)
+    blank = np.zeros((480, 640, 3), np.uint8)
+    w.push(blank, 0.5, video_branch)
+    assert w.present and w.box is None          # a short dropout keeps the last prediction
+    w.push(blank, 1.5, video_branch)
+    assert not w.present and len(w.crops) == 0
+
+
+def test_odd_frame_sizes_work(video_branch, face_photo):
+    import cv2
+    w = FaceWindow()
+    for size in ((97, 131), (1080, 1920), (480, 640)):
+        w.push(cv2.resize(face_photo, size[::-1]), 0.0, video_branch)
+    with pytest.raises(ValueError, match="shape"):
+        w.push(np.zeros((480, 640), np.uint8), 0.0, video_branch)
+
+
+def test_draw_box_copies():
+    frame = np.zeros((100, 100, 3), np.uint8)
+    out = draw_box(frame, (10, 10, 50, 50), "joy")
+    assert out is not frame and out.sum() > 0 and frame.sum() == 0
+    assert draw_box(frame, None) is frame
