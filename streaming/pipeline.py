@@ -1,0 +1,183 @@
+"""The live pipeline: frames, microphone chunks and typed text in; fused updates, transcript and replies out.
+
+`LivePipeline` holds what is shared (models, options); `LiveState` holds one participant's session.
+Every stage is timed, and a stage that raises marks its modality unavailable with the reason while the
+others go on: nothing the participant said is dropped, and the stream never dies.
+"""
+from __future__ import annotations
+
+import time
+import traceback
+from collections import deque
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from agf_core.branches import BranchOutput
+from agf_core.labels import MODALITIES
+from agf_core.metadata import UNKNOWN, check_metadata, estimate_timbre
+from agf_core.recognizer import EmotionRecognizer, Prediction
+
+from .reply import STRATEGIES, ReplyGenerator
+from .session import SessionState
+from .transcriber import Transcriber
+from .utterance import Utterance, UtteranceSegmenter, VadOptions
+from .video import FaceWindow, VideoOptions
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    video: VideoOptions = VideoOptions()
+    vad: VadOptions = VadOptions()
+    speech_valid_s: float = 8.0     # an utterance's audio/text emotion counts in fusion this long
+    context_turns: int = 2
+    latency_window: int = 200       # recent timings kept per stage
+
+
+@dataclass
+class LiveState:
+    """One participant's live session (kept in gr.State)."""
+    session: SessionState = field(default_factory=SessionState)
+    face: FaceWindow = field(default_factory=FaceWindow)
+    segmenter: UtteranceSegmenter = field(default_factory=UtteranceSegmenter)
+    speech: dict[str, tuple[float, BranchOutput]] = field(default_factory=dict)  # modality -> (t, output)
+    status: dict[str, str] = field(default_factory=lambda: {m: "waiting" for m in MODALITIES})
+    timbre: str = UNKNOWN           # estimated from the voice
+    latency_ms: dict[str, deque] = field(default_factory=dict)
+    last: Prediction | None = None
+
+
+@dataclass
+class Turn:
+    """What one utterance or typed message produced."""
+    text: str
+    source: str
+    prediction: Prediction
+    reply: str
+
+
+class LivePipeline:
+    def __init__(self, recognizer: EmotionRecognizer, transcriber: Transcriber, reply: ReplyGenerator,
+                 options: PipelineOptions = PipelineOptions()):
+        self.recognizer, self.transcriber, self.reply, self.options = recognizer, transcriber, reply, options
+
+    def new_state(self, participant_id: str = "") -> LiveState:
+        o = self.options
+        return LiveState(SessionState(participant_id=participant_id), FaceWindow(o.video), UtteranceSegmenter(o.vad))
+
+    @contextmanager
+    def _timed(self, state: LiveState, stage: str):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            q = state.latency_ms.setdefault(stage, deque(maxlen=self.options.latency_window))
+            q.append((time.perf_counter() - t0) * 1000)
+
+    def _guard(self, state: LiveState, modality: str, stage: str, fn, *args):
+        """Run one stage; on failure mark the modality unavailable with the reason and return None."""
+        try:
+            with self._timed(state, stage):
+                out = fn(*args)
+            return out
+        except Exception as e:  # noqa: BLE001  a failing stage must not end the stream
+            state.status[modality] = f"unavailable: {type(e).__name__}: {e}"
+            traceback.print_exc()
+            return None
+
+    def metadata(self, state: LiveState) -> dict[str, str]:
+        meta = check_metadata(state.session.metadata)
+        if meta["timbre"] == UNKNOWN:
+            meta["timbre"] = state.timbre
+        return meta
+
+    def fuse(self, state: LiveState, source: str) -> Prediction:
+        """Combine the freshest output of every modality present now and log it to the timeline."""
+        now = state.session.now()
+        outs, absent = {}, {}
+        if state.face.present:
+            outs["video"] = state.face.output
+        else:
+            absent["video"] = "no face" if state.status["video"] in ("ok", "no face", "waiting") else state.status["video"]
+        for m in ("audio", "text"):
+            t, out = state.speech.get(m, (None, None))
+            if out is not None and now - t <= self.options.speech_valid_s:
+                outs[m] = out
+            else:
+                absent[m] = state.status[m] if state.status[m].startswith("unavailable") else "nothing said recently"
+        with self._timed(state, "fusion"):
+            pred = self.recognizer.combine(outs, self.metadata(state), absent)
+        if outs:
+            state.session.add_prediction(pred, source, now)
+        state.last = pred
+        return pred
+
+    # ---- inputs -------------------------------------------------------------------------------------
+    def on_frame(self, state: LiveState, frame: np.ndarray) -> Prediction | None:
+        """A webcam frame; returns a fused update when the video window refreshed."""
+        if frame is None:
+            return None
+        t = state.session.now()
+        refreshed = self._guard(state, "video", "face", state.face.push, frame, t, self.recognizer.video)
+        if refreshed is None and state.status["video"].startswith("unavailable"):
+            return None
+        state.status["video"] = "ok" if state.face.box is not None else "no face"
+        return self.fuse(state, "video") if refreshed else None
+
+    def on_audio(self, state: LiveState, chunk: tuple[int, np.ndarray]) -> list[Turn]:
+        """A microphone chunk; returns the turns of the utterances it completed."""
+        if chunk is None:
+            return []
+        utterances = self._guard(state, "audio", "vad", state.segmenter.push, chunk) or []
+        return [turn for u in utterances if (turn := self.on_utterance(state, u)) is not None]
+
+    def on_utterance(self, state: LiveState, utt: Utterance) -> Turn | None:
+        now = state.session.now()
+        if state.timbre == UNKNOWN:
+            state.timbre = estimate_timbre(utt.audio)
+        audio_out = self._guard(state, "audio", "audio_emotion", self.recognizer.audio, utt.audio)
+        if audio_out is not None:
+            state.speech["audio"] = (now, audio_out)
+            state.status["audio"] = "ok (clipped input)" if utt.clipped else "ok"
+        text = self._guard(state, "text", "asr", self.transcriber, utt.audio)
+        if text is None:
+            text = ""
+        if not text.strip():  # nothing intelligible: the voice still counts
+            return self._turn(state, "", "speech") if audio_out is not None else None
+        return self._turn(state, text, "speech")
+
+    def on_text(self, state: LiveState, text: str) -> Turn | None:
+        """A typed message; same text path as speech."""
+        if text is None or not str(text).strip():
+            return None
+        return self._turn(state, str(text).strip(), "typed")
+
+    def _turn(self, state: LiveState, text: str, source: str) -> Turn:
+        if text:
+            context = [u["text"] for u in state.session.transcript[-self.options.context_turns:]]
+            out = self._guard(state, "text", "text_emotion", self.recognizer.text, text, context)
+            if out is not None:
+                state.speech["text"] = (state.session.now(), out)
+                state.status["text"] = "ok"
+        pred = self.fuse(state, source)
+        emotion = pred.label if pred.probs else "neutral"
+        reply = ""
+        if text:
+            with self._timed(state, "reply"):
+                try:
+                    reply = self.reply(text, emotion, state.session.history())
+                except Exception as e:  # noqa: BLE001
+                    reply = f"(reply unavailable: {e})"
+            state.session.add_turn(text, source, emotion, reply, STRATEGIES[emotion])
+        return Turn(text, source, pred, reply)
+
+    def close(self, state: LiveState) -> list[Turn]:
+        """End of the microphone stream: process the utterance still in progress."""
+        return [turn for u in state.segmenter.flush() if (turn := self.on_utterance(state, u)) is not None]
+
+
+def latency_summary(state: LiveState) -> dict[str, dict[str, float]]:
+    """Median and p95 in ms per stage over the recent window."""
+    return {k: {"median_ms": round(float(np.median(v)), 1), "p95_ms": round(float(np.percentile(v, 95)), 1)}
+            for k, v in state.latency_ms.items() if v}
