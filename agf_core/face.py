@@ -6,6 +6,7 @@ in for the detector (see `FaceDetector`).
 """
 from __future__ import annotations
 
+import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,13 +64,15 @@ class MediaPipeFaceDetector:
         with zipfile.ZipFile(path) as bundle:
             model = bundle.read("face_detector.tflite")
         self._mp = mp
+        self._lock = threading.Lock()  # one MediaPipe task serves every session's frames
         self._task = vision.FaceDetector.create_from_options(vision.FaceDetectorOptions(
             base_options=BaseOptions(model_asset_buffer=model), min_detection_confidence=options.min_confidence))
 
     def detect(self, frame: np.ndarray) -> list[Face]:
         frame = check_frame(frame)
         h, w = frame.shape[:2]
-        result = self._task.detect(self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=frame))
+        with self._lock:
+            result = self._task.detect(self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=frame))
         faces = []
         for d in result.detections:
             b = d.bounding_box

@@ -1,0 +1,59 @@
+"""Plotly figures for the live view: emotion timeline, modality importance, per-modality probabilities."""
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+from agf_core.labels import EMOTIONS, MODALITIES
+
+COLOURS = {"neutral": "#9e9e9e", "joy": "#f4b400", "sadness": "#4285f4", "anger": "#db4437",
+           "fear": "#8e44ad", "disgust": "#0f9d58", "surprise": "#ff7f0e"}
+MODALITY_COLOURS = {"text": "#5c6bc0", "audio": "#26a69a", "video": "#ef6c00"}
+MODALITY_NAMES = {"text": "words", "audio": "voice", "video": "face"}
+
+
+def _layout(fig: go.Figure, title: str, height: int = 260) -> go.Figure:
+    fig.update_layout(title={"text": title, "font": {"size": 14}}, height=height, template="plotly_white",
+                      margin={"l": 40, "r": 10, "t": 36, "b": 30}, legend={"orientation": "h", "y": -0.2})
+    return fig
+
+
+def timeline_figure(rows: list[dict], window_s: float = 60.0) -> go.Figure:
+    """Fused probability of each emotion over the last `window_s` seconds (one line per emotion)."""
+    fig = go.Figure()
+    end = rows[-1]["t"] if rows else 0.0
+    recent = [r for r in rows if r["t"] >= end - window_s]
+    for e in EMOTIONS:
+        fig.add_scatter(x=[r["t"] for r in recent], y=[r[f"p_{e}"] for r in recent], name=e, mode="lines",
+                        line={"color": COLOURS[e], "width": 2})
+    fig.update_xaxes(title_text="seconds", range=[max(0.0, end - window_s), max(end, 1.0)])
+    fig.update_yaxes(range=[0, 1])
+    return _layout(fig, "Emotion, last 60 s")
+
+
+def importance_figure(rows: list[dict], window_s: float = 60.0) -> go.Figure:
+    """Current fusion weight per modality (bars) and its history (lines)."""
+    fig = go.Figure()
+    end = rows[-1]["t"] if rows else 0.0
+    recent = [r for r in rows if r["t"] >= end - window_s]
+    last = recent[-1] if recent else {}
+    fig.add_bar(x=[MODALITY_NAMES[m] for m in MODALITIES], y=[last.get(f"w_{m}", 0.0) for m in MODALITIES],
+                marker_color=[MODALITY_COLOURS[m] for m in MODALITIES], name="now", xaxis="x2", yaxis="y",
+                showlegend=False)
+    for m in MODALITIES:
+        fig.add_scatter(x=[r["t"] for r in recent], y=[r.get(f"w_{m}", 0.0) for r in recent],
+                        name=MODALITY_NAMES[m], mode="lines", line={"color": MODALITY_COLOURS[m]})
+    fig.update_layout(xaxis={"domain": [0.32, 1.0], "title": "seconds"},
+                      xaxis2={"domain": [0.0, 0.26], "anchor": "y"}, yaxis={"range": [0, 1]})
+    return _layout(fig, "How much each modality counted")
+
+
+def modality_bars_figure(per_modality: dict[str, dict[str, float]]) -> go.Figure:
+    """Each present modality's own probabilities, grouped by emotion."""
+    fig = go.Figure()
+    for m in MODALITIES:
+        if m in per_modality:
+            fig.add_bar(x=list(EMOTIONS), y=[per_modality[m][e] for e in EMOTIONS], name=MODALITY_NAMES[m],
+                        marker_color=MODALITY_COLOURS[m])
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(range=[0, 1])
+    return _layout(fig, "Per modality")

@@ -1,0 +1,60 @@
+"""demo.py's handlers called directly, as the streams call them."""
+import json
+
+import numpy as np
+import pytest
+
+gr = pytest.importorskip("gradio")
+import demo  # noqa: E402
+from conftest import speak  # noqa: E402
+
+
+@pytest.fixture()
+def state():
+    return demo.start_session(True, "P42", None)[0]
+
+
+def test_capture_stays_off_without_consent():
+    with pytest.raises(gr.Error, match="consent"):
+        demo.start_session(False, "", None)
+    assert demo.on_frame(np.zeros((480, 640, 3), np.uint8), None) == (gr.skip(),) * 7
+
+
+def test_typed_text_updates_the_view(state):
+    out = demo.on_text("I'm so happy we finally made it!", state)
+    cleared, label, timeline, importance, bars, chat, status = out
+    assert cleared == "" and max(label, key=label.get) == "joy"
+    assert len(chat) == 2 and chat[1]["role"] == "assistant"
+    assert len(timeline.data) == 7 and "words: ok" in status
+
+
+def test_frames_give_preview_and_face_status(state, face_photo):
+    import cv2
+    frame = cv2.resize(face_photo, (640, 480))
+    out = demo.on_frame(frame, state)
+    assert out[0].shape == (240, 320, 3)
+    assert "face: ok" in out[-1]
+    out = demo.on_frame(np.zeros((480, 640, 3), np.uint8), state)
+    assert "face: no face" in out[-1]
+
+
+def test_microphone_chunks_give_transcript_and_reply(state, tmp_path):
+    _, speech = speak("I am so happy to see you again today.", tmp_path / "s.wav")
+    pcm = np.concatenate([np.zeros(24000, np.int16), speech, np.zeros(96000, np.int16)])
+    views = [demo.on_audio((48000, pcm[i:i + 24000]), state) for i in range(0, len(pcm), 24000)]
+    chats = [v[4] for v in views if v[4] is not gr.skip() and not isinstance(v[4], dict)]
+    assert chats, "no utterance was completed"
+    said = chats[-1][0]["content"].lower()
+    assert "happy" in said and "(speech" in said
+
+
+def test_correction_and_export_round_trip(state):
+    demo.on_text("That was awful.", state)
+    assert "you feel surprise" in demo.on_correction("surprise", "", state)
+    with pytest.raises(gr.Error, match="Pick the emotion"):
+        demo.on_correction(None, "", state)
+    json_path, csv_path = demo.on_export(state)
+    data = json.loads(open(json_path).read())
+    assert data["participant_id"] == "P42" and data["corrections"][0]["felt"] == "surprise"
+    assert data["transcript"][0]["text"] == "That was awful."
+    assert open(csv_path).read().count("\n") == len(data["timeline"]) + 1
