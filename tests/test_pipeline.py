@@ -86,3 +86,13 @@ def test_bad_audio_chunk_does_not_raise(recognizer):
     assert pipe.on_audio(state, (48000, np.zeros(10, np.uint8))) == []
     assert "dtype uint8" in state.status["audio"]
     assert pipe.on_audio(state, None) == []
+
+
+def test_local_mode_without_devices_exits_with_a_clear_message():
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-m", "streaming.local", "--camera", "7", "--seconds", "1"],
+                          capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
+    if done.returncode == 0:
+        pytest.skip("this machine has a camera or microphone")
+    assert done.returncode == 2 and "neither a camera nor a microphone" in done.stderr
