@@ -176,7 +176,7 @@ def build() -> gr.Blocks:
                     correct = gr.Button("Send correction")
                     corrected = gr.Markdown()
                     export = gr.Button("Export session (JSON + CSV)")
-                    files = gr.File(label="Export", file_count="multiple")
+                    files = gr.File(label="Export", file_count="multiple", elem_id="export-files")
             status = gr.Markdown(elem_id="status")
         outs = [label, timeline, importance, bars, chat, status]
         start.click(start_session, [consent, participant, state], [state, live, started] + outs)
