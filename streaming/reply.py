@@ -15,21 +15,37 @@ from agf_core.labels import EMOTIONS
 REPLY_BANK = Path(__file__).resolve().parent.parent / "assets" / "replies.json"
 STRATEGIES = {"neutral": "friendly engagement", "joy": "shared warmth", "sadness": "comfort",
               "anger": "calm", "fear": "reassurance", "disgust": "understanding", "surprise": "curiosity"}
-_STOP = set("i i'm me my you your it it's is am are was were be been the a an and or but so to of in on at for "
-            "with that this just really very do did don't not no yes oh well um uh like what again today "
-            "yesterday tomorrow now then got get had have has feel felt think know want about all some because "
-            "when they them their there we our he she his her can could would will one thing things".split())
+# A topic is a short noun phrase after a determiner: "I failed my driving test" -> "your driving test".
+_DETERMINERS = {"my": "your", "our": "your", "your": "my", "the": "the", "a": "the", "an": "the",
+                "this": "this", "that": "that", "his": "his", "her": "her", "their": "their"}
+_BOUNDARY = set("and or but so because to of in on at for with from about is was are were be been "
+                "again today yesterday tomorrow now then really very too just".split())
+
+
+def topic_of(text: str, max_words: int = 3) -> str:
+    """The last noun phrase after a determiner, with my/our turned to your; "" when there is none."""
+    words = re.findall(r"[A-Za-z']+|[.,!?;:]", text)
+    for i in range(len(words) - 2, -1, -1):
+        det = words[i].lower()
+        if det not in _DETERMINERS:
+            continue
+        phrase = []
+        for w in words[i + 1:i + 1 + max_words]:
+            if not w[0].isalpha() or w.lower() in _BOUNDARY or w.lower() in _DETERMINERS:
+                break
+            phrase.append(w.lower())
+        if phrase:
+            return " ".join([_DETERMINERS[det]] + phrase)
+    return ""
 
 
 class ReplyGenerator(Protocol):
     def __call__(self, text: str, emotion: str, history: list[tuple[str, str]]) -> str: ...
 
 
-def topic_of(text: str, max_words: int = 3) -> str:
-    """The last content words of what was said, e.g. "my exam results" -> "exam results"."""
-    words = [w for w in re.findall(r"[A-Za-z']+", text)]
-    content = [w for w in words if w.lower() not in _STOP and len(w) > 2]
-    return " ".join(content[-max_words:]).lower()
+def _sentence_case(text: str) -> str:
+    """Capitalise each sentence's first letter (a topic may open one)."""
+    return re.sub(r"(^|[.!?]\s+)([a-z])", lambda m: m.group(1) + m.group(2).upper(), text)
 
 
 @dataclass
@@ -51,7 +67,7 @@ class TemplateReply:
         topic = topic_of(text)
         entry = self.bank[emotion]
         templates = entry["with_topic"] if topic else entry["without_topic"]
-        options = [t.format(topic=topic) for t in templates]
+        options = [_sentence_case(t.format(topic=topic)) for t in templates]
         said = [r for _, r in history or []]
         for n in (3, 2, 1, 0):  # avoid the last few replies, as many as the bank allows
             fresh = [o for o in options if o not in said[len(said) - n:]] if n else options
