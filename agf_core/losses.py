@@ -5,7 +5,6 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-
 LOSSES = ("ce", "weighted_ce", "focal")
 
 
@@ -41,7 +40,3 @@ def make_loss(name: str, labels: np.ndarray, num_classes: int, label_smoothing: 
     if name == "focal":
         return FocalLoss()
     raise ValueError(f"unknown loss {name!r}; accepted: {', '.join(LOSSES)}")
-
-
-
-

@@ -92,7 +92,8 @@ def train_text_finetune(data_root: str, out_dir: str | Path, opts: TrainOptions 
     """Fine-tune the transformer and the head together on MELD train; selection on MELD dev weighted-F1.
     The checkpoint holds the encoder's weights (float16, to halve the file) beside the head's."""
     from .data import read_meld
-    train, dev = read_meld(data_root, "train", encoder.context_turns), read_meld(data_root, "dev", encoder.context_turns)
+    train = read_meld(data_root, "train", encoder.context_turns)
+    dev = read_meld(data_root, "dev", encoder.context_turns)
     y = np.array([r.label for r in train])
     dev_y = np.array([r.label for r in dev])
     enc = TextEncoder(encoder, own_weights=True)

@@ -99,7 +99,8 @@ class LivePipeline:
         if state.face.present:
             outs["video"] = state.face.output
         else:
-            absent["video"] = "no face" if state.status["video"] in ("ok", "no face", "waiting") else state.status["video"]
+            failed = state.status["video"].startswith("unavailable")
+            absent["video"] = state.status["video"] if failed else "no face"
         for m in ("audio", "text"):
             t, out = state.speech.get(m, (None, None))
             if out is not None and now - t <= self.options.speech_valid_s:
