@@ -137,10 +137,19 @@ def on_export(state: LiveState | None):
     return [str(folder / f"{stem}.json"), str(folder / f"{stem}_timeline.csv")]
 
 
+def release(state: LiveState | None) -> None:
+    """Free a closed session's buffers (face crops, audio in progress, timeline)."""
+    if state is not None:
+        state.face.crops.clear()
+        state.segmenter = None
+        state.session.timeline.clear()
+
+
 # ---- layout ------------------------------------------------------------------------------------------
 def build() -> gr.Blocks:
     with gr.Blocks(title="AGF live emotion") as demo:
-        state = gr.State(None, time_to_live=4 * 3600)
+        # Gradio deletes a tab's state 60 min after it disconnects; the callback releases its buffers then.
+        state = gr.State(None, delete_callback=release)
         gr.Markdown("# How do you come across?\nFace, voice and words, fused live by Adaptive Gated Fusion.")
         with gr.Group(elem_id="consent"):
             gr.Markdown(CONSENT)
