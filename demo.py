@@ -31,13 +31,20 @@ your corrections are kept for this session only, until you export them or close 
 what a model reads from expressions, not what you feel, and can be wrong."""
 
 
+# Optional language-model replies, from the command line (main) before the first pipeline() call.
+REPLY_GENERATOR = {"model": "", "endpoint": ""}
+
+
 @functools.lru_cache(maxsize=1)
 def pipeline() -> LivePipeline:
     """Models load once per process and are shared by every session."""
     from agf_core.recognizer import default_recognizer
-    from streaming.reply import TemplateReply
+    from streaming.reply import GeneratorReply, TemplateReply
     from streaming.transcriber import WhisperTranscriber
-    return LivePipeline(default_recognizer(), WhisperTranscriber(), TemplateReply())
+    model, endpoint = REPLY_GENERATOR["model"], REPLY_GENERATOR["endpoint"]
+    reply = (GeneratorReply(model, endpoint, os.environ.get("AGF_REPLY_API_KEY", ""))
+             if model or endpoint else TemplateReply())
+    return LivePipeline(default_recognizer(), WhisperTranscriber(), reply)
 
 
 # ---- rendering ---------------------------------------------------------------------------------------
@@ -206,7 +213,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--share", action="store_true", help="create a public Gradio link (for remote studies)")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=7860)
+    ap.add_argument("--reply-model", default="", help="transformers text-generation model id, or the model name "
+                    "at --reply-endpoint (default: offline template replies)")
+    ap.add_argument("--reply-endpoint", default="", help="OpenAI-compatible base URL, e.g. http://localhost:8000/v1 "
+                    "(key in AGF_REPLY_API_KEY)")
     args = ap.parse_args(argv)
+    REPLY_GENERATOR.update(model=args.reply_model, endpoint=args.reply_endpoint)
     pipeline()  # load and warm the models before the first participant arrives
     build().queue(default_concurrency_limit=4).launch(server_name=args.host, server_port=args.port,
                                                      share=args.share, css_paths=[ASSETS / "style.css"])

@@ -74,3 +74,57 @@ class TemplateReply:
             if fresh:
                 return self._rng.choice(fresh)
         return options[0]
+
+
+SYSTEM_PROMPT = ("You are a warm, brief conversation partner. The person's expressed emotion is {emotion}; "
+                 "answer in one or two sentences with {strategy}, referring to what they said.")
+
+
+@dataclass
+class GeneratorReply:
+    """Replies from a language model when one is configured: an OpenAI-compatible endpoint
+    (`endpoint="http://host:port/v1"`, `model` its model name) or a transformers text-generation model id
+    (`model` alone). Falls back to `fallback` (the template replies) when the generator fails."""
+    model: str = ""
+    endpoint: str = ""
+    api_key: str = ""
+    timeout_s: float = 10.0
+    fallback: ReplyGenerator | None = None
+
+    def __post_init__(self):
+        if not self.model and not self.endpoint:
+            raise ValueError("GeneratorReply needs a transformers model id (model=...) or an endpoint URL")
+        self.fallback = self.fallback or TemplateReply()
+        self._pipe = None
+
+    def _messages(self, text: str, emotion: str, history: list[tuple[str, str]]) -> list[dict]:
+        msgs = [{"role": "system", "content": SYSTEM_PROMPT.format(emotion=emotion, strategy=STRATEGIES[emotion])}]
+        for said, replied in history[-3:]:
+            msgs += [{"role": "user", "content": said}, {"role": "assistant", "content": replied}]
+        return msgs + [{"role": "user", "content": text}]
+
+    def _endpoint(self, messages: list[dict]) -> str:
+        import urllib.request
+        body = json.dumps({"model": self.model, "messages": messages, "max_tokens": 80}).encode()
+        req = urllib.request.Request(self.endpoint.rstrip("/") + "/chat/completions", body,
+                                     {"Content-Type": "application/json",
+                                      **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {})})
+        with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+            return json.loads(resp.read())["choices"][0]["message"]["content"].strip()
+
+    def _local(self, messages: list[dict]) -> str:
+        if self._pipe is None:
+            from transformers import pipeline
+            self._pipe = pipeline("text-generation", model=self.model)
+        out = self._pipe(messages, max_new_tokens=60)
+        return out[0]["generated_text"][-1]["content"].strip()
+
+    def __call__(self, text: str, emotion: str, history: list[tuple[str, str]] | None = None) -> str:
+        if emotion not in EMOTIONS:
+            raise ValueError(f"unknown emotion {emotion!r}; accepted: {', '.join(EMOTIONS)}")
+        messages = self._messages(text, emotion, history or [])
+        try:
+            reply = self._endpoint(messages) if self.endpoint else self._local(messages)
+            return reply or self.fallback(text, emotion, history)
+        except Exception:  # noqa: BLE001  no network, no model: the conversation goes on
+            return self.fallback(text, emotion, history)

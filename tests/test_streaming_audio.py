@@ -98,3 +98,36 @@ def test_replies_do_not_repeat_back_to_back():
 def test_resample_round_trip_keeps_length():
     x = np.random.default_rng(0).normal(size=48000).astype(np.float32)
     assert len(resample(x, 48000, 16000)) == 16000
+
+
+def test_generator_reply_uses_an_openai_compatible_endpoint_and_falls_back():
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from streaming.reply import GeneratorReply
+
+    seen = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            seen["body"] = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            out = json.dumps({"choices": [{"message": {"content": "That sounds lovely!"}}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(out)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.handle_request, daemon=True).start()
+    gen = GeneratorReply(model="any", endpoint=f"http://127.0.0.1:{server.server_port}/v1")
+    assert gen("We got a puppy", "joy") == "That sounds lovely!"
+    assert "shared warmth" in seen["body"]["messages"][0]["content"]
+    server.server_close()
+    dead = GeneratorReply(model="any", endpoint="http://127.0.0.1:9/v1", timeout_s=1)
+    assert "puppy" in dead("We got a puppy", "joy")     # template fallback still refers to it
+    with pytest.raises(ValueError, match="model id"):
+        GeneratorReply()
