@@ -6,6 +6,7 @@ in for the detector (see `FaceDetector`).
 """
 from __future__ import annotations
 
+import atexit
 import threading
 import zipfile
 from dataclasses import dataclass
@@ -67,6 +68,9 @@ class MediaPipeFaceDetector:
         self._lock = threading.Lock()  # one MediaPipe task serves every session's frames
         self._task = vision.FaceDetector.create_from_options(vision.FaceDetectorOptions(
             base_options=BaseOptions(model_asset_buffer=model), min_detection_confidence=options.min_confidence))
+        # A task still open at exit prints tracebacks: its dispatcher thread pool is shut down before
+        # atexit handlers run, so close at thread-shutdown time (where Python allows it) instead.
+        getattr(threading, "_register_atexit", atexit.register)(self.close)
 
     def detect(self, frame: np.ndarray) -> list[Face]:
         frame = check_frame(frame)
@@ -82,7 +86,9 @@ class MediaPipeFaceDetector:
         return faces
 
     def close(self) -> None:
-        self._task.close()
+        if self._task is not None:
+            self._task.close()
+            self._task = None
 
     def __enter__(self):
         return self
