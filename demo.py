@@ -26,8 +26,9 @@ from streaming.video import draw_box  # noqa: E402
 ASSETS = Path(__file__).resolve().parent / "assets"
 CONSENT = """**Before you start.** This demo estimates emotions from your face (webcam), voice and words
 (microphone), and what you type. Frames and audio are processed in memory on this server and are **not
-stored** unless you tick "include raw audio and video" when exporting; the timeline, transcript, replies and
-your corrections are kept for this session only, until you export them or close the tab. The estimates are
+stored** unless you tick "keep my raw audio and face crops" below (then they are added to your export);
+the timeline, transcript, replies and your corrections are kept for this session only, until you export
+them or close the tab. The estimates are
 what a model reads from expressions, not what you feel, and can be wrong."""
 
 
@@ -80,11 +81,12 @@ def _ready(state: LiveState | None) -> bool:
 
 
 # ---- handlers ----------------------------------------------------------------------------------------
-def start_session(consent: bool, participant_id: str, state: LiveState | None):
+def start_session(consent: bool, participant_id: str, state: LiveState | None, keep_raw: bool = False):
     if not consent:
         raise gr.Error("Please tick the consent box to start: capture stays off until you do.")
     state = pipeline().new_state(participant_id.strip())
     state.session.consent = True
+    state.keep_raw = bool(keep_raw)
     return (state, gr.update(visible=True), f"Session {state.session.session_id} started.") + view(state)
 
 
@@ -141,7 +143,17 @@ def on_export(state: LiveState | None):
     stem = f"session_{state.session.participant_id or 'anon'}_{state.session.session_id}"
     (folder / f"{stem}.json").write_text(state.session.to_json())
     (folder / f"{stem}_timeline.csv").write_text(state.session.timeline_csv())
-    return [str(folder / f"{stem}.json"), str(folder / f"{stem}_timeline.csv")]
+    files = [folder / f"{stem}.json", folder / f"{stem}_timeline.csv"]
+    if state.keep_raw:  # only with the participant's opt-in at the start of the session
+        import soundfile as sf
+        for i, (t, audio) in enumerate(state.raw_audio):
+            files.append(folder / f"{stem}_utterance{i:03d}_t{t:.1f}s.wav")
+            sf.write(files[-1], audio, 16000)
+        if state.raw_faces:
+            files.append(folder / f"{stem}_faces.npz")
+            np.savez_compressed(files[-1], t=np.array([t for t, _ in state.raw_faces]),
+                                crops=np.stack([c for _, c in state.raw_faces]))
+    return [str(f) for f in files]
 
 
 def release(state: LiveState | None) -> None:
@@ -162,6 +174,7 @@ def build() -> gr.Blocks:
             gr.Markdown(CONSENT)
             with gr.Row():
                 consent = gr.Checkbox(label="I agree to take part", value=False)
+                keep_raw = gr.Checkbox(label="Keep my raw audio and face crops for export", value=False)
                 participant = gr.Textbox(label="Participant ID (optional)", max_lines=1)
                 start = gr.Button("Start session", variant="primary")
             started = gr.Markdown()
@@ -195,7 +208,7 @@ def build() -> gr.Blocks:
                     files = gr.File(label="Export", file_count="multiple", elem_id="export-files")
             status = gr.Markdown(elem_id="status")
         outs = [label, timeline, importance, bars, chat, status]
-        start.click(start_session, [consent, participant, state], [state, live, started] + outs)
+        start.click(start_session, [consent, participant, state, keep_raw], [state, live, started] + outs)
         webcam.stream(on_frame, [webcam, state], [preview] + outs, stream_every=0.1, time_limit=3600,
                       concurrency_limit=None)
         mic.stream(on_audio, [mic, state], outs, stream_every=0.5, time_limit=3600, concurrency_limit=None)

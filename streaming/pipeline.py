@@ -46,6 +46,9 @@ class LiveState:
     timbre: str = UNKNOWN           # estimated from the voice
     latency_ms: dict[str, deque] = field(default_factory=dict)
     last: Prediction | None = None
+    keep_raw: bool = False          # the participant opted in to keeping raw audio and face crops
+    raw_audio: list = field(default_factory=list)   # (t, 16 kHz float32 utterance)
+    raw_faces: list = field(default_factory=list)   # (t, 48x48 uint8 crop) at each window refresh
 
 
 @dataclass
@@ -124,6 +127,8 @@ class LivePipeline:
         if refreshed is None and state.status["video"].startswith("unavailable"):
             return None
         state.status["video"] = "ok" if state.face.box is not None else "no face"
+        if refreshed and state.keep_raw:
+            state.raw_faces.append((t, state.face.crops[-1]))
         return self.fuse(state, "video") if refreshed else None
 
     def on_audio(self, state: LiveState, chunk: tuple[int, np.ndarray]) -> list[Turn]:
@@ -135,6 +140,8 @@ class LivePipeline:
 
     def on_utterance(self, state: LiveState, utt: Utterance) -> Turn | None:
         now = state.session.now()
+        if state.keep_raw:
+            state.raw_audio.append((now, utt.audio))
         if state.timbre == UNKNOWN:
             state.timbre = estimate_timbre(utt.audio)
         audio_out = self._guard(state, "audio", "audio_emotion", self.recognizer.audio, utt.audio)

@@ -58,3 +58,22 @@ def test_correction_and_export_round_trip(state):
     assert data["participant_id"] == "P42" and data["corrections"][0]["felt"] == "surprise"
     assert data["transcript"][0]["text"] == "That was awful."
     assert open(csv_path).read().count("\n") == len(data["timeline"]) + 1
+
+
+def test_raw_media_is_exported_only_with_opt_in(face_photo, tmp_path):
+    import cv2
+    _, speech = speak("Keep this recording please.", tmp_path / "s.wav")
+    pcm = np.concatenate([np.zeros(24000, np.int16), speech, np.zeros(96000, np.int16)])
+    frame = cv2.resize(face_photo, (640, 480))
+    exports = {}
+    for keep in (False, True):
+        state = demo.start_session(True, "raw", None, keep)[0]
+        demo.on_frame(frame, state)
+        for i in range(0, len(pcm), 24000):
+            demo.on_audio((48000, pcm[i:i + 24000]), state)
+        exports[keep] = demo.on_export(state)
+    assert len(exports[False]) == 2
+    wavs = [f for f in exports[True] if f.endswith(".wav")]
+    faces = [f for f in exports[True] if f.endswith("_faces.npz")]
+    assert len(wavs) == 1 and len(faces) == 1
+    assert np.load(faces[0])["crops"].shape[1:] == (48, 48)
