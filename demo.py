@@ -181,9 +181,11 @@ def build() -> gr.Blocks:
         with gr.Column(visible=False) as live:
             with gr.Row():
                 with gr.Column(scale=1):
-                    webcam = gr.Image(sources=["webcam"], streaming=True, label="Webcam", type="numpy")
+                    webcam = gr.Image(sources=["webcam"], streaming=True, label="Webcam", type="numpy",
+                                      elem_id="webcam")
                     preview = gr.Image(label="Face", interactive=False, elem_id="face-preview")
-                    mic = gr.Audio(sources=["microphone"], streaming=True, label="Microphone", type="numpy")
+                    mic = gr.Audio(sources=["microphone"], streaming=True, label="Microphone", type="numpy",
+                                   elem_id="mic")
                     with gr.Row():
                         age = gr.Dropdown(list(VOCAB["age"]), value="unknown", label="Age group")
                         gender = gr.Dropdown(list(VOCAB["gender"]), value="unknown", label="Gender")

@@ -89,11 +89,11 @@ def test_live_session_in_chromium(media, server):
 
         # webcam: access, then start streaming
         page.get_by_text("Click to Access Webcam").click()
-        page.locator("button[aria-label='start recording'], button:has-text('Record')").first.click()
+        page.locator("#webcam button:has-text('Record')").click()
         expect(page.locator("#status")).to_contain_text("face: ok", timeout=30_000)
 
         # microphone: record; the fake device plays the sentence
-        page.get_by_role("button", name="Record").last.click()
+        page.locator("#mic button:has-text('Record')").click()
         expect(page.get_by_text("happy to see you", exact=False).first).to_be_visible(timeout=60_000)
         expect(page.locator("#status")).to_contain_text("voice: ok", timeout=30_000)
         assert page.locator(".js-plotly-plot").count() >= 3
