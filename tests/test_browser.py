@@ -99,6 +99,20 @@ def test_live_session_in_chromium(media, server):
         assert page.locator(".js-plotly-plot").count() >= 3
         page.screenshot(path=str(OUTPUT / "live_session.png"), full_page=True)
 
+        # a second participant, while the first one's webcam and microphone still stream, is not blocked
+        # and has a session of their own
+        other = browser.new_context(permissions=["camera", "microphone"]).new_page()
+        other.goto(server, wait_until="load")
+        other.get_by_label("I agree to take part").check()
+        other.get_by_role("button", name="Start session").click()
+        expect(other.get_by_text("started.")).to_be_visible(timeout=30_000)
+        other.get_by_placeholder("Say something and press Enter").fill("I am worried about tomorrow.")
+        other.get_by_placeholder("Say something and press Enter").press("Enter")
+        expect(other.locator("#status")).to_contain_text("words: ok", timeout=30_000)
+        expect(other.get_by_text("worried about tomorrow").first).to_be_visible()
+        assert other.get_by_text("championship").count() == 0
+        other.context.close()
+
         # export downloads the session with its rows
         page.get_by_role("button", name="Export session (JSON + CSV)").click()
         links = page.locator("#export-files a[download]")
