@@ -26,7 +26,8 @@ class BranchOutput:
     probs: np.ndarray            # (7,) float32, sums to 1
 
 
-def _config(cls, d: dict):
+def config_from_dict(cls, d: dict):
+    """A config dataclass from a checkpoint's dict (lists back to tuples)."""
     return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
@@ -35,12 +36,13 @@ class TextBranch:
         ck = checkpoint.load(path, "text")
         self.finetuned = bool(ck["config"].get("finetuned"))
         state = ck["state_dict"]
-        self.encoder = TextEncoder(_config(TextEncoderConfig, ck["config"]["encoder"]), own_weights=self.finetuned)
+        encoder_config = config_from_dict(TextEncoderConfig, ck["config"]["encoder"])
+        self.encoder = TextEncoder(encoder_config, own_weights=self.finetuned)
         if self.finetuned:  # the checkpoint carries the encoder's own weights (float16)
             self.encoder.load_state_dict({k[8:]: v.float() for k, v in state.items() if k.startswith("encoder.")})
             self.encoder.eval()
             state = {k[5:]: v for k, v in state.items() if k.startswith("head.")}
-        self.head = ClassifierHead(_config(HeadConfig, ck["config"]["head"])).eval()
+        self.head = ClassifierHead(config_from_dict(HeadConfig, ck["config"]["head"])).eval()
         self.head.load_state_dict(state)
 
     @torch.no_grad()
@@ -55,8 +57,8 @@ class AudioBranch:
         ck = checkpoint.load(path, "audio")
         state = dict(ck["state_dict"])
         self.mean, self.std = state.pop("norm_mean").numpy(), state.pop("norm_std").numpy()
-        self.frontend = SpeechFrontEnd(_config(AudioEncoderConfig, ck["config"]["encoder"]))
-        self.net = AudioNet(_config(AudioNetConfig, ck["config"]["net"])).eval()
+        self.frontend = SpeechFrontEnd(config_from_dict(AudioEncoderConfig, ck["config"]["encoder"]))
+        self.net = AudioNet(config_from_dict(AudioNetConfig, ck["config"]["net"])).eval()
         self.net.load_state_dict(state)
 
     @torch.no_grad()
@@ -70,7 +72,7 @@ class AudioBranch:
 class VideoBranch:
     def __init__(self, path: str | Path, detector: FaceDetector | None = None):
         ck = checkpoint.load(path, "face")
-        self.config = _config(FaceNetConfig, ck["config"])
+        self.config = config_from_dict(FaceNetConfig, ck["config"])
         self.net = FaceNet(self.config).eval()
         self.net.load_state_dict(ck["state_dict"])
         self.detector = detector or MediaPipeFaceDetector()

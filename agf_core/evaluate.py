@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from . import checkpoint
-from .branches import AudioBranch, TextBranch, _config
+from .branches import AudioBranch, TextBranch, config_from_dict
 from .checkpoint import ASSETS
 from .device import set_threads
 from .labels import EMOTIONS
@@ -51,7 +51,7 @@ def face_probs(ckpt_path: Path, data_root: str) -> tuple[np.ndarray, np.ndarray]
     from .face_recipe import predict_probs
     from .video_encoder import FaceNet, FaceNetConfig
     ck = checkpoint.load(ckpt_path, "face")
-    net = FaceNet(_config(FaceNetConfig, ck["config"]))
+    net = FaceNet(config_from_dict(FaceNetConfig, ck["config"]))
     net.load_state_dict(ck["state_dict"])
     x, y = read_fer2013(data_root, "test")
     return y, predict_probs(net, x, flip_tta=True)

@@ -49,7 +49,6 @@ def main(argv: list[str] | None = None) -> dict:
     import cv2
     import torch
 
-    from agf_core.data import read_ravdess  # noqa: F401  (import cost counted like the app's)
     from agf_core.recognizer import EmotionRecognizer
     from agf_core.face import align_crop, largest
 
