@@ -32,8 +32,9 @@ them or close the tab. The estimates are
 what a model reads from expressions, not what you feel, and can be wrong."""
 
 
-# Optional language-model replies, from the command line (main) before the first pipeline() call.
+# Options from the command line (main), read by the first pipeline() call.
 REPLY_GENERATOR = {"model": "", "endpoint": ""}
+ASR = {"model": "tiny.en"}
 
 
 @functools.lru_cache(maxsize=1)
@@ -41,11 +42,11 @@ def pipeline() -> LivePipeline:
     """Models load once per process and are shared by every session."""
     from agf_core.recognizer import default_recognizer
     from streaming.reply import GeneratorReply, TemplateReply
-    from streaming.transcriber import WhisperTranscriber
+    from streaming.transcriber import TranscriberOptions, WhisperTranscriber
     model, endpoint = REPLY_GENERATOR["model"], REPLY_GENERATOR["endpoint"]
     reply = (GeneratorReply(model, endpoint, os.environ.get("AGF_REPLY_API_KEY", ""))
              if model or endpoint else TemplateReply())
-    return LivePipeline(default_recognizer(), WhisperTranscriber(), reply)
+    return LivePipeline(default_recognizer(), WhisperTranscriber(TranscriberOptions(model=ASR["model"])), reply)
 
 
 # ---- rendering ---------------------------------------------------------------------------------------
@@ -232,7 +233,10 @@ def main(argv: list[str] | None = None) -> None:
                     "at --reply-endpoint (default: offline template replies)")
     ap.add_argument("--reply-endpoint", default="", help="OpenAI-compatible base URL, e.g. http://localhost:8000/v1 "
                     "(key in AGF_REPLY_API_KEY)")
+    ap.add_argument("--asr-model", default="tiny.en", help="faster-whisper model: the packaged tiny.en (offline), "
+                    "a CTranslate2 folder, or a name such as small.en (downloaded where a hub is reachable)")
     args = ap.parse_args(argv)
+    ASR["model"] = args.asr_model
     REPLY_GENERATOR.update(model=args.reply_model, endpoint=args.reply_endpoint)
     pipeline()  # load and warm the models before the first participant arrives
     build().queue(default_concurrency_limit=4).launch(server_name=args.host, server_port=args.port,
