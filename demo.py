@@ -133,8 +133,10 @@ def on_correction(felt: str, note: str, state: LiveState | None):
         raise gr.Error("Start the session first (consent above).")
     if felt not in EMOTIONS:
         raise gr.Error(f"Pick the emotion you feel: one of {', '.join(EMOTIONS)}.")
-    row = state.session.add_correction(felt, note)
-    return f"Noted: shown {row['shown']}, you feel {felt}. Thank you."
+    row = pipeline().correct(state, felt, note)
+    adapted = (f" The fusion now adapts to you ({len(state.personal.corrections)} correction(s), this session only)."
+               if row["adapted"] else "")
+    return f"Noted: shown {row['shown']}, you feel {felt}. Thank you.{adapted}"
 
 
 def on_export(state: LiveState | None):

@@ -14,6 +14,7 @@ import torch
 
 from . import checkpoint
 from .audio import to_mono_16k
+from .corruption import add_noise
 from .audio_encoder import AudioEncoderConfig, AudioNet, AudioNetConfig, SpeechFrontEnd, pad_frames
 from .data import read_ravdess
 from .features import cached
@@ -29,12 +30,6 @@ AUDIO_DEFAULTS = TrainOptions(epochs=60, batch_size=32, lr=1e-3, weight_decay=5e
 def read_wave(path: Path) -> np.ndarray:
     x, sr = sf.read(path, dtype="float32", always_2d=False)
     return to_mono_16k((sr, x))
-
-
-def add_noise(x: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
-    """White noise at `snr_db` relative to the clip's mean power."""
-    power = np.mean(x ** 2) + 1e-10
-    return (x + rng.normal(0, np.sqrt(power / 10 ** (snr_db / 10)), x.shape)).astype(np.float32)
 
 
 def frame_features(data_root: str, split: str, encoder: AudioEncoderConfig, noisy_copy: bool

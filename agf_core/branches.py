@@ -47,9 +47,20 @@ class TextBranch:
 
     @torch.no_grad()
     def __call__(self, text: str, context: list[str] | None = None) -> BranchOutput:
-        x = torch.from_numpy(self.encoder.encode([check_text(text)], [context or []]))  # (1, D_in)
-        h, logits = self.head(x)                                                       # (1, 256), (1, 7)
-        return BranchOutput(h[0].numpy(), logits.softmax(-1)[0].numpy())
+        h, logp = self.batch([check_text(text)], [context or []])
+        return BranchOutput(h[0], np.exp(logp[0]))
+
+    @torch.no_grad()
+    def batch(self, texts: list[str], contexts: list[list[str]] | None = None, size: int = 64
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """Many texts at once -> embeddings (N, 256) and log-probabilities (N, 7)."""
+        contexts = contexts or [[] for _ in texts]
+        hs, logps = [], []
+        for i in range(0, len(texts), size):
+            x = torch.from_numpy(self.encoder.encode(texts[i:i + size], contexts[i:i + size]))  # (b, D_in)
+            h, logits = self.head(x)                                                          # (b, 256), (b, 7)
+            hs.append(h.numpy()), logps.append(logits.log_softmax(-1).numpy())
+        return np.concatenate(hs), np.concatenate(logps)
 
 
 class AudioBranch:
@@ -67,6 +78,11 @@ class AudioBranch:
         x, mask = pad_frames([frames.astype(np.float32)])                             # (1, T, D), (1, T)
         h, logits = self.net(x, mask)                                                 # (1, 256), (1, 7)
         return BranchOutput(h[0].numpy(), logits.softmax(-1)[0].numpy())
+
+    def logp(self, audio16k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Embedding (256,) and log-probabilities (7,), as the fusion takes them."""
+        out = self(audio16k)
+        return out.embedding, np.log(np.maximum(out.probs, 1e-8))
 
 
 class VideoBranch:
@@ -89,14 +105,24 @@ class VideoBranch:
                 out.append(align_crop(frame, face))
         return out
 
-    @torch.no_grad()
     def from_crops(self, crops: list[np.ndarray]) -> BranchOutput:
-        x = crops_to_tensor(crops)                                       # (T, 1, 48, 48)
-        emb, logits = self.net(x)                                        # (T, D), (T, 7)
-        emb_f, logits_f = self.net(x.flip(-1))                           # the mirrored face, as in evaluation
-        emb, logits = (emb + emb_f) / 2, (logits.log_softmax(-1) + logits_f.log_softmax(-1)) / 2
-        h, logp = pool_window(emb[None], logits[None])                   # (1, D), (1, 7)
-        return BranchOutput(h[0].numpy(), logp.exp()[0].numpy())
+        h, logp = self.windows(np.asarray(crops)[None])
+        return BranchOutput(h[0], np.exp(logp[0]))
+
+    @torch.no_grad()
+    def windows(self, windows: np.ndarray, size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 crop windows (N, T, 48, 48) -> pooled embeddings (N, 256) and log-probabilities (N, 7)."""
+        hs, logps = [], []
+        for i in range(0, len(windows), size):
+            w = windows[i:i + size]
+            b, t = w.shape[:2]
+            x = crops_to_tensor(w.reshape(b * t, *w.shape[2:]))          # (b*T, 1, 48, 48)
+            emb, logits = self.net(x)                                    # (b*T, D), (b*T, 7)
+            emb_f, logits_f = self.net(x.flip(-1))                       # the mirrored face, as in evaluation
+            emb, logits = (emb + emb_f) / 2, (logits.log_softmax(-1) + logits_f.log_softmax(-1)) / 2
+            h, logp = pool_window(emb.view(b, t, -1), logits.view(b, t, -1))  # (b, D), (b, 7)
+            hs.append(h.numpy()), logps.append(logp.numpy())
+        return np.concatenate(hs), np.concatenate(logps)
 
     def __call__(self, frames: list[np.ndarray]) -> BranchOutput | None:
         crops = self.crops(frames)

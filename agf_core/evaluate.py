@@ -1,6 +1,7 @@
 """Evaluate a branch on its test split: `python -m agf_core.evaluate --task {text,audio,face} --data-root
 ../shared/data --out reports/` -> reports/<task>.json and reports/<task>_confusion.png.
 
+`--task fusion` runs the fusion study instead (agf_core/fusion_report.py).
 Test splits: MELD test (text), RAVDESS actors 21-24 (audio), FER2013 PrivateTest (face). The branch runs
 exactly as in `EmotionRecognizer` (same encoder config, same checkpoint), on cached encoder features.
 """
@@ -20,7 +21,7 @@ from .device import set_threads
 from .labels import EMOTIONS
 from .metrics import classification_report
 
-TASKS = ("text", "audio", "face")
+TASKS = ("text", "audio", "face", "fusion")
 TEST_SPLITS = {"text": "MELD test (2,610 utterances)", "audio": "RAVDESS actors 21-24 (240 clips, calm -> neutral)",
                "face": "FER2013 test = PrivateTest (3,589 crops)"}
 
@@ -78,6 +79,8 @@ def save_confusion_png(report: dict, path: Path, title: str) -> None:
 
 
 def evaluate(task: str, data_root: str, out_dir: str | Path, ckpt_path: str | Path | None = None) -> dict:
+    if task == "fusion":
+        raise ValueError("the fusion study is evaluated by agf_core.fusion_report.evaluate_fusion")
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; accepted: {', '.join(TASKS)}")
     ckpt_path = Path(ckpt_path or ASSETS / f"{task}.pt")
@@ -100,8 +103,16 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", default="reports", help="folder for <task>.json and <task>_confusion.png")
     ap.add_argument("--checkpoint", help="default: the shipped assets/models/<task>.pt")
     ap.add_argument("--threads", type=int)
+    ap.add_argument("--runs", default="runs/fusion", help="fusion only: the folder `train --task fusion` wrote")
     args = ap.parse_args(argv)
     set_threads(args.threads)
+    if args.task == "fusion":
+        from .fusion_report import evaluate_fusion
+        rep = evaluate_fusion(args.data_root, args.runs, args.out, args.checkpoint)
+        print(json.dumps({bed: {v: {k: r[k] for k in ("accuracy", "macro_f1", "weighted_f1", "ece")}
+                                for v, r in rows.items() if v != "singles"}
+                          for bed, rows in rep["variants"].items()}, indent=2))
+        return rep
     rep = evaluate(args.task, args.data_root, args.out, args.checkpoint)
     print(json.dumps({k: rep[k] for k in ("task", "n", "accuracy", "macro_f1", "weighted_f1", "ece")}, indent=2))
     return rep

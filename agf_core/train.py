@@ -1,4 +1,6 @@
-"""Train one branch: `python -m agf_core.train --task {text,audio,face} --data-root ../shared/data --out DIR`.
+"""Train a branch or the fusion: `python -m agf_core.train --task {text,audio,face,fusion} --data-root
+../shared/data --out DIR`. The fusion trains over the shipped branches; `--variant all` (its default) trains
+every variant of the study into DIR/<variant>/.
 
 Every run is seeded and resumable: run the same command again after a stop and it goes on from DIR/last.pt.
 The best dev checkpoint is DIR/best.pt; copy it to assets/models/ to ship it.
@@ -12,7 +14,7 @@ from dataclasses import replace
 from .device import set_threads
 from .losses import LOSSES
 
-TASKS = ("text", "audio", "face")
+TASKS = ("text", "audio", "face", "fusion")
 
 
 def _recipe(task: str):
@@ -25,6 +27,9 @@ def _recipe(task: str):
     if task == "audio":
         from .audio_recipe import AUDIO_DEFAULTS, train_audio
         return AUDIO_DEFAULTS, train_audio
+    if task == "fusion":
+        from .fusion_recipe import FUSION_DEFAULTS, train_fusion
+        return FUSION_DEFAULTS, train_fusion
     raise ValueError(f"unknown task {task!r}; accepted: {', '.join(TASKS)}")
 
 
@@ -43,6 +48,8 @@ def main(argv: list[str] | None = None) -> dict:
                     help="audio only: the speech front end (see agf_core/audio_encoder.py)")
     ap.add_argument("--goemotions", action="store_true", help="text only: add GoEmotions-Ekman train")
     ap.add_argument("--finetune", action="store_true", help="text only: fine-tune the transformer too")
+    ap.add_argument("--variant", default="all", help="fusion only: one of the variants in "
+                    "agf_core/fusion_variants.py, or all (each into OUT/<variant>)")
     args = ap.parse_args(argv)
     set_threads(args.threads)
     defaults, train = _recipe(args.task)
@@ -57,9 +64,26 @@ def main(argv: list[str] | None = None) -> dict:
         extra["encoder"] = AudioEncoderConfig(frontend=args.frontend)
     if args.task == "text" and not args.finetune:
         extra["use_goemotions"] = args.goemotions
+    if args.task == "fusion":
+        return train_fusion_variants(args.data_root, args.out, replace(defaults, **overrides), args.variant)
     best = train(args.data_root, args.out, replace(defaults, **overrides), **extra)
     print(json.dumps({"best": best}, indent=2))
     return best
+
+
+def train_fusion_variants(data_root: str, out: str, opts, variant: str) -> dict:
+    from pathlib import Path
+
+    from .fusion_data import Branches
+    from .fusion_recipe import train_fusion
+    from .fusion_variants import VARIANTS
+    if variant != "all" and variant not in VARIANTS:
+        raise SystemExit(f"--variant {variant!r} is not accepted; accepted: all, {', '.join(VARIANTS)}")
+    branches = Branches.load()
+    results = {v: train_fusion(data_root, Path(out) / v, opts, v, branches)
+               for v in (VARIANTS if variant == "all" else (variant,))}
+    print(json.dumps(results, indent=2))
+    return results
 
 
 if __name__ == "__main__":

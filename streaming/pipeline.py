@@ -17,6 +17,7 @@ import numpy as np
 from agf_core.branches import BranchOutput
 from agf_core.labels import MODALITIES
 from agf_core.metadata import UNKNOWN, check_metadata, estimate_timbre
+from agf_core.personalization import Personalization
 from agf_core.recognizer import EmotionRecognizer, Prediction
 
 from .reply import STRATEGIES, ReplyGenerator
@@ -49,6 +50,7 @@ class LiveState:
     keep_raw: bool = False          # the participant opted in to keeping raw audio and face crops
     raw_audio: list = field(default_factory=list)   # (t, 16 kHz float32 utterance)
     raw_faces: list = field(default_factory=list)   # (t, 48x48 uint8 crop) at each window refresh
+    personal: Personalization = field(default_factory=Personalization)  # learnt from this participant only
 
 
 @dataclass
@@ -111,7 +113,7 @@ class LivePipeline:
             else:
                 absent[m] = state.status[m] if state.status[m].startswith("unavailable") else "nothing said recently"
         with self._timed(state, "fusion"):
-            pred = self.recognizer.combine(outs, self.metadata(state), absent)
+            pred = self.recognizer.combine(outs, self.metadata(state), absent, state.personal)
         if outs:
             state.session.add_prediction(pred, source, now)
         state.last = pred
@@ -179,6 +181,12 @@ class LivePipeline:
                     reply = f"(reply unavailable: {e})"
             state.session.add_turn(text, source, emotion, reply, STRATEGIES[emotion])
         return Turn(text, source, pred, reply)
+
+    def correct(self, state: LiveState, felt: str, note: str = "") -> dict:
+        """"That's not how I feel": log the correction and adapt the fusion for this participant only."""
+        row = state.session.add_correction(felt, note)
+        row["adapted"] = state.last is not None and self.recognizer.correct(state.last, felt, state.personal)
+        return row
 
     def close(self, state: LiveState) -> list[Turn]:
         """End of the microphone stream: process the utterance still in progress."""

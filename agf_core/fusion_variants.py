@@ -1,0 +1,133 @@
+"""The fusion variants compared in the study, all behind one interface:
+
+    model(h, logp, mask, meta) -> logits (B, 7), weights (B, M)
+        h     {modality: (B, 256)} branch embeddings, zeros where absent
+        logp  {modality: (B, 7)} branch log-probabilities, zeros where absent
+        mask  (B, M) bool in MODALITIES order;  meta (B, 3) metadata ids (age, gender, timbre)
+
+    agf          the design's AGF exactly: sigmoid gates from [h_i; m], softmax over the present ones
+    agf_logit    improved AGF: softmax over gate logits / a learned temperature, plus the gated branch
+                 log-probabilities added to the logits (fusion.py explains why)
+    agf_nometa   agf_logit with gates that see no metadata
+    early        early fusion: concatenated embeddings (+ presence flags, + m) -> MLP
+    late_average the branches' probabilities averaged over the present modalities (no parameters)
+    late_learned the design's "enhanced late fusion": one softmax-normalised weight per branch + 7 class
+                 biases (10 parameters over three branches)
+Weights of the variants without gates are their fixed mixing weights (uniform for early and late_average).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from .fusion import AdaptiveGatedFusion, FusionConfig
+from .labels import MODALITIES, NUM_EMOTIONS
+from .metadata import MetadataConfig, MetadataEncoder
+
+VARIANTS = ("agf", "agf_logit", "agf_nometa", "early", "late_average", "late_learned")
+
+
+@dataclass(frozen=True)
+class VariantConfig:
+    name: str = "agf_logit"
+    dim: int = 256               # width of every branch embedding
+    fusion: FusionConfig = FusionConfig(gate="logit", residual=True)
+    metadata: MetadataConfig = MetadataConfig()
+
+    @classmethod
+    def of(cls, name: str) -> "VariantConfig":
+        """The study's configuration of a variant by name."""
+        if name not in VARIANTS:
+            raise ValueError(f"unknown fusion variant {name!r}; accepted: {', '.join(VARIANTS)}")
+        fusion = {"agf": FusionConfig(gate="sigmoid"),
+                  "agf_nometa": FusionConfig(gate="logit", residual=True, meta_dim=0)}.get(name, cls.fusion)
+        return cls(name=name, fusion=fusion)
+
+
+def _uniform(mask: torch.Tensor) -> torch.Tensor:
+    return mask.float() / mask.float().sum(-1, keepdim=True)                    # (B, M)
+
+
+def _check_mask(mask: torch.Tensor) -> None:
+    if mask.dim() != 2 or mask.shape[1] != len(MODALITIES) or not bool(mask.any(-1).all()):
+        raise ValueError(f"mask {tuple(mask.shape)} must be (B, {len(MODALITIES)}) with a True in every row")
+
+
+class AGFModel(nn.Module):
+    """Metadata encoder + AdaptiveGatedFusion; accepts a user's gate and class biases (personalisation)."""
+
+    def __init__(self, config: VariantConfig):
+        super().__init__()
+        self.config = config
+        self.meta = MetadataEncoder(config.metadata) if config.fusion.meta_dim else None
+        self.fusion = AdaptiveGatedFusion(config.fusion)
+
+    def forward(self, h, logp, mask, meta, gate_bias=None, class_bias=None):
+        m = self.meta(meta) if self.meta is not None else None                  # (B, 256) or None
+        logits, a = self.fusion(h, mask, m, logp, gate_bias)                    # (B, 7), (B, M)
+        return (logits if class_bias is None else logits + class_bias), a
+
+
+class EarlyFusion(nn.Module):
+    """[h_text; h_audio; h_video; presence flags; m] -> MLP -> 7 (the audio-text model's concatenation)."""
+
+    def __init__(self, config: VariantConfig, hidden: int = 256, dropout: float = 0.3):
+        super().__init__()
+        self.config = config
+        self.meta = MetadataEncoder(config.metadata)
+        width = config.dim * len(MODALITIES) + len(MODALITIES) + config.metadata.out_dim
+        self.mlp = nn.Sequential(nn.LayerNorm(width), nn.Dropout(dropout), nn.Linear(width, hidden), nn.GELU(),
+                                 nn.Dropout(dropout), nn.Linear(hidden, NUM_EMOTIONS))
+
+    def forward(self, h, logp, mask, meta, gate_bias=None, class_bias=None):
+        _check_mask(mask)
+        parts = [h[k] * mask[:, i, None] for i, k in enumerate(MODALITIES)]     # 3 x (B, 256), zero if absent
+        x = torch.cat([*parts, mask.float(), self.meta(meta)], -1)              # (B, 3*256 + 3 + 256)
+        logits = self.mlp(x)
+        return (logits if class_bias is None else logits + class_bias), _uniform(mask)
+
+
+class LateFusion(nn.Module):
+    """p = softmax(log(sum_i a_i p_i) + b), a = softmax(w) over the present branches.
+    learned=False: w and b fixed at 0 (the plain average); learned=True: 3 weights + 7 biases."""
+
+    def __init__(self, config: VariantConfig, learned: bool):
+        super().__init__()
+        self.config = config
+        self.w = nn.Parameter(torch.zeros(len(MODALITIES)), requires_grad=learned)
+        self.b = nn.Parameter(torch.zeros(NUM_EMOTIONS), requires_grad=learned)
+
+    def forward(self, h, logp, mask, meta, gate_bias=None, class_bias=None):
+        _check_mask(mask)
+        w = self.w if gate_bias is None else self.w + gate_bias
+        a = w.expand(mask.shape).masked_fill(~mask, float("-inf")).softmax(-1)  # (B, M)
+        branch = torch.stack([logp[k] for k in MODALITIES], 1).exp()            # (B, M, 7)
+        logits = (a[..., None] * branch).sum(1).clamp_min(1e-8).log() + self.b  # (B, 7)
+        return (logits if class_bias is None else logits + class_bias), a
+
+
+def build(config: VariantConfig) -> nn.Module:
+    if config.name in ("agf", "agf_logit", "agf_nometa"):
+        return AGFModel(config)
+    if config.name == "early":
+        return EarlyFusion(config)
+    if config.name in ("late_average", "late_learned"):
+        return LateFusion(config, learned=config.name == "late_learned")
+    raise ValueError(f"unknown fusion variant {config.name!r}; accepted: {', '.join(VARIANTS)}")
+
+
+def variant_config_from_dict(d: dict) -> VariantConfig:
+    """Inverse of dataclasses.asdict for a checkpoint's config."""
+    fusion = dict(d["fusion"])
+    return VariantConfig(name=d["name"], dim=d["dim"], fusion=FusionConfig(**fusion),
+                         metadata=MetadataConfig(**d["metadata"]))
+
+
+def trainable_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+__all__ = ["VARIANTS", "VariantConfig", "AGFModel", "EarlyFusion", "LateFusion", "build",
+           "variant_config_from_dict", "trainable_parameters"]

@@ -1,0 +1,87 @@
+"""Personalisation from a user's corrections ("that's not how I feel"): a per-user gate bias (M,) and class
+bias (7,) fitted on the session's corrections, with the fusion itself frozen. The state lives in one
+`Personalization` object per session, so nothing learnt from one user reaches another.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .labels import EMOTIONS, MODALITIES, NUM_EMOTIONS
+
+
+@dataclass(frozen=True)
+class PersonalizationOptions:
+    l2: float = 0.05          # pull towards "no change": 10 corrections should nudge, not overwrite
+    steps: int = 60
+    lr: float = 0.1
+    min_corrections: int = 1  # fit as soon as there is one correction
+
+
+@dataclass
+class Correction:
+    h: dict[str, np.ndarray]      # modality -> (256,), present ones only
+    logp: dict[str, np.ndarray]   # modality -> (7,)
+    meta: np.ndarray              # (3,) metadata ids
+    label: int
+
+
+@dataclass
+class Personalization:
+    """One user's corrections and the biases fitted on them."""
+    options: PersonalizationOptions = PersonalizationOptions()
+    corrections: list[Correction] = field(default_factory=list)
+    gate_bias: np.ndarray = field(default_factory=lambda: np.zeros(len(MODALITIES), np.float32))
+    class_bias: np.ndarray = field(default_factory=lambda: np.zeros(NUM_EMOTIONS, np.float32))
+
+    def add(self, correction: Correction, model: torch.nn.Module) -> None:
+        if not 0 <= correction.label < NUM_EMOTIONS:
+            raise ValueError(f"correction label {correction.label!r} must index one of {', '.join(EMOTIONS)}")
+        if not correction.h:
+            raise ValueError("a correction needs at least one modality's embedding")
+        self.corrections.append(correction)
+        if len(self.corrections) >= self.options.min_corrections:
+            self.gate_bias, self.class_bias = fit_biases(model, self.corrections, self.options)
+
+    def reset(self) -> None:
+        self.corrections.clear()
+        self.gate_bias = np.zeros(len(MODALITIES), np.float32)
+        self.class_bias = np.zeros(NUM_EMOTIONS, np.float32)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.corrections)
+
+
+def stack(corrections: list[Correction]) -> tuple[dict, dict, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Corrections -> batched fusion inputs h, logp {m: (K, D)}, mask (K, M), meta (K, 3), labels (K,)."""
+    k = len(corrections)
+    dim = next(iter(corrections[0].h.values())).shape[0]
+    h = {m: torch.zeros(k, dim) for m in MODALITIES}
+    logp = {m: torch.zeros(k, NUM_EMOTIONS) for m in MODALITIES}
+    mask = torch.zeros(k, len(MODALITIES), dtype=torch.bool)
+    for i, c in enumerate(corrections):
+        for j, m in enumerate(MODALITIES):
+            if m in c.h:
+                h[m][i], logp[m][i], mask[i, j] = torch.as_tensor(c.h[m]), torch.as_tensor(c.logp[m]), True
+    meta = torch.as_tensor(np.stack([c.meta for c in corrections]), dtype=torch.long)
+    return h, logp, mask, meta, torch.tensor([c.label for c in corrections])
+
+
+def fit_biases(model: torch.nn.Module, corrections: list[Correction],
+               options: PersonalizationOptions = PersonalizationOptions()) -> tuple[np.ndarray, np.ndarray]:
+    """Minimise cross-entropy on the corrections + l2 * (|gate_bias|^2 + |class_bias|^2), model frozen."""
+    h, logp, mask, meta, y = stack(corrections)
+    gate = torch.zeros(len(MODALITIES), requires_grad=True)
+    cls = torch.zeros(NUM_EMOTIONS, requires_grad=True)
+    opt = torch.optim.Adam([gate, cls], lr=options.lr)
+    model.eval()
+    for _ in range(options.steps):
+        logits, _ = model(h, logp, mask, meta, gate_bias=gate, class_bias=cls)
+        loss = torch.nn.functional.cross_entropy(logits, y) + options.l2 * (gate.square().sum() + cls.square().sum())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return gate.detach().numpy().copy(), cls.detach().numpy().copy()

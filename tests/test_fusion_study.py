@@ -1,0 +1,192 @@
+"""The fusion study's parts on synthetic pools (no data needed): variants, test-bed construction,
+corruptions and personalisation."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from agf_core.corruption import (AUDIO_CONDITIONS, FACE_CORRUPTIONS, add_noise, asr_errors, corrupt_window,
+                                 degrade_audio, jitter_window)
+from agf_core.fusion_data import FusionSet, drop_modalities, ravdess_set, training_set, tuple_set
+from agf_core.fusion_recipe import fit_temperature, predict
+from agf_core.fusion_variants import VARIANTS, VariantConfig, build, trainable_parameters
+from agf_core.labels import MODALITIES, NUM_EMOTIONS
+from agf_core.personalization import Correction, Personalization, PersonalizationOptions, fit_biases
+
+D = 256
+
+
+def _onehot_logp(y: np.ndarray) -> np.ndarray:
+    """Log-probabilities that put 0.9 on the label, so a row's origin can be read back from it."""
+    p = np.full((len(y), NUM_EMOTIONS), 0.1 / (NUM_EMOTIONS - 1), np.float32)
+    p[np.arange(len(y)), y] = 0.9
+    return np.log(p)
+
+
+@pytest.fixture(scope="module")
+def pools():
+    rng = np.random.default_rng(0)
+    n_text, n_clip, n_face, c = 70, 42, 56, len(AUDIO_CONDITIONS)
+    ty, sy, fy = (np.arange(n) % NUM_EMOTIONS for n in (n_text, n_clip, n_face))
+    text = {"y": ty, "h": rng.normal(size=(2, n_text, D)).astype(np.float32),
+            "logp": np.stack([_onehot_logp(ty)] * 2)}
+    speech = {"y": sy, "actor": np.repeat(np.arange(1, 7), 7), "gender": np.arange(n_clip) % 2,
+              "timbre": np.arange(n_clip) % 3, "audio_h": rng.normal(size=(c, n_clip, D)).astype(np.float32),
+              "audio_logp": np.stack([_onehot_logp(sy)] * c), "text_h": rng.normal(size=(2, n_clip, D)).astype(np.float32),
+              "text_logp": np.stack([_onehot_logp(np.zeros(n_clip, int))] * 2)}
+    sub = np.arange(0, n_face, 2)
+    face = {"y": fy, "h": rng.normal(size=(n_face, D)).astype(np.float32), "logp": _onehot_logp(fy),
+            "corrupt_index": sub, "corrupt_h": rng.normal(size=(len(FACE_CORRUPTIONS), len(sub), D)).astype(np.float32),
+            "corrupt_logp": np.stack([_onehot_logp(fy[sub])] * len(FACE_CORRUPTIONS))}
+    return {"text": text, "speech": speech, "face": face}
+
+
+def test_tuples_pair_examples_of_the_same_label(pools):
+    s = tuple_set(pools["text"], pools["speech"], pools["face"], 300, np.random.default_rng(1),
+                  audio_condition=None, face_corruption=None, text_noisy=None)
+    assert s.mask.all() and len(s) == 300
+    for m in MODALITIES:
+        assert (s.logp[m].argmax(1) == s.y).all(), m
+    assert set(np.unique(s.info["face_corruption"])) > {-1}
+    assert set(np.unique(s.info["audio_condition"])) > {0}
+
+
+def test_ravdess_rows_have_no_face_and_carry_the_speaker(pools):
+    s = ravdess_set(pools["speech"], condition=3)
+    assert not s.mask[:, 2].any() and s.mask[:, :2].all()
+    assert (s.info["audio_condition"] == 3).all()
+    assert (s.meta[:, 1] == pools["speech"]["gender"]).all()
+
+
+def test_modality_dropout_keeps_at_least_one_modality(pools):
+    base = training_set(pools, np.random.default_rng(2), 500)
+    s = drop_modalities(base, np.random.default_rng(3), keep_all=0.0)
+    assert s.mask.any(1).all()
+    assert (s.mask.sum(1) < base.mask.sum(1)).mean() > 0.3
+    assert not (s.mask & ~base.mask).any()  # dropout never adds a modality that was absent
+
+
+def test_with_mask_rejects_rows_left_empty(pools):
+    s = ravdess_set(pools["speech"])
+    assert not s.with_mask(("audio",)).mask[:, 0].any()
+    with pytest.raises(ValueError, match="none of"):
+        s.with_mask(("video",))
+
+
+def _inputs(b=5, mask=None):
+    g = torch.Generator().manual_seed(0)
+    h = {m: torch.randn(b, D, generator=g) for m in MODALITIES}
+    logp = {m: torch.randn(b, NUM_EMOTIONS, generator=g).log_softmax(-1) for m in MODALITIES}
+    mask = torch.ones(b, 3, dtype=torch.bool) if mask is None else mask
+    return h, logp, mask, torch.zeros(b, 3, dtype=torch.long)
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_every_variant_normalises_weights_over_present_modalities(name):
+    torch.manual_seed(0)
+    model = build(VariantConfig.of(name)).eval()
+    mask = torch.tensor([[1, 1, 1], [1, 0, 1], [0, 1, 0], [0, 0, 1], [1, 1, 0]], dtype=torch.bool)
+    logits, w = model(*_inputs(mask=mask))
+    assert logits.shape == (5, NUM_EMOTIONS)
+    assert torch.allclose(w.sum(-1), torch.ones(5), atol=1e-6)
+    assert (w[~mask] == 0).all()
+
+
+def test_parameter_counts_of_the_baselines():
+    assert trainable_parameters(build(VariantConfig.of("late_learned"))) == len(MODALITIES) + NUM_EMOTIONS == 10
+    assert trainable_parameters(build(VariantConfig.of("late_average"))) == 0
+    agf, nometa = build(VariantConfig.of("agf_logit")), build(VariantConfig.of("agf_nometa"))
+    assert nometa.meta is None and agf.meta is not None
+    assert trainable_parameters(agf) > trainable_parameters(nometa)
+
+
+def test_late_average_is_the_mean_of_branch_probabilities():
+    model = build(VariantConfig.of("late_average"))
+    h, logp, mask, meta = _inputs()
+    mask[:, 0] = False
+    logits, _ = model(h, logp, mask, meta)
+    expected = (logp["audio"].exp() + logp["video"].exp()) / 2
+    assert torch.allclose(logits.softmax(-1), expected, atol=1e-5)
+
+
+def test_the_design_gate_cannot_weight_one_modality_more_than_e_times_another():
+    torch.manual_seed(0)
+    model = build(VariantConfig.of("agf"))
+    for lin in model.fusion.gates.values():
+        torch.nn.init.normal_(lin.weight, std=5.0)
+    with torch.no_grad():
+        _, w = model(*_inputs(b=64))
+    assert float((w.max(-1).values / w.min(-1).values).max()) <= math.e + 1e-4
+
+
+def test_unknown_variant_is_rejected_with_the_accepted_names():
+    with pytest.raises(ValueError, match="agf_logit"):
+        VariantConfig.of("attention")
+
+
+def test_temperature_fit_softens_an_overconfident_model(pools):
+    torch.manual_seed(0)
+    model = build(VariantConfig.of("late_learned"))
+    with torch.no_grad():
+        model.b.zero_()
+    s = tuple_set(pools["text"], pools["speech"], pools["face"], 200, np.random.default_rng(4))
+    s.logp["text"] = np.roll(s.logp["text"], 1, axis=1)  # a wrong but confident text branch
+    s.logp["audio"] = np.roll(s.logp["audio"], 1, axis=1)
+    t = fit_temperature(model, s)
+    assert t > 1.0
+    p_raw, p_cal = predict(model, s)[0], predict(model, s, t)[0]
+    assert p_cal.max(1).mean() < p_raw.max(1).mean()
+
+
+def test_corruptions_do_what_they_say():
+    rng = np.random.default_rng(0)
+    x = np.sin(np.linspace(0, 400, 16000)).astype(np.float32)
+    noisy = add_noise(x, 10.0, rng)
+    snr = 10 * np.log10(np.mean(x ** 2) / np.mean((noisy - x) ** 2))
+    assert abs(snr - 10) < 0.5
+    assert np.abs(degrade_audio(x, "silence", rng)).max() < 0.01
+    assert degrade_audio(x, None, rng) is x
+    with pytest.raises(ValueError, match="unknown audio condition"):
+        degrade_audio(x, "loud", rng)
+    assert asr_errors("one two three", 0.0, rng) == "one two three"
+    assert asr_errors("one two three four five six", 1.0, rng) != "one two three four five six"
+    with pytest.raises(ValueError, match="rate 1.5"):
+        asr_errors("a", 1.5, rng)
+    img = (np.arange(48 * 48).reshape(48, 48) % 256).astype(np.uint8)
+    win = jitter_window(img, rng)
+    assert win.shape == (8, 48, 48) and win.dtype == np.uint8 and not (win[0] == win[1]).all()
+    assert corrupt_window(win, "blank", rng).std() < 10
+    assert corrupt_window(win, "blurred", rng).std() < win.std()
+    with pytest.raises(ValueError, match="occluded"):
+        corrupt_window(win, "rain", rng)
+
+
+def _correction(rng, label, present=("text", "audio")):
+    return Correction({m: rng.normal(size=D).astype(np.float32) for m in present},
+                      {m: np.log(np.full(NUM_EMOTIONS, 1 / NUM_EMOTIONS, np.float32)) for m in present},
+                      np.array([4, 2, 3]), label)
+
+
+def test_corrections_move_the_prediction_towards_what_the_user_felt():
+    torch.manual_seed(0)
+    model = build(VariantConfig.of("agf_logit")).eval()
+    rng = np.random.default_rng(0)
+    corrections = [_correction(rng, 4) for _ in range(6)]
+    gate, cls = fit_biases(model, corrections, PersonalizationOptions(l2=0.01))
+    assert cls.argmax() == 4 and gate.shape == (3,)
+
+
+def test_personalisation_stays_within_its_session():
+    torch.manual_seed(0)
+    model = build(VariantConfig.of("agf_logit")).eval()
+    rng = np.random.default_rng(0)
+    alice, bob = Personalization(), Personalization()
+    for _ in range(3):
+        alice.add(_correction(rng, 2), model)
+    assert alice.active and not bob.active
+    assert np.all(bob.class_bias == 0) and alice.class_bias.argmax() == 2
+    alice.reset()
+    assert not alice.active and np.all(alice.class_bias == 0)
+    with pytest.raises(ValueError, match="correction label 9"):
+        bob.add(_correction(rng, 9), model)
