@@ -8,10 +8,6 @@
 `gate="sigmoid"` is the design exactly: a softmax over values in (0, 1) can weight one modality at most
 e ~ 2.7 times another. `gate="logit"` is the improved variant: the softmax runs over the gate logits
 divided by a learned temperature, so a useless modality can be switched almost off.
-
-`residual=True` (an option of the improved variant) adds the gated sum of the branches' own log-probabilities
-to the logits, sum_i a_i log p_i: with one modality present the fusion starts from that branch's trained
-prediction, so dropping modalities cannot fall far below the best branch present.
 """
 from __future__ import annotations
 
@@ -32,18 +28,17 @@ class FusionConfig:
     width: int = 256             # common width of the projected modalities
     gate: str = "sigmoid"        # "sigmoid" (the design) | "logit" (gate logits with a learned temperature)
     dropout: float = 0.2
-    residual: bool = False       # add sum_i a_i * log p_i (branch log-probabilities) to the logits
+    hidden: int = 0              # the classifier's hidden width; 0 = one linear layer
     num_classes: int = NUM_EMOTIONS
 
 
 class AdaptiveGatedFusion(nn.Module):
     """Fuse per-modality embeddings into emotion logits and per-modality weights.
 
-    forward(h, mask, m, logp, gate_bias):
+    forward(h, mask, m, gate_bias):
         h    {name: (B, D_name)} for each modality in config.dims (absent ones may hold zeros)
         mask (B, M) bool, True where modality M is present, columns in `self.modalities` order
         m    (B, meta_dim) metadata embedding, or None when meta_dim == 0
-        logp {name: (B, 7)} the branches' log-probabilities, needed when config.residual
         gate_bias (M,) added to the gate logits (a user's personalisation), or None
     returns logits (B, 7) and weights a (B, M): rows sum to 1 over present modalities, 0 where masked.
     """
@@ -60,8 +55,13 @@ class AdaptiveGatedFusion(nn.Module):
         self.gates = nn.ModuleDict({k: nn.Linear(d + config.meta_dim, 1) for k, d in config.dims.items()})
         self.proj = nn.ModuleDict({k: nn.Linear(d, config.width) for k, d in config.dims.items()})
         self.log_temperature = nn.Parameter(torch.zeros(()))  # used by gate="logit" only
-        self.classifier = nn.Sequential(nn.LayerNorm(config.width), nn.Dropout(config.dropout),
-                                        nn.Linear(config.width, config.num_classes))
+        if config.hidden:  # a non-linear classifier lets the modalities interact after the weighted sum
+            self.classifier = nn.Sequential(nn.LayerNorm(config.width), nn.Dropout(config.dropout),
+                                            nn.Linear(config.width, config.hidden), nn.GELU(),
+                                            nn.Dropout(config.dropout), nn.Linear(config.hidden, config.num_classes))
+        else:
+            self.classifier = nn.Sequential(nn.LayerNorm(config.width), nn.Dropout(config.dropout),
+                                            nn.Linear(config.width, config.num_classes))
 
     def gate_logits(self, h: dict[str, torch.Tensor], m: torch.Tensor | None) -> torch.Tensor:
         cols = []
@@ -71,15 +71,13 @@ class AdaptiveGatedFusion(nn.Module):
         return torch.cat(cols, -1)                                              # (B, M)
 
     def forward(self, h: dict[str, torch.Tensor], mask: torch.Tensor, m: torch.Tensor | None = None,
-                logp: dict[str, torch.Tensor] | None = None, gate_bias: torch.Tensor | None = None
+                gate_bias: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         if self.config.meta_dim and m is None:
             raise ValueError("this fusion conditions its gates on metadata: pass m (B, meta_dim)")
         if mask.shape[-1] != len(self.modalities) or not bool(mask.any(-1).all()):
             raise ValueError(f"mask {tuple(mask.shape)} must have {len(self.modalities)} columns "
                              f"({', '.join(self.modalities)}) and at least one True per row")
-        if self.config.residual and logp is None:
-            raise ValueError("this fusion adds the branches' log-probabilities: pass logp {name: (B, 7)}")
         z = self.gate_logits(h, m)                                              # (B, M)
         if gate_bias is not None:
             z = z + gate_bias
@@ -87,8 +85,4 @@ class AdaptiveGatedFusion(nn.Module):
         a = g.masked_fill(~mask, float("-inf")).softmax(-1)                     # (B, M), 0 where masked
         proj = torch.stack([self.proj[k](h[k]) for k in self.modalities], 1)    # (B, M, W)
         fused = (a[..., None] * proj).sum(1)                                    # (B, W)
-        logits = self.classifier(fused)                                         # (B, 7)
-        if self.config.residual:
-            branch = torch.stack([logp[k] for k in self.modalities], 1)         # (B, M, 7)
-            logits = logits + (a[..., None] * branch).sum(1)
-        return logits, a                                                        # (B, 7), (B, M)
+        return self.classifier(fused), a                                                        # (B, 7), (B, M)

@@ -27,8 +27,8 @@ from .labels import MODALITIES, NUM_EMOTIONS
 from .metadata import UNKNOWN, VOCAB, estimate_timbre
 
 ASR_ERROR_RATE = 0.3          # word error rate of the "ASR errors" text corruption
-FACE_POOL_PER_CLASS = {"train": 600, "dev": 200, "test": None}  # None = every image of the split
-FACE_CORRUPTED_PER_CLASS = {"train": 600, "dev": 200, "test": 100}
+FACE_POOL_PER_CLASS = {"train": 450, "dev": 200, "test": None}  # None = every image of the split
+FACE_CORRUPTED_PER_CLASS = {"train": 300, "dev": 200, "test": 100}
 
 
 @dataclass
@@ -237,18 +237,43 @@ def drop_modalities(s: FusionSet, rng: np.random.Generator, keep_all: float = 0.
     return out
 
 
-def training_set(pools: dict, rng: np.random.Generator, n_tuples: int) -> FusionSet:
-    """One epoch of training rows: n_tuples random corrupted tuples (b) + every RAVDESS train clip (a)
-    twice under random audio conditions and text noise, then modality and metadata dropout."""
+def training_set(pools: dict, rng: np.random.Generator, n_tuples: int, ravdess_repeats: int = 2) -> FusionSet:
+    """One epoch of training rows: n_tuples random corrupted tuples (b) + every RAVDESS clip of the pools (a)
+    `ravdess_repeats` times under random audio conditions and text noise, then modality and metadata dropout."""
     speech = pools["speech"]
     rav = []
-    for _ in range(2):
+    for _ in range(ravdess_repeats):
         conds = np.where(rng.random(len(speech["y"])) < 0.4, 0, rng.integers(1, len(AUDIO_CONDITIONS), len(speech["y"])))
         parts = [ravdess_set(speech, int(c), bool(rng.random() < 0.3)).select(np.flatnonzero(conds == c))
                  for c in np.unique(conds)]
         rav.append(FusionSet.concat(parts))
     tuples = tuple_set(pools["text"], speech, pools["face"], n_tuples, rng, None, None, None)
     return drop_modalities(FusionSet.concat([tuples, *rav]), rng)
+
+
+# The halves of the dev pools: the fusion is fitted on one and selected on the other (see fusion_recipe.py).
+FIT_ACTORS = (17, 18)
+
+
+def half_pools(pools: dict, part: str) -> dict[str, dict[str, np.ndarray]]:
+    """Split a split's pools in two disjoint halves, part "fit" or "select": RAVDESS by actor (17-18 | 19-20),
+    MELD by alternating blocks of 25 utterances (mostly whole dialogues), FER2013 by alternating images."""
+    if part not in ("fit", "select"):
+        raise ValueError(f"part {part!r} must be fit or select")
+    fit = part == "fit"
+    speech, text, face = pools["speech"], pools["text"], pools["face"]
+    s_rows = np.isin(speech["actor"], FIT_ACTORS) == fit
+    t_rows = ((np.arange(len(text["y"])) // 25) % 2 == 0) == fit
+    f_rows = (np.arange(len(face["y"])) % 2 == 0) == fit
+    c_keep = f_rows[face["corrupt_index"]]
+    new_index = np.cumsum(f_rows) - 1                       # old pool row -> row in the half
+    return {
+        "speech": {k: (v[:, s_rows] if v.ndim == 3 else v[s_rows]) for k, v in speech.items()},
+        "text": {"y": text["y"][t_rows], "h": text["h"][:, t_rows], "logp": text["logp"][:, t_rows]},
+        "face": {"y": face["y"][f_rows], "h": face["h"][f_rows], "logp": face["logp"][f_rows],
+                 "corrupt_index": new_index[face["corrupt_index"][c_keep]],
+                 "corrupt_h": face["corrupt_h"][:, c_keep], "corrupt_logp": face["corrupt_logp"][:, c_keep]},
+    }
 
 
 def load_pools(data_root: str, split: str, branches: Branches) -> dict[str, dict[str, np.ndarray]]:

@@ -17,13 +17,14 @@ import torch
 
 from . import checkpoint
 from .corruption import AUDIO_CONDITIONS, FACE_CORRUPTIONS, SILENCE
+from .calibration import Temperatures
 from .fusion_data import Branches, FusionSet, load_pools, ravdess_set, tuple_set
-from .fusion_recipe import EVAL_TUPLES, eval_sets, predict
+from .fusion_recipe import EVAL_TUPLES, eval_sets, predict, to_tensors
 from .fusion_variants import VARIANTS, build, variant_config_from_dict
 from .labels import MODALITIES
 from .metadata import VOCAB
 from .metrics import classification_report
-from .personalization import Correction, PersonalizationOptions, fit_biases
+from .personalization import Correction, Personalization, PersonalizationOptions, fit_biases, personal_logits
 
 BOOTSTRAP = 1000
 TEST_SEED = 7
@@ -32,11 +33,11 @@ HELD_OUT = 40          # clips per actor scored at every k (the other 20 supply 
 DRAWS = 20             # random orders per actor
 
 
-def load_variant(path: str | Path) -> tuple[torch.nn.Module, float, dict]:
+def load_variant(path: str | Path) -> tuple[torch.nn.Module, Temperatures, dict]:
     ck = checkpoint.load(path, "fusion")
     model = build(variant_config_from_dict(ck["config"]))
     model.load_state_dict(ck["state_dict"])
-    return model.eval(), float(ck["meta"].get("temperature", 1.0)), ck["meta"]
+    return model.eval(), Temperatures.from_meta(ck["meta"]), ck["meta"]
 
 
 def summary(y: np.ndarray, probs: np.ndarray, rng: np.random.Generator | None = None) -> dict:
@@ -68,6 +69,7 @@ def personalisation(model: torch.nn.Module, speech: dict, options: Personalizati
     """Accuracy on each RAVDESS actor's HELD_OUT clips after k corrections drawn from their other clips."""
     s = ravdess_set(speech)
     rng = np.random.default_rng(seed)
+    user = Personalization(options)
     acc = {k: [] for k in K_CORRECTIONS}
     for actor in np.unique(s.info["actor"]):
         rows = np.flatnonzero(s.info["actor"] == actor)
@@ -75,15 +77,15 @@ def personalisation(model: torch.nn.Module, speech: dict, options: Personalizati
             order = rng.permutation(rows)
             held, pool = s.select(order[:HELD_OUT]), s.select(order[HELD_OUT:])
             for k in K_CORRECTIONS:
-                gate = cls = None
+                user.reset()
                 if k:
-                    corr = [Correction({m: pool.h[m][i] for j, m in enumerate(MODALITIES) if pool.mask[i, j]},
-                                       {m: pool.logp[m][i] for j, m in enumerate(MODALITIES) if pool.mask[i, j]},
-                                       pool.meta[i], int(pool.y[i])) for i in range(k)]
-                    gate, cls = (torch.from_numpy(b) for b in fit_biases(model, corr, options))
-                from .fusion_recipe import to_tensors
+                    user.corrections = [
+                        Correction({m: pool.h[m][i] for j, m in enumerate(MODALITIES) if pool.mask[i, j]},
+                                   {m: pool.logp[m][i] for j, m in enumerate(MODALITIES) if pool.mask[i, j]},
+                                   pool.meta[i], int(pool.y[i])) for i in range(k)]
+                    user.gate_bias, user.class_bias = fit_biases(model, user.corrections, options)
                 with torch.no_grad():
-                    logits, _ = model(*to_tensors(held), gate_bias=gate, class_bias=cls)
+                    logits, _ = personal_logits(model, *to_tensors(held), user)
                 acc[k].append(float((logits.argmax(-1).numpy() == held.y).mean()))
     return {str(k): {"accuracy": round(float(np.mean(v)), 4), "sd": round(float(np.std(v)), 4), "runs": len(v)}
             for k, v in acc.items()}
@@ -123,7 +125,7 @@ def evaluate_fusion(data_root: str, runs: str | Path, out_dir: str | Path, shipp
     beds = eval_sets(pools, TEST_SEED)
     rng = np.random.default_rng(0)
     report: dict = {"shipped": {"variant": ship_name, "file": str(shipped), "sha256": checkpoint.sha256(shipped),
-                                "temperature": ship_t},
+                                "temperature": ship_t.default, "temperatures_by_subset": ship_t.by_subset},
                     "test_beds": {"ravdess": "RAVDESS actors 21-24 (240 clips), clean audio + Whisper tiny.en "
                                              "transcript, gender from the actor, timbre estimated, age unknown",
                                   "tuples": f"{EVAL_TUPLES} label-paired tuples (labels uniform, seed {TEST_SEED}): "
@@ -137,7 +139,7 @@ def evaluate_fusion(data_root: str, runs: str | Path, out_dir: str | Path, shipp
         for v, (model, t, meta) in models.items():
             probs = predict(model, s)[0]
             rows[v] = {**summary(s.y, probs, rng), "ece_calibrated": round(classification_report(
-                s.y, predict(model, s, t)[0])["ece"], 4), "temperature": round(t, 3)}
+                s.y, predict(model, s, t)[0])["ece"], 4), "temperature": round(t.default, 3)}
             report["parameters"][v] = meta.get("parameters")
         singles = {m: summary(s.y, branch_probs(s, m), rng) for j, m in enumerate(MODALITIES) if s.mask[:, j].all()}
         best = max(singles, key=lambda m: singles[m]["weighted_f1"])
@@ -213,15 +215,66 @@ def evaluate_fusion(data_root: str, runs: str | Path, out_dir: str | Path, shipp
     report["personalisation"] = {"options": dev_options.__dict__, "tuned_on": "RAVDESS dev actors 17-20",
                                  "ravdess_test_actors": personalisation(ship_model, speech, dev_options)}
     (out / "fusion.json").write_text(json.dumps(report, indent=2))
+    (out / "fusion.md").write_text(markdown(report))
     return report
 
 
 def tune_personalisation(model: torch.nn.Module, dev_speech: dict) -> PersonalizationOptions:
-    """Pick the l2 strength that gives the best dev-actor accuracy at k = 10 corrections."""
+    """Pick the options that give the best dev-actor accuracy at k = 10 corrections."""
     best = None
-    for l2 in (0.003, 0.01, 0.03, 0.1):
-        options = PersonalizationOptions(l2=l2)
+    for l2, knn in itertools.product((0.1, 1.0), (0.0, 2.0, 4.0)):
+        options = PersonalizationOptions(l2=l2, fit_gates=False, knn_weight=knn)
         acc = personalisation(model, dev_speech, options, seed=1)["10"]["accuracy"]
         if best is None or acc > best[0]:
             best = (acc, options)
     return best[1]
+
+
+def markdown(report: dict) -> str:
+    """The study's tables as Markdown (written beside fusion.json as fusion.md)."""
+    pct = lambda x: f"{100 * x:.1f}"  # noqa: E731
+    ci = lambda r, k: f"{pct(r[k])} [{pct(r['ci95'][k][0])}–{pct(r['ci95'][k][1])}]"  # noqa: E731
+    out = [f"# Fusion study (shipped: {report['shipped']['variant']}, {Path(report['shipped']['file']).name})", ""]
+    for bed, rows in report["variants"].items():
+        out += [f"## Test bed {bed}: {report['test_beds'][bed]}", "",
+                "| variant | accuracy | macro-F1 | weighted-F1 | ECE | ECE calibrated | parameters |", "|---|---|---|---|---|---|---|"]
+        for v, r in rows.items():
+            if v == "singles":
+                continue
+            name = f"best single ({r['modality']})" if v == "best_single" else v
+            calibrated = f"{r['ece_calibrated']:.3f}" if "ece_calibrated" in r else "–"
+            out.append(f"| {name} | {ci(r, 'accuracy')} | {ci(r, 'macro_f1')} | {ci(r, 'weighted_f1')} | "
+                       f"{r['ece']:.3f} | {calibrated} | {report['parameters'].get(v, '–')} |")
+        out.append("")
+    variants = [v for v in next(iter(report["missing_modalities_weighted_f1"].values())) if v != "best_single_modality"]
+    out += ["## Missing modalities (tuples, weighted-F1)", "", "| present | " + " | ".join(variants) + " |",
+            "|---|" + "---|" * len(variants)]
+    for subset, row in report["missing_modalities_weighted_f1"].items():
+        out.append(f"| {subset} | " + " | ".join(pct(row[v]) for v in variants) + " |")
+    out += ["", "## Gates", "", f"Median text weight on RAVDESS: {report['ravdess_median_text_weight']}", "",
+            "| audio | " + " | ".join(f"{v} weight (RAVDESS / tuples)" for v in report["ravdess_median_text_weight"]) +
+            " | audio branch accuracy |", "|---|" + "---|" * (len(report["ravdess_median_text_weight"]) + 1)]
+    for cond, row in report["audio_weight_vs_snr"].items():
+        out.append(f"| {cond} | " + " | ".join(f"{row[v]['ravdess_audio_weight']:.2f} / {row[v]['tuples_audio_weight']:.2f}"
+                                                for v in report["ravdess_median_text_weight"]) +
+                   f" | {pct(row['audio_branch_accuracy'])} |")
+    out += ["", "| face window | " + " | ".join(f"{v} video weight (accuracy)" for v in report["ravdess_median_text_weight"]) +
+            " |", "|---|" + "---|" * len(report["ravdess_median_text_weight"])]
+    for kind, row in report["video_weight_vs_face"].items():
+        out.append(f"| {kind} | " + " | ".join(f"{row[v]['video_weight']:.2f} ({pct(row[v]['accuracy'])})"
+                                                for v in report["ravdess_median_text_weight"]) + " |")
+    out += ["", "| RAVDESS group | n | " + " | ".join(f"{v}: text / audio weight, accuracy"
+                                                      for v in report["ravdess_median_text_weight"]) + " |",
+            "|---|---|" + "---|" * len(report["ravdess_median_text_weight"])]
+    for group, row in report["metadata_groups_ravdess"].items():
+        out.append(f"| {group} | {row['n']} | " + " | ".join(
+            f"{row[v]['text_weight']:.2f} / {row[v]['audio_weight']:.2f}, {pct(row[v]['accuracy'])}"
+            for v in report["ravdess_median_text_weight"]) + " |")
+    cal = report["calibration"]
+    out += ["", "## Calibration of the shipped fusion (ECE, 15 bins)", "", "| bed | before | after |", "|---|---|---|"]
+    out += [f"| {bed} | {c['ece_before']:.3f} | {c['ece_after']:.3f} |" for bed, c in cal.items()]
+    per = report["personalisation"]
+    out += ["", f"## Personalisation (RAVDESS actors 21-24; options tuned on {per['tuned_on']}: {per['options']})", "",
+            "| corrections k | accuracy on 40 held-out clips | sd over runs |", "|---|---|---|"]
+    out += [f"| {k} | {pct(r['accuracy'])} | {pct(r['sd'])} |" for k, r in per["ravdess_test_actors"].items()]
+    return "\n".join(out) + "\n"

@@ -6,9 +6,13 @@
         mask  (B, M) bool in MODALITIES order;  meta (B, 3) metadata ids (age, gender, timbre)
 
     agf          the design's AGF exactly: sigmoid gates from [h_i; m], softmax over the present ones
-    agf_logit    improved AGF: softmax over gate logits / a learned temperature, plus the gated branch
-                 log-probabilities added to the logits (fusion.py explains why)
+    agf_logit    improved AGF: softmax over the gate logits / a learned temperature, so a modality can be
+                 switched almost off (fusion.py explains why)
     agf_nometa   agf_logit with gates that see no metadata
+    agf_logit also passes a lone modality through: with nothing to fuse, the branch's own prediction is
+    returned (weight 1), so losing modalities never costs more than the best branch left.
+    The three AGF variants share the same capacity: projections to a 768-D common space (room for the
+    three 256-D embeddings side by side) and a classifier with one hidden layer of 256.
     early        early fusion: concatenated embeddings (+ presence flags, + m) -> MLP
     late_average the branches' probabilities averaged over the present modalities (no parameters)
     late_learned the design's "enhanced late fusion": one softmax-normalised weight per branch + 7 class
@@ -17,7 +21,7 @@ Weights of the variants without gates are their fixed mixing weights (uniform fo
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn as nn
@@ -33,17 +37,18 @@ VARIANTS = ("agf", "agf_logit", "agf_nometa", "early", "late_average", "late_lea
 class VariantConfig:
     name: str = "agf_logit"
     dim: int = 256               # width of every branch embedding
-    fusion: FusionConfig = FusionConfig(gate="logit", residual=True)
+    fusion: FusionConfig = FusionConfig(gate="logit", width=768, hidden=256)
     metadata: MetadataConfig = MetadataConfig()
+    passthrough: bool = False    # one modality present -> that branch's log-probabilities as the logits
 
     @classmethod
     def of(cls, name: str) -> "VariantConfig":
         """The study's configuration of a variant by name."""
         if name not in VARIANTS:
             raise ValueError(f"unknown fusion variant {name!r}; accepted: {', '.join(VARIANTS)}")
-        fusion = {"agf": FusionConfig(gate="sigmoid"),
-                  "agf_nometa": FusionConfig(gate="logit", residual=True, meta_dim=0)}.get(name, cls.fusion)
-        return cls(name=name, fusion=fusion)
+        fusion = {"agf": replace(cls.fusion, gate="sigmoid"),
+                  "agf_nometa": replace(cls.fusion, meta_dim=0)}.get(name, cls.fusion)
+        return cls(name=name, fusion=fusion, passthrough=name == "agf_logit")
 
 
 def _uniform(mask: torch.Tensor) -> torch.Tensor:
@@ -66,7 +71,12 @@ class AGFModel(nn.Module):
 
     def forward(self, h, logp, mask, meta, gate_bias=None, class_bias=None):
         m = self.meta(meta) if self.meta is not None else None                  # (B, 256) or None
-        logits, a = self.fusion(h, mask, m, logp, gate_bias)                    # (B, 7), (B, M)
+        logits, a = self.fusion(h, mask, m, gate_bias)                          # (B, 7), (B, M)
+        if self.config.passthrough:
+            alone = mask.sum(-1) == 1                                           # (B,)
+            branch = torch.stack([logp[k] for k in self.fusion.modalities], 1)  # (B, M, 7)
+            own = (branch * mask[..., None]).sum(1)                             # (B, 7) the lone branch's
+            logits = torch.where(alone[:, None], own, logits)
         return (logits if class_bias is None else logits + class_bias), a
 
 
@@ -122,7 +132,7 @@ def variant_config_from_dict(d: dict) -> VariantConfig:
     """Inverse of dataclasses.asdict for a checkpoint's config."""
     fusion = dict(d["fusion"])
     return VariantConfig(name=d["name"], dim=d["dim"], fusion=FusionConfig(**fusion),
-                         metadata=MetadataConfig(**d["metadata"]))
+                         metadata=MetadataConfig(**d["metadata"]), passthrough=d.get("passthrough", False))
 
 
 def trainable_parameters(model: nn.Module) -> int:

@@ -1,6 +1,11 @@
-"""Personalisation from a user's corrections ("that's not how I feel"): a per-user gate bias (M,) and class
-bias (7,) fitted on the session's corrections, with the fusion itself frozen. The state lives in one
-`Personalization` object per session, so nothing learnt from one user reaches another.
+"""Personalisation from a user's corrections ("that's not how I feel"), with the fusion itself frozen:
+
+- a per-user gate bias (M,) and class bias (7,) fitted on the session's corrections;
+- a nearest-neighbour vote: the corrected moments most similar to the current one (cosine over the branch
+  embeddings) add `knn_weight` x their label distribution to the logits. The same person tends to show an
+  emotion the same way, which a bias alone cannot capture.
+
+The state lives in one `Personalization` object per session, so nothing learnt from one user reaches another.
 """
 from __future__ import annotations
 
@@ -14,10 +19,13 @@ from .labels import EMOTIONS, MODALITIES, NUM_EMOTIONS
 
 @dataclass(frozen=True)
 class PersonalizationOptions:
-    l2: float = 0.05          # pull towards "no change": 10 corrections should nudge, not overwrite
+    l2: float = 1.0           # pull towards "no change": 10 corrections should nudge, not overwrite
     steps: int = 60
     lr: float = 0.1
     min_corrections: int = 1  # fit as soon as there is one correction
+    fit_gates: bool = False   # fit the gate bias too (measured: it overfits a few corrections)
+    knn_weight: float = 0.0   # logit boost from the nearest corrected moments (tuned on dev actors: 0)
+    knn_temperature: float = 0.1
 
 
 @dataclass
@@ -55,6 +63,41 @@ class Personalization:
         return bool(self.corrections)
 
 
+def representation(h: dict[str, torch.Tensor], weights: torch.Tensor) -> torch.Tensor:
+    """Branch embeddings {m: (B, D)} and fusion weights (B, M) -> one unit vector per row (B, M*D): each
+    modality's normalised embedding times its weight, so a modality the fusion ignores (the fixed RAVDESS
+    sentences) does not decide who the neighbours are."""
+    parts = [torch.nn.functional.normalize(h[m], dim=-1) * weights[:, j, None] for j, m in enumerate(MODALITIES)]
+    return torch.nn.functional.normalize(torch.cat(parts, -1), dim=-1)                # (B, M*D)
+
+
+def knn_logits(model: torch.nn.Module, h: dict[str, torch.Tensor], weights: torch.Tensor,
+               personal: "Personalization") -> torch.Tensor:
+    """knn_weight x the label distribution of the corrections, weighted by softmax(cosine / temperature)."""
+    o = personal.options
+    if not personal.corrections or o.knn_weight == 0:
+        return torch.zeros(weights.shape[0], NUM_EMOTIONS)
+    ch, clogp, cmask, cmeta, cy = stack(personal.corrections)
+    with torch.no_grad():
+        cweights = model(ch, clogp, cmask, cmeta)[1]                                   # (K, M)
+    sim = representation(h, weights) @ representation(ch, cweights).T                 # (B, K)
+    w = (sim / o.knn_temperature).softmax(-1)                                          # (B, K)
+    return o.knn_weight * w @ torch.nn.functional.one_hot(cy, NUM_EMOTIONS).float()    # (B, 7)
+
+
+def personal_logits(model: torch.nn.Module, h, logp, mask, meta, personal: "Personalization | None"
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fusion's logits (B, 7) and weights (B, M) for one user: their biases and neighbour vote added."""
+    if personal is None or not personal.active:
+        return model(h, logp, mask, meta)
+    logits, a = model(h, logp, mask, meta, gate_bias=torch.from_numpy(personal.gate_bias),
+                      class_bias=torch.from_numpy(personal.class_bias))
+    if not personal.options.knn_weight:
+        return logits, a
+    base = model(h, logp, mask, meta)[1]  # neighbours are found with the fusion's own weights, unbiased
+    return logits + knn_logits(model, h, base, personal), a
+
+
 def stack(corrections: list[Correction]) -> tuple[dict, dict, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Corrections -> batched fusion inputs h, logp {m: (K, D)}, mask (K, M), meta (K, 3), labels (K,)."""
     k = len(corrections)
@@ -74,9 +117,9 @@ def fit_biases(model: torch.nn.Module, corrections: list[Correction],
                options: PersonalizationOptions = PersonalizationOptions()) -> tuple[np.ndarray, np.ndarray]:
     """Minimise cross-entropy on the corrections + l2 * (|gate_bias|^2 + |class_bias|^2), model frozen."""
     h, logp, mask, meta, y = stack(corrections)
-    gate = torch.zeros(len(MODALITIES), requires_grad=True)
+    gate = torch.zeros(len(MODALITIES), requires_grad=options.fit_gates)
     cls = torch.zeros(NUM_EMOTIONS, requires_grad=True)
-    opt = torch.optim.Adam([gate, cls], lr=options.lr)
+    opt = torch.optim.Adam([gate, cls] if options.fit_gates else [cls], lr=options.lr)
     model.eval()
     for _ in range(options.steps):
         logits, _ = model(h, logp, mask, meta, gate_bias=gate, class_bias=cls)

@@ -9,13 +9,14 @@ import numpy as np
 import torch
 
 from .audio import to_mono_16k
+from .calibration import Temperatures
 from .branches import AudioBranch, BranchOutput, TextBranch, VideoBranch
 from . import checkpoint
 from .checkpoint import ASSETS
 from .face import FaceDetector
 from .labels import EMOTIONS, MODALITIES
 from .metadata import UNKNOWN, check_metadata, estimate_timbre, metadata_ids
-from .personalization import Correction, Personalization
+from .personalization import Correction, Personalization, personal_logits
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,8 @@ class FusionHead:
                              "loaded; retrain it (python -m agf_core.train --task fusion) or pass fusion=None")
         self.model = build(variant_config_from_dict(ck["config"])).eval()
         self.model.load_state_dict(ck["state_dict"])
-        self.temperature = float(ck["meta"].get("temperature", 1.0))
-        self.name = f"{ck['meta'].get('variant', ck['config']['name'])} ({path.name}, T={self.temperature:.2f})"
+        self.temperatures = Temperatures.from_meta(ck["meta"])
+        self.name = f"{ck['meta'].get('variant', ck['config']['name'])} ({path.name}, calibrated)"
 
     @staticmethod
     def inputs(outs: dict[str, BranchOutput], metadata: dict[str, str]):
@@ -81,11 +82,9 @@ class FusionHead:
     @torch.no_grad()
     def __call__(self, outs: dict[str, BranchOutput], metadata: dict[str, str],
                  personal: Personalization | None = None) -> tuple[np.ndarray, dict[str, float]]:
-        bias = {}
-        if personal is not None and personal.active:
-            bias = {"gate_bias": torch.from_numpy(personal.gate_bias), "class_bias": torch.from_numpy(personal.class_bias)}
-        logits, a = self.model(*self.inputs(outs, metadata), **bias)             # (1, 7), (1, M)
-        probs = (logits[0] / self.temperature).softmax(-1).numpy()
+        h, logp, mask, meta = self.inputs(outs, metadata)
+        logits, a = personal_logits(self.model, h, logp, mask, meta, personal)  # (1, 7), (1, M)
+        probs = (logits[0] / float(self.temperatures.for_mask(mask)[0])).softmax(-1).numpy()
         return probs, {m: float(a[0, i]) for i, m in enumerate(MODALITIES) if m in outs}
 
 

@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> dict:
                     help="audio only: the speech front end (see agf_core/audio_encoder.py)")
     ap.add_argument("--goemotions", action="store_true", help="text only: add GoEmotions-Ekman train")
     ap.add_argument("--finetune", action="store_true", help="text only: fine-tune the transformer too")
+    ap.add_argument("--fit-on", default="train", choices=("train", "dev"),
+                    help="fusion only: fit on the train splits (default) or on half of the dev splits (stacking)")
     ap.add_argument("--variant", default="all", help="fusion only: one of the variants in "
                     "agf_core/fusion_variants.py, or all (each into OUT/<variant>)")
     args = ap.parse_args(argv)
@@ -65,13 +67,14 @@ def main(argv: list[str] | None = None) -> dict:
     if args.task == "text" and not args.finetune:
         extra["use_goemotions"] = args.goemotions
     if args.task == "fusion":
-        return train_fusion_variants(args.data_root, args.out, replace(defaults, **overrides), args.variant)
+        return train_fusion_variants(args.data_root, args.out, replace(defaults, **overrides), args.variant,
+                                     args.fit_on)
     best = train(args.data_root, args.out, replace(defaults, **overrides), **extra)
     print(json.dumps({"best": best}, indent=2))
     return best
 
 
-def train_fusion_variants(data_root: str, out: str, opts, variant: str) -> dict:
+def train_fusion_variants(data_root: str, out: str, opts, variant: str, fit_on: str = "train") -> dict:
     from pathlib import Path
 
     from .fusion_data import Branches
@@ -80,7 +83,7 @@ def train_fusion_variants(data_root: str, out: str, opts, variant: str) -> dict:
     if variant != "all" and variant not in VARIANTS:
         raise SystemExit(f"--variant {variant!r} is not accepted; accepted: all, {', '.join(VARIANTS)}")
     branches = Branches.load()
-    results = {v: train_fusion(data_root, Path(out) / v, opts, v, branches)
+    results = {v: train_fusion(data_root, Path(out) / v, opts, v, branches, fit_on)
                for v in (VARIANTS if variant == "all" else (variant,))}
     print(json.dumps(results, indent=2))
     return results

@@ -72,6 +72,10 @@ def main(argv: list[str] | None = None) -> dict:
         "video_window_8_frames_end_to_end": timed(lambda: rec.video([frame] * 8), max(5, args.repeats // 3)),
         "audio_per_3s_utterance": timed(lambda: rec.audio(speech_like), max(5, args.repeats // 3)),
     }
+    outs = {"text": rec.text("I can't believe you did that for me!"), "audio": rec.audio(speech_like),
+            "video": rec.video.from_crops([crop])}
+    meta = {"age": "unknown", "gender": "unknown", "timbre": "unknown"}
+    results[f"fusion_3_modalities ({rec.fusion})"] = timed(lambda: rec.combine(outs, meta, {}), args.repeats)
     rec.predict(text="hello there", audio=(16000, speech_like), frames=[frame])
     report = {"machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                           "platform": platform.platform()},

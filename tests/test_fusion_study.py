@@ -9,7 +9,7 @@ import torch
 from agf_core.corruption import (AUDIO_CONDITIONS, FACE_CORRUPTIONS, add_noise, asr_errors, corrupt_window,
                                  degrade_audio, jitter_window)
 from agf_core.fusion_data import FusionSet, drop_modalities, ravdess_set, training_set, tuple_set
-from agf_core.fusion_recipe import fit_temperature, predict
+from agf_core.fusion_recipe import fit_temperatures, predict
 from agf_core.fusion_variants import VARIANTS, VariantConfig, build, trainable_parameters
 from agf_core.labels import MODALITIES, NUM_EMOTIONS
 from agf_core.personalization import Correction, Personalization, PersonalizationOptions, fit_biases
@@ -133,8 +133,9 @@ def test_temperature_fit_softens_an_overconfident_model(pools):
     s = tuple_set(pools["text"], pools["speech"], pools["face"], 200, np.random.default_rng(4))
     s.logp["text"] = np.roll(s.logp["text"], 1, axis=1)  # a wrong but confident text branch
     s.logp["audio"] = np.roll(s.logp["audio"], 1, axis=1)
-    t = fit_temperature(model, s)
-    assert t > 1.0
+    t = fit_temperatures(model, s)
+    assert t.default > 1.0 and set(t.by_subset) == {"text+audio+video"}
+    assert (t.for_mask(np.array([[True, True, False]])) == t.default).all()
     p_raw, p_cal = predict(model, s)[0], predict(model, s, t)[0]
     assert p_cal.max(1).mean() < p_raw.max(1).mean()
 
