@@ -118,7 +118,10 @@ def train_fusion(data_root: str, out_dir: str | Path, opts: TrainOptions = FUSIO
             yield (*to_tensors(part), torch.from_numpy(part.y))
 
     def step_loss(m, b):
-        return loss_fn(m(b[0], b[1], b[2], b[3])[0], b[4])
+        loss = loss_fn(m(b[0], b[1], b[2], b[3])[0], b[4])
+        if config.gate_supervision:
+            loss = loss + config.gate_supervision * m.gate_loss(*b)
+        return loss
 
     def save_best(m, path, metrics):
         temps = fit_temperatures(m, dev_all)

@@ -9,7 +9,8 @@
     agf_logit    improved AGF: softmax over the gate logits / a learned temperature, so a modality can be
                  switched almost off (fusion.py explains why)
     agf_nometa   agf_logit with gates that see no metadata
-    agf_logit also passes a lone modality through: with nothing to fuse, the branch's own prediction is
+    agf_logit's gates are also taught, by an auxiliary loss, whether their branch is right
+    (AGFModel.gate_loss); and it passes a lone modality through: with nothing to fuse, the branch's own prediction is
     returned (weight 1), so losing modalities never costs more than the best branch left.
     The three AGF variants share the same capacity: projections to a 768-D common space (room for the
     three 256-D embeddings side by side) and a classifier with one hidden layer of 256.
@@ -40,6 +41,7 @@ class VariantConfig:
     fusion: FusionConfig = FusionConfig(gate="logit", width=768, hidden=256)
     metadata: MetadataConfig = MetadataConfig()
     passthrough: bool = False    # one modality present -> that branch's log-probabilities as the logits
+    gate_supervision: float = 0.0  # weight of the gate reliability loss (AGFModel.gate_loss); 0 = none
 
     @classmethod
     def of(cls, name: str) -> "VariantConfig":
@@ -48,7 +50,8 @@ class VariantConfig:
             raise ValueError(f"unknown fusion variant {name!r}; accepted: {', '.join(VARIANTS)}")
         fusion = {"agf": replace(cls.fusion, gate="sigmoid"),
                   "agf_nometa": replace(cls.fusion, meta_dim=0)}.get(name, cls.fusion)
-        return cls(name=name, fusion=fusion, passthrough=name == "agf_logit")
+        improved = name == "agf_logit"
+        return cls(name=name, fusion=fusion, passthrough=improved, gate_supervision=0.5 if improved else 0.0)
 
 
 def _uniform(mask: torch.Tensor) -> torch.Tensor:
@@ -78,6 +81,17 @@ class AGFModel(nn.Module):
             own = (branch * mask[..., None]).sum(1)                             # (B, 7) the lone branch's
             logits = torch.where(alone[:, None], own, logits)
         return (logits if class_bias is None else logits + class_bias), a
+
+    def gate_loss(self, h, logp, mask, meta, y):
+        """Teach each gate whether its branch is right: binary cross-entropy between the gate logit z_i and
+        [argmax p_i == y], over the present modalities. A modality that is useless here (the fixed RAVDESS
+        sentences, noise, a blank face) is then down-weighted because it is unreliable, not only when the
+        classifier happens to need it less."""
+        m = self.meta(meta) if self.meta is not None else None
+        z = self.fusion.gate_logits(h, m)                                       # (B, M)
+        right = torch.stack([logp[k].argmax(-1) == y for k in self.fusion.modalities], 1).float()  # (B, M)
+        loss = nn.functional.binary_cross_entropy_with_logits(z, right, reduction="none")
+        return (loss * mask).sum() / mask.sum()
 
 
 class EarlyFusion(nn.Module):
@@ -132,7 +146,8 @@ def variant_config_from_dict(d: dict) -> VariantConfig:
     """Inverse of dataclasses.asdict for a checkpoint's config."""
     fusion = dict(d["fusion"])
     return VariantConfig(name=d["name"], dim=d["dim"], fusion=FusionConfig(**fusion),
-                         metadata=MetadataConfig(**d["metadata"]), passthrough=d.get("passthrough", False))
+                         metadata=MetadataConfig(**d["metadata"]), passthrough=d.get("passthrough", False),
+                         gate_supervision=d.get("gate_supervision", 0.0))
 
 
 def trainable_parameters(model: nn.Module) -> int:
