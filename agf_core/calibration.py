@@ -1,8 +1,10 @@
 """Temperature scaling (Guo et al. 2017), one temperature per set of present modalities.
 
 How over-confident the fusion is depends on what it sees: speech with a fixed neutral sentence (RAVDESS)
-is not text, speech and face together. So besides one global temperature, every set of present modalities
-with enough dev rows gets its own; other sets fall back to the global one.
+is not text, speech and face together. So besides one global temperature, each set of present modalities
+with at least MIN_ROWS dev rows gets its own (with the study's dev beds: text+audio and text+audio+video);
+other sets use the global one. A fusion that passes a lone modality through returns that branch's own
+probabilities, which are left as they are (T = 1).
 """
 from __future__ import annotations
 
@@ -39,10 +41,13 @@ def fit_temperature(logits: torch.Tensor, y: torch.Tensor) -> float:
 class Temperatures:
     default: float = 1.0
     by_subset: dict[str, float] = field(default_factory=dict)
+    passthrough: bool = False    # rows with one modality are that branch's own output: T = 1
 
     def for_mask(self, mask: np.ndarray | torch.Tensor) -> np.ndarray:
         """mask (B, M) bool -> the temperature of each row (B,)."""
-        return np.array([self.by_subset.get(subset_key(row), self.default) for row in np.asarray(mask)], np.float32)
+        mask = np.asarray(mask)
+        temps = np.array([self.by_subset.get(subset_key(row), self.default) for row in mask], np.float32)
+        return np.where(mask.sum(-1) == 1, 1.0, temps).astype(np.float32) if self.passthrough else temps
 
     @classmethod
     def fit(cls, logits: torch.Tensor, y: torch.Tensor, mask: np.ndarray) -> "Temperatures":
@@ -52,5 +57,5 @@ class Temperatures:
         return cls(fit_temperature(logits, y), by_subset)
 
     @classmethod
-    def from_meta(cls, meta: dict) -> "Temperatures":
-        return cls(float(meta.get("temperature", 1.0)), dict(meta.get("temperatures_by_subset", {})))
+    def from_meta(cls, meta: dict, passthrough: bool = False) -> "Temperatures":
+        return cls(float(meta.get("temperature", 1.0)), dict(meta.get("temperatures_by_subset", {})), passthrough)

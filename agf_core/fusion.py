@@ -75,9 +75,10 @@ class AdaptiveGatedFusion(nn.Module):
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         if self.config.meta_dim and m is None:
             raise ValueError("this fusion conditions its gates on metadata: pass m (B, meta_dim)")
-        if mask.shape[-1] != len(self.modalities) or not bool(mask.any(-1).all()):
-            raise ValueError(f"mask {tuple(mask.shape)} must have {len(self.modalities)} columns "
-                             f"({', '.join(self.modalities)}) and at least one True per row")
+        if mask.dtype != torch.bool or mask.dim() != 2 or mask.shape[-1] != len(self.modalities) \
+                or not bool(mask.any(-1).all()):
+            raise ValueError(f"mask {tuple(mask.shape)} {mask.dtype} must be a bool (B, {len(self.modalities)}) tensor, "
+                             f"columns {', '.join(self.modalities)}, with at least one True per row")
         z = self.gate_logits(h, m)                                              # (B, M)
         if gate_bias is not None:
             z = z + gate_bias

@@ -23,7 +23,7 @@ from . import checkpoint
 from .corruption import AUDIO_CONDITIONS, FACE_CORRUPTIONS, asr_errors, corrupt_window, degrade_audio, jitter_window
 from .data import check_split, read_fer2013, read_meld, read_ravdess
 from .features import cached
-from .labels import MODALITIES, NUM_EMOTIONS
+from .labels import EMOTIONS, MODALITIES, NUM_EMOTIONS
 from .metadata import UNKNOWN, VOCAB, estimate_timbre
 
 ASR_ERROR_RATE = 0.3          # word error rate of the "ASR errors" text corruption
@@ -108,6 +108,8 @@ def _per_class(y: np.ndarray, n: int | None, rng: np.random.Generator) -> np.nda
 def face_pool(data_root: str, split: str, branches: Branches) -> dict[str, np.ndarray]:
     """FER2013 split -> y; h/logp of a clean jittered window per image; and for a class-balanced subset,
     windows under each FACE_CORRUPTION (K, M, ...) with `corrupt_index` (M,) into the clean rows."""
+    check_split(split)
+
     def compute():
         images, labels = read_fer2013(data_root, split)
         rng = np.random.default_rng(3)
@@ -186,8 +188,10 @@ def _draw(labels: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> np.nda
     """For each wanted label y[i], the index of a random item of `labels` with that label."""
     out = np.empty(len(y), int)
     for c in np.unique(y):
-        rows = np.flatnonzero(y == c)
-        out[rows] = rng.choice(np.flatnonzero(labels == c), len(rows))
+        rows, items = np.flatnonzero(y == c), np.flatnonzero(labels == c)
+        if not len(items):
+            raise ValueError(f"no item labelled {EMOTIONS[c]!r} in this pool; tuples need every emotion")
+        out[rows] = rng.choice(items, len(rows))
     return out
 
 
@@ -239,7 +243,9 @@ def drop_modalities(s: FusionSet, rng: np.random.Generator, keep_all: float = 0.
 
 def training_set(pools: dict, rng: np.random.Generator, n_tuples: int, ravdess_repeats: int = 2) -> FusionSet:
     """One epoch of training rows: n_tuples random corrupted tuples (b) + every RAVDESS clip of the pools (a)
-    `ravdess_repeats` times under random audio conditions and text noise, then modality and metadata dropout."""
+    `ravdess_repeats` times under random audio conditions (per clip) and text noise (one draw per audio
+    condition and repeat: the clips of that condition all get ASR errors or none), then modality and metadata
+    dropout."""
     speech = pools["speech"]
     rav = []
     for _ in range(ravdess_repeats):

@@ -35,9 +35,10 @@ DRAWS = 20             # random orders per actor
 
 def load_variant(path: str | Path) -> tuple[torch.nn.Module, Temperatures, dict]:
     ck = checkpoint.load(path, "fusion")
-    model = build(variant_config_from_dict(ck["config"]))
+    config = variant_config_from_dict(ck["config"])
+    model = build(config)
     model.load_state_dict(ck["state_dict"])
-    return model.eval(), Temperatures.from_meta(ck["meta"]), ck["meta"]
+    return model.eval(), Temperatures.from_meta(ck["meta"], config.passthrough), ck["meta"]
 
 
 def summary(y: np.ndarray, probs: np.ndarray, rng: np.random.Generator | None = None) -> dict:

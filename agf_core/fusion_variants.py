@@ -11,9 +11,11 @@
     agf_nometa   agf_logit with gates that see no metadata
     agf_logit's gates are also taught, by an auxiliary loss, whether their branch is right
     (AGFModel.gate_loss); and it passes a lone modality through: with nothing to fuse, the branch's own prediction is
-    returned (weight 1), so losing modalities never costs more than the best branch left.
-    The three AGF variants share the same capacity: projections to a 768-D common space (room for the
-    three 256-D embeddings side by side) and a classifier with one hidden layer of 256.
+    returned (weight 1), so a single modality scores exactly as its branch (on the label-balanced tuples the
+    other AGF variants beat the lone text and face branches, whose training labels were imbalanced).
+    The three AGF variants share the same fusion body: projections to a 768-D common space (room for the
+    three 256-D embeddings side by side) and a classifier with one hidden layer of 256; agf_nometa lacks
+    the metadata encoder and the metadata half of each gate.
     early        early fusion: concatenated embeddings (+ presence flags, + m) -> MLP
     late_average the branches' probabilities averaged over the present modalities (no parameters)
     late_learned the design's "enhanced late fusion": one softmax-normalised weight per branch + 7 class
@@ -59,8 +61,9 @@ def _uniform(mask: torch.Tensor) -> torch.Tensor:
 
 
 def _check_mask(mask: torch.Tensor) -> None:
-    if mask.dim() != 2 or mask.shape[1] != len(MODALITIES) or not bool(mask.any(-1).all()):
-        raise ValueError(f"mask {tuple(mask.shape)} must be (B, {len(MODALITIES)}) with a True in every row")
+    if mask.dtype != torch.bool or mask.dim() != 2 or mask.shape[1] != len(MODALITIES) or not bool(mask.any(-1).all()):
+        raise ValueError(f"mask {tuple(mask.shape)} {mask.dtype} must be a bool (B, {len(MODALITIES)}) tensor "
+                         "with a True in every row")
 
 
 class AGFModel(nn.Module):

@@ -119,12 +119,14 @@ def fit_biases(model: torch.nn.Module, corrections: list[Correction],
     h, logp, mask, meta, y = stack(corrections)
     gate = torch.zeros(len(MODALITIES), requires_grad=options.fit_gates)
     cls = torch.zeros(NUM_EMOTIONS, requires_grad=True)
-    opt = torch.optim.Adam([gate, cls] if options.fit_gates else [cls], lr=options.lr)
+    params = [gate, cls] if options.fit_gates else [cls]
+    opt = torch.optim.Adam(params, lr=options.lr)
     model.eval()
-    for _ in range(options.steps):
-        logits, _ = model(h, logp, mask, meta, gate_bias=gate, class_bias=cls)
-        loss = torch.nn.functional.cross_entropy(logits, y) + options.l2 * (gate.square().sum() + cls.square().sum())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    with torch.enable_grad():  # callable from inference code; gradients go to the biases only, never the model
+        for _ in range(options.steps):
+            logits, _ = model(h, logp, mask, meta, gate_bias=gate, class_bias=cls)
+            loss = torch.nn.functional.cross_entropy(logits, y) + options.l2 * (gate.square().sum() + cls.square().sum())
+            for p, g in zip(params, torch.autograd.grad(loss, params)):
+                p.grad = g
+            opt.step()
     return gate.detach().numpy().copy(), cls.detach().numpy().copy()

@@ -63,9 +63,11 @@ class FusionHead:
             changed = sorted(m for m in branch_digests if trained_on.get(m) != branch_digests[m])
             raise ValueError(f"fusion {path} was trained over other {', '.join(changed)} checkpoints than the ones "
                              "loaded; retrain it (python -m agf_core.train --task fusion) or pass fusion=None")
-        self.model = build(variant_config_from_dict(ck["config"])).eval()
+        config = variant_config_from_dict(ck["config"])
+        self.model = build(config).eval()
         self.model.load_state_dict(ck["state_dict"])
-        self.temperatures = Temperatures.from_meta(ck["meta"])
+        self.model.requires_grad_(False)  # shared by every session: fitting a user's biases must not touch it
+        self.temperatures = Temperatures.from_meta(ck["meta"], config.passthrough)
         self.name = f"{ck['meta'].get('variant', ck['config']['name'])} ({path.name}, calibrated)"
 
     @staticmethod

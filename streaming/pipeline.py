@@ -185,6 +185,8 @@ class LivePipeline:
     def correct(self, state: LiveState, felt: str, note: str = "") -> dict:
         """"That's not how I feel": log the correction and adapt the fusion for this participant only."""
         row = state.session.add_correction(felt, note)
+        # The smoothed label was shown; the biases learn from the latest fused prediction behind it.
+        row["learned_from"] = state.last.label if state.last is not None else ""
         row["adapted"] = state.last is not None and self.recognizer.correct(state.last, felt, state.personal)
         return row
 

@@ -12,7 +12,10 @@ from agf_core.fusion_data import FusionSet, drop_modalities, ravdess_set, traini
 from agf_core.fusion_recipe import fit_temperatures, predict
 from agf_core.fusion_variants import VARIANTS, VariantConfig, build, trainable_parameters
 from agf_core.labels import MODALITIES, NUM_EMOTIONS
-from agf_core.personalization import Correction, Personalization, PersonalizationOptions, fit_biases
+from agf_core.calibration import Temperatures
+from agf_core.fusion_data import half_pools
+from agf_core.personalization import (Correction, Personalization, PersonalizationOptions, fit_biases,
+                                      personal_logits, stack)
 
 D = 256
 
@@ -181,13 +184,74 @@ def test_corrections_move_the_prediction_towards_what_the_user_felt():
 def test_personalisation_stays_within_its_session():
     torch.manual_seed(0)
     model = build(VariantConfig.of("agf_logit")).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
     rng = np.random.default_rng(0)
     alice, bob = Personalization(), Personalization()
-    for _ in range(3):
-        alice.add(_correction(rng, 2), model)
+    probe = stack([_correction(rng, 0)])[:4]
+    with torch.no_grad():
+        bob_before = personal_logits(model, *probe, bob)[0]
+    with torch.no_grad():  # as in the live path: fitting must work, and touch only alice's biases
+        for _ in range(3):
+            alice.add(_correction(rng, 2), model)
     assert alice.active and not bob.active
     assert np.all(bob.class_bias == 0) and alice.class_bias.argmax() == 2
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(p.grad is None for p in model.parameters())
+    with torch.no_grad():
+        assert torch.equal(personal_logits(model, *probe, bob)[0], bob_before)
+        assert not torch.equal(personal_logits(model, *probe, alice)[0], bob_before)
     alice.reset()
     assert not alice.active and np.all(alice.class_bias == 0)
     with pytest.raises(ValueError, match="correction label 9"):
         bob.add(_correction(rng, 9), model)
+
+
+def test_a_lone_modality_passes_through_its_branch_and_keeps_its_probabilities():
+    torch.manual_seed(0)
+    model = build(VariantConfig.of("agf_logit")).eval()
+    mask = torch.tensor([[0, 1, 0], [1, 1, 0]], dtype=torch.bool)
+    h, logp, _, meta = _inputs(b=2, mask=mask)
+    with torch.no_grad():
+        logits, w = model(h, logp, mask, meta)
+    assert torch.allclose(logits[0], logp["audio"][0]) and not torch.allclose(logits[1], logp["audio"][1])
+    temps = Temperatures(2.0, {"text+audio": 3.0}, passthrough=True)
+    assert temps.for_mask(mask.numpy()).tolist() == [1.0, 3.0]
+    assert Temperatures(2.0).for_mask(np.array([[False, True, False]])).tolist() == [2.0]
+
+
+def test_gate_loss_pushes_an_always_wrong_branch_down():
+    torch.manual_seed(0)
+    model = build(VariantConfig.of("agf_logit"))
+    h, logp, mask, meta = _inputs(b=64)
+    y = logp["audio"].argmax(-1)                   # audio always right, text always wrong
+    logp["text"] = torch.roll(logp["audio"], 1, dims=-1)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(50):
+        loss = model.gate_loss(h, logp, mask, meta, y)
+        opt.zero_grad(), loss.backward(), opt.step()
+    with torch.no_grad():
+        _, w = model(h, logp, mask, meta)
+    assert float(w[:, 1].mean()) > float(w[:, 0].mean())
+
+
+def test_half_pools_are_disjoint_and_keep_corrupted_faces_aligned(pools):
+    fit, sel = half_pools(pools, "fit"), half_pools(pools, "select")
+    assert len(fit["face"]["y"]) + len(sel["face"]["y"]) == len(pools["face"]["y"])
+    for half in (fit, sel):
+        f = half["face"]
+        assert (f["corrupt_index"] < len(f["y"])).all()
+        # a corrupted window has the label of the clean row it points at
+        assert (f["corrupt_logp"][0].argmax(1) == f["y"][f["corrupt_index"]]).all()
+    with pytest.raises(ValueError, match="part 'all'"):
+        half_pools(pools, "all")
+
+
+def test_bad_masks_are_refused_with_what_is_accepted():
+    model = build(VariantConfig.of("agf"))
+    h, logp, mask, meta = _inputs(b=2)
+    with pytest.raises(ValueError, match="must be a bool"):
+        model(h, logp, mask.float(), meta)
+    with pytest.raises(ValueError, match="must be a bool"):
+        model(h, logp, mask[0], meta)
+    with pytest.raises(ValueError, match="must be a bool"):
+        build(VariantConfig.of("early"))(h, logp, torch.zeros(2, 3, dtype=torch.bool), meta)
