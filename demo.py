@@ -54,7 +54,10 @@ def status_line(state: LiveState) -> str:
     parts = [f"{MODALITY_NAMES[m]}: {state.status[m]}" for m in MODALITIES]
     lat = latency_summary(state)
     timing = " · ".join(f"{k} {v['median_ms']:.0f} ms" for k, v in lat.items())
-    return " | ".join(parts) + (f"\n\nmedian latency: {timing}" if timing else "")
+    fusion = f"fusion: {state.last.fusion}" if state.last is not None else ""
+    if state.personal.active:
+        fusion += f", adapted to you ({len(state.personal.corrections)} correction(s))"
+    return " | ".join(parts) + (f"\n\n{fusion}" if fusion else "") + (f"\n\nmedian latency: {timing}" if timing else "")
 
 
 def chat_messages(state: LiveState) -> list[dict]:

@@ -26,6 +26,7 @@ def test_typed_text_updates_the_view(state):
     assert cleared == "" and max(label, key=label.get) == "joy"
     assert len(chat) == 2 and chat[1]["role"] == "assistant"
     assert len(timeline.data) == 7 and "words: ok" in status
+    assert "fusion: agf_logit (fusion.pt, calibrated)" in status
 
 
 def test_frames_give_preview_and_face_status(state, face_photo):
@@ -50,7 +51,9 @@ def test_microphone_chunks_give_transcript_and_reply(state, tmp_path):
 
 def test_correction_and_export_round_trip(state):
     demo.on_text("That was awful.", state)
-    assert "you feel surprise" in demo.on_correction("surprise", "", state)
+    answer = demo.on_correction("surprise", "", state)
+    assert "you feel surprise" in answer and "adapts to you (1 correction(s)" in answer
+    assert "adapted to you (1 correction(s))" in demo.status_line(state)
     with pytest.raises(gr.Error, match="Pick the emotion"):
         demo.on_correction(None, "", state)
     json_path, csv_path = demo.on_export(state)
