@@ -8,7 +8,7 @@ import torch
 
 from agf_core.corruption import (AUDIO_CONDITIONS, FACE_CORRUPTIONS, add_noise, asr_errors, corrupt_window,
                                  degrade_audio, jitter_window)
-from agf_core.fusion_data import FusionSet, drop_modalities, ravdess_set, training_set, tuple_set
+from agf_core.fusion_data import drop_modalities, ravdess_set, training_set, tuple_set
 from agf_core.fusion_recipe import fit_temperatures, predict
 from agf_core.fusion_variants import VARIANTS, VariantConfig, build, trainable_parameters
 from agf_core.labels import MODALITIES, NUM_EMOTIONS
