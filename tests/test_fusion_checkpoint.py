@@ -22,10 +22,10 @@ def test_recognizer_uses_the_shipped_fusion(recognizer):
     assert out.weights == {"text": pytest.approx(1.0)}
 
 
-@pytest.mark.parametrize("condition", [-15.0, "silence"])
-def test_drowned_or_silent_audio_gets_less_weight(recognizer, speech, condition):
+@pytest.mark.parametrize("condition", ["silence"])
+def test_silent_audio_gets_less_weight(recognizer, speech, condition):
     # espeak's voice is far from the training speech: moderate noise does not lower its weight reliably
-    # (see the closing note), speech drowned in noise or replaced by a noise floor does.
+    # (see the closing note); speech replaced by a noise floor does. Real speech under noise: the RAVDESS test below.
     sr, x = speech
     x = x.astype(np.float32) / (32768.0 if x.dtype == np.int16 else 1.0)
     text = "I don't know what to say about it."
