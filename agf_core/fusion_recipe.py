@@ -24,7 +24,8 @@ import torch
 from . import checkpoint
 from .calibration import Temperatures
 from .fusion_data import Branches, FusionSet, half_pools, load_pools, ravdess_set, training_set, tuple_set
-from .fusion_variants import VARIANTS, VariantConfig, build, trainable_parameters
+from .fusion_variants import ENSEMBLE, VARIANTS, FusionEnsemble, VariantConfig, build, trainable_parameters, \
+    variant_config_from_dict
 from .labels import MODALITIES
 from .metrics import classification_report
 from .training import TrainOptions, fit
@@ -136,3 +137,40 @@ def train_fusion(data_root: str, out_dir: str | Path, opts: TrainOptions = FUSIO
         save_best(model, Path(out_dir) / "best.pt", metrics)
         return metrics
     return fit(model, opts, out_dir, batches, steps, step_loss, lambda m: dev_score(m, dev), save_best)
+
+
+def member_dir(out_dir: str | Path, variant: str, seed: int) -> Path:
+    """Where seed `seed` of a variant trains: OUT/<variant> for seed 0 (as `--variant all` does), else
+    OUT/<variant>_s<seed>."""
+    return Path(out_dir) / (variant if seed == 0 else f"{variant}_s{seed}")
+
+
+def assemble_ensemble(data_root: str, members: list[str | Path], out_path: str | Path,
+                      branches: Branches | None = None) -> dict:
+    """Average trained members of one variant (FusionEnsemble), fit its temperatures on the whole dev
+    split as train_fusion does, and save it to out_path. Nothing is trained here."""
+    branches = branches or Branches.load()
+    cks = [checkpoint.load(p, "fusion") for p in members]
+    names = {ck["config"]["name"] for ck in cks}
+    if len(cks) < 2 or len(names) != 1:
+        raise ValueError(f"an ensemble needs at least 2 members of one variant, got {len(cks)} of {sorted(names)}")
+    for p, ck in zip(members, cks):
+        if ck["meta"].get("branches") != branches.digests:
+            raise ValueError(f"fusion member {p} was trained over other branch checkpoints than assets/models holds")
+    singles = []
+    for ck in cks:
+        m = build(variant_config_from_dict(ck["config"]))
+        m.load_state_dict(ck["state_dict"])
+        singles.append(m.eval())
+    model = FusionEnsemble(singles)
+    dev = eval_sets(load_pools(data_root, "dev", branches), seed=1)
+    metrics = dev_score(model, dev)
+    temps = fit_temperatures(model, FusionSet.concat(list(dev.values())))
+    first = cks[0]["meta"]
+    checkpoint.save(out_path, "fusion", asdict(model.config), model.state_dict(),
+                    {"temperature": temps.default, "temperatures_by_subset": temps.by_subset,
+                     "branches": branches.digests, "variant": ENSEMBLE, "parameters": trainable_parameters(model),
+                     "modalities": list(MODALITIES), "fit_on": first.get("fit_on"), "train": first.get("train"),
+                     "selection": first.get("selection"), "members": [str(p) for p in members],
+                     "member_scores": [ck["meta"].get("score") for ck in cks], **metrics})
+    return metrics

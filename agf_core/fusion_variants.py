@@ -20,6 +20,8 @@
     late_average the branches' probabilities averaged over the present modalities (no parameters)
     late_learned the design's "enhanced late fusion": one softmax-normalised weight per branch + 7 class
                  biases (10 parameters over three branches)
+    ENSEMBLE     agf_logit trained with several seeds, their log-probabilities and weights averaged
+                 (`members` > 1; assembled by fusion_recipe.assemble_ensemble, not trained as one model)
 Weights of the variants without gates are their fixed mixing weights (uniform for early and late_average).
 """
 from __future__ import annotations
@@ -34,6 +36,7 @@ from .labels import MODALITIES, NUM_EMOTIONS
 from .metadata import MetadataConfig, MetadataEncoder
 
 VARIANTS = ("agf", "agf_logit", "agf_nometa", "early", "late_average", "late_learned")
+ENSEMBLE = "agf_logit_ensemble"
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class VariantConfig:
     metadata: MetadataConfig = MetadataConfig()
     passthrough: bool = False    # one modality present -> that branch's log-probabilities as the logits
     gate_supervision: float = 0.0  # weight of the gate reliability loss (AGFModel.gate_loss); 0 = none
+    members: int = 1             # > 1: an ensemble of that many copies trained with different seeds
 
     @classmethod
     def of(cls, name: str) -> "VariantConfig":
@@ -135,7 +139,28 @@ class LateFusion(nn.Module):
         return (logits if class_bias is None else logits + class_bias), a
 
 
+class FusionEnsemble(nn.Module):
+    """Fusion models of one variant trained with different seeds: the mean of their log-probabilities
+    (B, 7) and of their weights (B, M). Averaging seeds lowers the variance of what one seed learnt, which
+    shows most in calibration. A lone modality that every member passes through stays its branch's output."""
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        if len(members) < 2:
+            raise ValueError(f"an ensemble needs at least 2 members, got {len(members)}")
+        self.config = replace(members[0].config, members=len(members))
+        self.members = nn.ModuleList(members)
+
+    def forward(self, h, logp, mask, meta, gate_bias=None, class_bias=None):
+        outs = [m(h, logp, mask, meta, gate_bias=gate_bias) for m in self.members]
+        logits = torch.stack([z.log_softmax(-1) for z, _ in outs]).mean(0)     # (B, 7)
+        a = torch.stack([w for _, w in outs]).mean(0)                           # (B, M)
+        return (logits if class_bias is None else logits + class_bias), a
+
+
 def build(config: VariantConfig) -> nn.Module:
+    if config.members > 1:
+        return FusionEnsemble([build(replace(config, members=1)) for _ in range(config.members)])
     if config.name in ("agf", "agf_logit", "agf_nometa"):
         return AGFModel(config)
     if config.name == "early":
@@ -150,12 +175,12 @@ def variant_config_from_dict(d: dict) -> VariantConfig:
     fusion = dict(d["fusion"])
     return VariantConfig(name=d["name"], dim=d["dim"], fusion=FusionConfig(**fusion),
                          metadata=MetadataConfig(**d["metadata"]), passthrough=d.get("passthrough", False),
-                         gate_supervision=d.get("gate_supervision", 0.0))
+                         gate_supervision=d.get("gate_supervision", 0.0), members=d.get("members", 1))
 
 
 def trainable_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-__all__ = ["VARIANTS", "VariantConfig", "AGFModel", "EarlyFusion", "LateFusion", "build",
+__all__ = ["VARIANTS", "ENSEMBLE", "VariantConfig", "AGFModel", "EarlyFusion", "LateFusion", "FusionEnsemble", "build",
            "variant_config_from_dict", "trainable_parameters"]

@@ -39,3 +39,16 @@ def expected_calibration_error(y_true: np.ndarray, probs: np.ndarray, bins: int 
         if sel.any():
             ece += sel.mean() * abs(correct[sel].mean() - conf[sel].mean())
     return float(ece)
+
+
+def ece_noise_floor(probs: np.ndarray, rng: np.random.Generator, draws: int = 500) -> dict:
+    """The ECE that a perfectly calibrated model with these confidences would measure on this many rows:
+    each row is right with probability equal to its confidence. ECE is biased upwards on small sets (a bin
+    of 20 rows is off by ~0.1 by chance), so a measured ECE means little below this floor."""
+    probs = np.asarray(probs)
+    conf, pred = probs.max(1), probs.argmax(1)
+    other = (pred + 1) % probs.shape[1]  # any wrong label will do: only right/wrong enters the ECE
+    eces = [expected_calibration_error(np.where(rng.random(len(conf)) < conf, pred, other), probs)
+            for _ in range(draws)]
+    return {"mean": round(float(np.mean(eces)), 4), "p5": round(float(np.percentile(eces, 5)), 4),
+            "p95": round(float(np.percentile(eces, 95)), 4), "draws": draws}

@@ -1,6 +1,7 @@
 """Train a branch or the fusion: `python -m agf_core.train --task {text,audio,face,fusion} --data-root
 ../shared/data --out DIR`. The fusion trains over the shipped branches; `--variant all` (its default) trains
-every variant of the study into DIR/<variant>/.
+every variant of the study into DIR/<variant>/; `--variant agf_logit --seeds 0 1 2` trains those seeds
+(DIR/agf_logit, DIR/agf_logit_s1, ...) and averages them into DIR/agf_logit_ensemble/best.pt.
 
 Every run is seeded and resumable: run the same command again after a stop and it goes on from DIR/last.pt.
 The best dev checkpoint is DIR/best.pt; copy it to assets/models/ to ship it.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import replace
+from pathlib import Path
 
 from .device import set_threads
 from .losses import LOSSES
@@ -52,6 +54,8 @@ def main(argv: list[str] | None = None) -> dict:
                     help="fusion only: fit on the train splits (default) or on half of the dev splits (stacking)")
     ap.add_argument("--variant", default="all", help="fusion only: one of the variants in "
                     "agf_core/fusion_variants.py, or all (each into OUT/<variant>)")
+    ap.add_argument("--seeds", type=int, nargs="+", help="fusion only: train one variant with each seed and "
+                    "average them into OUT/<variant>_ensemble")
     args = ap.parse_args(argv)
     set_threads(args.threads)
     defaults, train = _recipe(args.task)
@@ -66,6 +70,9 @@ def main(argv: list[str] | None = None) -> dict:
         extra["encoder"] = AudioEncoderConfig(frontend=args.frontend)
     if args.task == "text" and not args.finetune:
         extra["use_goemotions"] = args.goemotions
+    if args.task == "fusion" and args.seeds:
+        return train_fusion_ensemble(args.data_root, args.out, replace(defaults, **overrides), args.variant,
+                                     args.seeds, args.fit_on)
     if args.task == "fusion":
         return train_fusion_variants(args.data_root, args.out, replace(defaults, **overrides), args.variant,
                                      args.fit_on)
@@ -86,6 +93,25 @@ def train_fusion_variants(data_root: str, out: str, opts, variant: str, fit_on: 
     results = {v: train_fusion(data_root, Path(out) / v, opts, v, branches, fit_on)
                for v in (VARIANTS if variant == "all" else (variant,))}
     print(json.dumps(results, indent=2))
+    return results
+
+
+def train_fusion_ensemble(data_root: str, out: str, opts, variant: str, seeds: list[int], fit_on: str = "train"
+                          ) -> dict:
+    from .fusion_data import Branches
+    from .fusion_recipe import assemble_ensemble, member_dir, train_fusion
+    from .fusion_variants import VARIANTS
+    if variant not in VARIANTS:
+        raise SystemExit(f"--seeds needs one --variant; {variant!r} is not accepted; accepted: {', '.join(VARIANTS)}")
+    if len(set(seeds)) < 2:
+        raise SystemExit(f"--seeds {seeds} must name at least 2 different seeds")
+    branches = Branches.load()
+    members = [member_dir(out, variant, s) for s in dict.fromkeys(seeds)]
+    results = {str(d): train_fusion(data_root, d, replace(opts, seed=s), variant, branches, fit_on)
+               for s, d in zip(dict.fromkeys(seeds), members)}
+    results["ensemble"] = assemble_ensemble(data_root, [d / "best.pt" for d in members],
+                                            Path(out) / f"{variant}_ensemble" / "best.pt", branches)
+    print(json.dumps(results, indent=2, default=str))
     return results
 
 

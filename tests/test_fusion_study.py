@@ -1,6 +1,7 @@
 """The fusion study's parts on synthetic pools (no data needed): variants, test-bed construction,
 corruptions and personalisation."""
 import math
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
@@ -10,7 +11,11 @@ from agf_core.corruption import (AUDIO_CONDITIONS, FACE_CORRUPTIONS, add_noise, 
                                  degrade_audio, jitter_window)
 from agf_core.fusion_data import drop_modalities, ravdess_set, training_set, tuple_set
 from agf_core.fusion_recipe import fit_temperatures, predict
-from agf_core.fusion_variants import VARIANTS, VariantConfig, build, trainable_parameters
+from agf_core import checkpoint
+from agf_core.fusion_data import Branches
+from agf_core.fusion_recipe import assemble_ensemble
+from agf_core.fusion_variants import VARIANTS, FusionEnsemble, VariantConfig, build, trainable_parameters
+from agf_core.metrics import ece_noise_floor, expected_calibration_error
 from agf_core.labels import MODALITIES, NUM_EMOTIONS
 from agf_core.calibration import Temperatures
 from agf_core.fusion_data import half_pools
@@ -255,3 +260,62 @@ def test_bad_masks_are_refused_with_what_is_accepted():
         model(h, logp, mask[0], meta)
     with pytest.raises(ValueError, match="must be a bool"):
         build(VariantConfig.of("early"))(h, logp, torch.zeros(2, 3, dtype=torch.bool), meta)
+
+
+def test_an_ensemble_averages_its_members_and_keeps_the_interface():
+    torch.manual_seed(0)
+    config = replace(VariantConfig.of("agf_logit"), members=3)
+    model = build(config).eval()
+    assert isinstance(model, FusionEnsemble) and len(model.members) == 3
+    assert trainable_parameters(model) == 3 * trainable_parameters(model.members[0])
+    mask = torch.tensor([[1, 1, 1], [0, 1, 0], [1, 0, 1]], dtype=torch.bool)
+    inputs = _inputs(b=3, mask=mask)
+    with torch.no_grad():
+        logits, w = model(*inputs)
+        outs = [m(*inputs) for m in model.members]
+    expected = torch.stack([z.log_softmax(-1) for z, _ in outs]).mean(0)
+    assert torch.allclose(logits, expected, atol=1e-6)
+    assert torch.allclose(w, torch.stack([a for _, a in outs]).mean(0)) and (w[~mask] == 0).all()
+    assert torch.allclose(logits[1], inputs[1]["audio"][1], atol=1e-6)  # a lone modality still passes through
+    # a user's biases reach every member: personalisation works on an ensemble as on one model
+    user = Personalization(PersonalizationOptions(knn_weight=0.0))
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        user.add(_correction(rng, 3), model)
+    assert float(user.class_bias[3]) > 0
+    with pytest.raises(ValueError, match="at least 2 members"):
+        FusionEnsemble([model.members[0]])
+
+
+def test_assembling_an_ensemble_refuses_mixed_or_lone_members(tmp_path):
+    paths = []
+    for i, name in enumerate(("agf_logit", "agf_logit", "early")):
+        m = build(VariantConfig.of(name))
+        paths.append(checkpoint.save(tmp_path / f"{i}.pt", "fusion", asdict(m.config),
+                                     m.state_dict(), {"branches": {"text": "a"}}))
+    branches = Branches(None, None, None, {"text": "a"})
+    with pytest.raises(ValueError, match="one variant"):
+        assemble_ensemble("unused", paths, tmp_path / "e.pt", branches)
+    with pytest.raises(ValueError, match="at least 2 members"):
+        assemble_ensemble("unused", paths[:1], tmp_path / "e.pt", branches)
+    with pytest.raises(ValueError, match="other branch checkpoints"):
+        assemble_ensemble("unused", paths[:2], tmp_path / "e.pt", Branches(None, None, None, {"text": "b"}))
+
+
+def test_ece_noise_floor_is_what_calibrated_models_measure_and_shrinks_with_more_rows():
+    rng = np.random.default_rng(0)
+
+    def probs_of(n):
+        conf = rng.uniform(0.3, 0.95, n)
+        probs = np.tile(((1 - conf) / (NUM_EMOTIONS - 1))[:, None], (1, NUM_EMOTIONS))
+        probs[:, 0] = conf
+        return probs
+    small, big = probs_of(240), probs_of(20_000)
+    floor_small, floor_big = ece_noise_floor(small, rng, 300), ece_noise_floor(big, rng, 30)
+    # label sets that are right exactly as often as they are confident measure, on average, the floor
+    measured = [expected_calibration_error(np.where(rng.random(240) < small[:, 0], 0, 1), small) for _ in range(300)]
+    assert abs(np.mean(measured) - floor_small["mean"]) < 0.01
+    assert floor_small["p5"] < floor_small["mean"] < floor_small["p95"]
+    assert floor_big["mean"] < floor_small["mean"] / 3
+    right_half_the_time = np.arange(240) % 2  # at a mean confidence of 0.62: over-confident
+    assert expected_calibration_error(right_half_the_time, small) > floor_small["p95"]
