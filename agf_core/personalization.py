@@ -24,7 +24,7 @@ class PersonalizationOptions:
     lr: float = 0.1
     min_corrections: int = 1  # fit as soon as there is one correction
     fit_gates: bool = False   # fit the gate bias too (measured: it overfits a few corrections)
-    knn_weight: float = 4.0   # logit boost from the nearest corrected moments (tuned on dev actors)
+    knn_weight: float = 2.0   # logit boost from the nearest corrected moments (tuned on dev actors 17-20)
     knn_temperature: float = 0.1
 
 

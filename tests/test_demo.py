@@ -26,7 +26,7 @@ def test_typed_text_updates_the_view(state):
     assert cleared == "" and max(label, key=label.get) == "joy"
     assert len(chat) == 2 and chat[1]["role"] == "assistant"
     assert len(timeline.data) == 7 and "words: ok" in status
-    assert "fusion: agf_logit (fusion.pt, calibrated)" in status
+    assert "fusion: agf_logit_ensemble (fusion.pt, calibrated)" in status
 
 
 def test_frames_give_preview_and_face_status(state, face_photo):

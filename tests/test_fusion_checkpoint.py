@@ -17,7 +17,7 @@ pytestmark = pytest.mark.skipif(not (ASSETS / "fusion.pt").exists(), reason="no 
 def test_recognizer_uses_the_shipped_fusion(recognizer):
     assert recognizer.fusion_head is not None
     out = recognizer.predict(text="This is the best day of my life, I'm so happy!")
-    assert "fusion.pt" in out.fusion and out.fusion.split()[0] in ("agf", "agf_logit", "agf_nometa")
+    assert "fusion.pt" in out.fusion and out.fusion.split()[0] == "agf_logit_ensemble"
     assert out.label == "joy"
     assert out.weights == {"text": pytest.approx(1.0)}
 
