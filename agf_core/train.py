@@ -103,12 +103,13 @@ def train_fusion_ensemble(data_root: str, out: str, opts, variant: str, seeds: l
     from .fusion_variants import VARIANTS
     if variant not in VARIANTS:
         raise SystemExit(f"--seeds needs one --variant; {variant!r} is not accepted; accepted: {', '.join(VARIANTS)}")
-    if len(set(seeds)) < 2:
+    seeds = list(dict.fromkeys(seeds))  # each seed once, in the order given
+    if len(seeds) < 2:
         raise SystemExit(f"--seeds {seeds} must name at least 2 different seeds")
     branches = Branches.load()
-    members = [member_dir(out, variant, s) for s in dict.fromkeys(seeds)]
+    members = [member_dir(out, variant, s) for s in seeds]
     results = {str(d): train_fusion(data_root, d, replace(opts, seed=s), variant, branches, fit_on)
-               for s, d in zip(dict.fromkeys(seeds), members)}
+               for s, d in zip(seeds, members)}
     results["ensemble"] = assemble_ensemble(data_root, [d / "best.pt" for d in members],
                                             Path(out) / f"{variant}_ensemble" / "best.pt", branches)
     print(json.dumps(results, indent=2, default=str))

@@ -319,3 +319,24 @@ def test_ece_noise_floor_is_what_calibrated_models_measure_and_shrinks_with_more
     assert floor_big["mean"] < floor_small["mean"] / 3
     right_half_the_time = np.arange(240) % 2  # at a mean confidence of 0.62: over-confident
     assert expected_calibration_error(right_half_the_time, small) > floor_small["p95"]
+
+
+def test_oracle_temperature_softens_an_overconfident_model_and_never_does_worse_than_none():
+    from agf_core.fusion_report import oracle_temperature_ece
+    rng = np.random.default_rng(0)
+    y = rng.integers(NUM_EMOTIONS, size=600)
+    logits = rng.normal(size=(600, NUM_EMOTIONS))
+    logits[np.arange(600), np.where(rng.random(600) < 0.6, y, (y + 1) % NUM_EMOTIONS)] += 6.0  # 60 % right, ~97 % sure
+    probs = torch.softmax(torch.from_numpy(logits), -1).numpy()
+    best = oracle_temperature_ece(y, probs)
+    assert best["temperature"] > 1.5
+    assert best["ece"] < expected_calibration_error(y, probs) / 3
+
+
+def test_train_cli_refuses_seed_lists_it_cannot_average(tmp_path):
+    from agf_core.train import main
+    base = ["--task", "fusion", "--data-root", str(tmp_path), "--out", str(tmp_path / "runs")]
+    with pytest.raises(SystemExit, match="needs one --variant; 'all'"):
+        main([*base, "--seeds", "0", "1"])
+    with pytest.raises(SystemExit, match=r"--seeds \[3\] must name at least 2"):
+        main([*base, "--variant", "agf_logit", "--seeds", "3", "3"])
