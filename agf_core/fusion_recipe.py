@@ -24,8 +24,8 @@ import torch
 from . import checkpoint
 from .calibration import Temperatures
 from .fusion_data import Branches, FusionSet, half_pools, load_pools, ravdess_set, training_set, tuple_set
-from .fusion_variants import ENSEMBLE, VARIANTS, FusionEnsemble, VariantConfig, build, trainable_parameters, \
-    variant_config_from_dict
+from .fusion_variants import (VARIANTS, FusionEnsemble, VariantConfig, build, ensemble_name, trainable_parameters,
+                              variant_config_from_dict)
 from .labels import MODALITIES
 from .metrics import classification_report
 from .training import TrainOptions, fit
@@ -169,7 +169,8 @@ def assemble_ensemble(data_root: str, members: list[str | Path], out_path: str |
     first = cks[0]["meta"]
     checkpoint.save(out_path, "fusion", asdict(model.config), model.state_dict(),
                     {"temperature": temps.default, "temperatures_by_subset": temps.by_subset,
-                     "branches": branches.digests, "variant": ENSEMBLE, "parameters": trainable_parameters(model),
+                     "branches": branches.digests, "variant": ensemble_name(names.pop()),
+                     "parameters": trainable_parameters(model),
                      "modalities": list(MODALITIES), "fit_on": first.get("fit_on"), "train": first.get("train"),
                      "selection": first.get("selection"), "members": [str(p) for p in members],
                      "member_scores": [ck["meta"].get("score") for ck in cks], **metrics})

@@ -254,7 +254,8 @@ def bias_ceiling(model: torch.nn.Module, speech: dict) -> dict:
         with torch.no_grad():
             before.append(float((personal_logits(model, *to_tensors(a), None)[0].argmax(-1).numpy() == a.y).mean()))
             after.append(float((personal_logits(model, *to_tensors(a), user)[0].argmax(-1).numpy() == a.y).mean()))
-    return {"accuracy_without": round(float(np.mean(before)), 4), "accuracy_with_oracle_bias": round(float(np.mean(after)), 4)}
+    return {"accuracy_without": round(float(np.mean(before)), 4),
+            "accuracy_with_oracle_bias": round(float(np.mean(after)), 4)}
 
 
 def tune_personalisation(model: torch.nn.Module, dev_speech: dict) -> PersonalizationOptions:
@@ -316,7 +317,8 @@ def markdown(report: dict) -> str:
         f = c["ece_if_perfectly_calibrated"]
         out.append(f"| {bed} | {c['n']} | {c['ece_before']:.3f} | {c['ece_after']:.3f} [{c['ece_after_ci95'][0]:.3f}–"
                    f"{c['ece_after_ci95'][1]:.3f}] | {c['ece_best_temperature_on_test']['ece']:.3f} "
-                   f"(T = {c['ece_best_temperature_on_test']['temperature']:g}) | {f['mean']:.3f} [{f['p5']:.3f}–{f['p95']:.3f}] |")
+                   f"(T = {c['ece_best_temperature_on_test']['temperature']:g}) | "
+                   f"{f['mean']:.3f} [{f['p5']:.3f}–{f['p95']:.3f}] |")
     per = report["personalisation"]
     out += ["", f"## Personalisation (RAVDESS actors 21-24; options tuned on {per['tuned_on']}: {per['options']})", "",
             "| corrections k | accuracy on 40 held-out clips | sd over runs |", "|---|---|---|"]

@@ -36,7 +36,13 @@ from .labels import MODALITIES, NUM_EMOTIONS
 from .metadata import MetadataConfig, MetadataEncoder
 
 VARIANTS = ("agf", "agf_logit", "agf_nometa", "early", "late_average", "late_learned")
-ENSEMBLE = "agf_logit_ensemble"
+
+
+def ensemble_name(variant: str) -> str:
+    return f"{variant}_ensemble"
+
+
+ENSEMBLE = ensemble_name("agf_logit")   # the shipped fusion
 
 
 @dataclass(frozen=True)
@@ -183,4 +189,4 @@ def trainable_parameters(model: nn.Module) -> int:
 
 
 __all__ = ["VARIANTS", "ENSEMBLE", "VariantConfig", "AGFModel", "EarlyFusion", "LateFusion", "FusionEnsemble", "build",
-           "variant_config_from_dict", "trainable_parameters"]
+           "ensemble_name", "variant_config_from_dict", "trainable_parameters"]

@@ -100,7 +100,7 @@ def train_fusion_ensemble(data_root: str, out: str, opts, variant: str, seeds: l
                           ) -> dict:
     from .fusion_data import Branches
     from .fusion_recipe import assemble_ensemble, member_dir, train_fusion
-    from .fusion_variants import VARIANTS
+    from .fusion_variants import VARIANTS, ensemble_name
     if variant not in VARIANTS:
         raise SystemExit(f"--seeds needs one --variant; {variant!r} is not accepted; accepted: {', '.join(VARIANTS)}")
     seeds = list(dict.fromkeys(seeds))  # each seed once, in the order given
@@ -111,7 +111,7 @@ def train_fusion_ensemble(data_root: str, out: str, opts, variant: str, seeds: l
     results = {str(d): train_fusion(data_root, d, replace(opts, seed=s), variant, branches, fit_on)
                for s, d in zip(seeds, members)}
     results["ensemble"] = assemble_ensemble(data_root, [d / "best.pt" for d in members],
-                                            Path(out) / f"{variant}_ensemble" / "best.pt", branches)
+                                            Path(out) / ensemble_name(variant) / "best.pt", branches)
     print(json.dumps(results, indent=2, default=str))
     return results
 
