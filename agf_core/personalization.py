@@ -94,7 +94,8 @@ def personal_logits(model: torch.nn.Module, h, logp, mask, meta, personal: "Pers
                       class_bias=torch.from_numpy(personal.class_bias))
     if not personal.options.knn_weight:
         return logits, a
-    base = model(h, logp, mask, meta)[1]  # neighbours are found with the fusion's own weights, unbiased
+    # neighbours are found with the fusion's own weights, unbiased (the same as `a` unless gates were fitted)
+    base = model(h, logp, mask, meta)[1] if personal.gate_bias.any() else a
     return logits + knn_logits(model, h, base, personal), a
 
 
