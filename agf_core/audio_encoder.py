@@ -116,7 +116,8 @@ class AudioNet(nn.Module):
                                    nn.LayerNorm(config.hidden), nn.GELU())
         self.out = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(config.hidden, config.num_classes))
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def pool(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Frames (B, T, input_dim) + mask (B, T) -> attentive statistics (B, 2 * channels)."""
         h = self.proj(x)                                                   # (B, T, C)
         for conv in self.convs:
             h = conv(h.transpose(1, 2)).transpose(1, 2)                    # (B, ceil(T/2), C)
@@ -125,8 +126,15 @@ class AudioNet(nn.Module):
         w = score.softmax(-1)[..., None]                                   # (B, T, 1)
         mean = (w * h).sum(1)                                              # (B, C)
         std = ((w * (h - mean[:, None]) ** 2).sum(1)).clamp_min(1e-6).sqrt()  # (B, C)
-        emb = self.embed(torch.cat([mean, std], -1))                       # (B, hidden)
+        return torch.cat([mean, std], -1)                                  # (B, 2C)
+
+    def top(self, stats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The layers above the pooling (the ones the fusion's fine-tuning phase moves): (B, 2C) -> h, logits."""
+        emb = self.embed(stats)                                            # (B, hidden)
         return emb, self.out(emb)                                          # (B, hidden), (B, 7)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.top(self.pool(x, mask))                                # (B, hidden), (B, 7)
 
 
 def pad_frames(seqs: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -17,7 +17,7 @@ from .audio_encoder import AudioEncoderConfig, AudioNet, AudioNetConfig, SpeechF
 from .face import FaceDetector, MediaPipeFaceDetector, align_crop, check_frame, largest
 from .head import ClassifierHead, HeadConfig
 from .text_encoder import TextEncoder, TextEncoderConfig, check_text
-from .video_encoder import FaceNet, FaceNetConfig, crops_to_tensor, pool_window
+from .video_encoder import FaceNet, FaceNetConfig, crops_to_tensor, window_top
 
 
 @dataclass(frozen=True)
@@ -54,13 +54,16 @@ class TextBranch:
     def batch(self, texts: list[str], contexts: list[list[str]] | None = None, size: int = 64
               ) -> tuple[np.ndarray, np.ndarray]:
         """Many texts at once -> embeddings (N, 256) and log-probabilities (N, 7)."""
+        x = torch.from_numpy(self.encodings(texts, contexts, size))                           # (N, D_in)
+        h, logits = self.head(x)                                                              # (N, 256), (N, 7)
+        return h.numpy(), logits.log_softmax(-1).numpy()
+
+    @torch.no_grad()
+    def encodings(self, texts: list[str], contexts: list[list[str]] | None = None, size: int = 64) -> np.ndarray:
+        """The encoder's output for many texts, (N, D_in): what the head (the fine-tunable top) takes."""
         contexts = contexts or [[] for _ in texts]
-        hs, logps = [], []
-        for i in range(0, len(texts), size):
-            x = torch.from_numpy(self.encoder.encode(texts[i:i + size], contexts[i:i + size]))  # (b, D_in)
-            h, logits = self.head(x)                                                          # (b, 256), (b, 7)
-            hs.append(h.numpy()), logps.append(logits.log_softmax(-1).numpy())
-        return np.concatenate(hs), np.concatenate(logps)
+        return np.concatenate([self.encoder.encode(texts[i:i + size], contexts[i:i + size])
+                               for i in range(0, len(texts), size)])
 
 
 class AudioBranch:
@@ -74,10 +77,15 @@ class AudioBranch:
 
     @torch.no_grad()
     def __call__(self, audio16k: np.ndarray) -> BranchOutput:
+        h, logits = self.net.top(torch.from_numpy(self.trunk(audio16k))[None])       # (1, 256), (1, 7)
+        return BranchOutput(h[0].numpy(), logits.softmax(-1)[0].numpy())
+
+    @torch.no_grad()
+    def trunk(self, audio16k: np.ndarray) -> np.ndarray:
+        """The pooled statistics (2C,) below the network's top (the fine-tunable layers)."""
         frames = (self.frontend(audio16k) - self.mean) / self.std                    # (T, D)
         x, mask = pad_frames([frames.astype(np.float32)])                             # (1, T, D), (1, T)
-        h, logits = self.net(x, mask)                                                 # (1, 256), (1, 7)
-        return BranchOutput(h[0].numpy(), logits.softmax(-1)[0].numpy())
+        return self.net.pool(x, mask)[0].numpy()                                      # (2C,)
 
     def logp(self, audio16k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Embedding (256,) and log-probabilities (7,), as the fusion takes them."""
@@ -112,17 +120,21 @@ class VideoBranch:
     @torch.no_grad()
     def windows(self, windows: np.ndarray, size: int = 64) -> tuple[np.ndarray, np.ndarray]:
         """uint8 crop windows (N, T, 48, 48) -> pooled embeddings (N, 256) and log-probabilities (N, 7)."""
-        hs, logps = [], []
+        h, logp = window_top(self.net, torch.from_numpy(self.window_trunks(windows, size)))  # (N, D), (N, 7)
+        return h.numpy(), logp.numpy()
+
+    @torch.no_grad()
+    def window_trunks(self, windows: np.ndarray, size: int = 64) -> np.ndarray:
+        """uint8 crop windows (N, T, 48, 48) -> trunk features of each frame as seen and mirrored
+        (N, T, 2, C), below the network's top (the fine-tunable layers)."""
+        out = []
         for i in range(0, len(windows), size):
             w = windows[i:i + size]
             b, t = w.shape[:2]
             x = crops_to_tensor(w.reshape(b * t, *w.shape[2:]))          # (b*T, 1, 48, 48)
-            emb, logits = self.net(x)                                    # (b*T, D), (b*T, 7)
-            emb_f, logits_f = self.net(x.flip(-1))                       # the mirrored face, as in evaluation
-            emb, logits = (emb + emb_f) / 2, (logits.log_softmax(-1) + logits_f.log_softmax(-1)) / 2
-            h, logp = pool_window(emb.view(b, t, -1), logits.view(b, t, -1))  # (b, D), (b, 7)
-            hs.append(h.numpy()), logps.append(logp.numpy())
-        return np.concatenate(hs), np.concatenate(logps)
+            g = torch.stack([self.net.trunk(x), self.net.trunk(x.flip(-1))], 1)  # (b*T, 2, C)
+            out.append(g.view(b, t, 2, -1).numpy())
+        return np.concatenate(out) if out else np.zeros((0, windows.shape[1], 2, self.config.channels[-1]), np.float32)
 
     def __call__(self, frames: list[np.ndarray]) -> BranchOutput | None:
         crops = self.crops(frames)

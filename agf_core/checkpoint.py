@@ -48,11 +48,13 @@ def verify(path: str | Path) -> Path:
     return path
 
 
-def save(path: str | Path, kind: str, config: dict, state_dict: dict, meta: dict | None = None) -> Path:
+def save(path: str | Path, kind: str, config: dict, state_dict: dict, meta: dict | None = None,
+         extra: dict | None = None) -> Path:
+    """`extra`: further top-level entries (tensors, dicts, numbers), e.g. a fine-tuned fusion's branch_tops."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    torch.save({"kind": kind, "config": config, "state_dict": state_dict, "meta": meta or {}}, tmp)
+    torch.save({**(extra or {}), "kind": kind, "config": config, "state_dict": state_dict, "meta": meta or {}}, tmp)
     tmp.replace(path)  # atomic: a stopped run never leaves half a checkpoint
     return path
 

@@ -60,20 +60,27 @@ def ravdess_transcripts(data_root: str, split: str, asr_model: str | None = None
     return cached(f"ravdess_asr_{check_split(split)}", {"options": repr(options)}, compute)["text"]
 
 
+def speech_inputs(data_root: str, split: str):
+    """What speech_pool encodes, in a fixed order and with fixed noise (seed 1): the RAVDESS clips, their
+    waves under every AUDIO_CONDITION [C][N], the ASR transcripts clean and with ASR errors [2][N], and
+    each voice's timbre."""
+    from .audio_recipe import read_wave
+    clips = read_ravdess(data_root, split)
+    rng = np.random.default_rng(1)
+    waves = [read_wave(c.path) for c in clips]
+    degraded = [[degrade_audio(w, cond, rng) for w in waves] for cond in AUDIO_CONDITIONS]
+    transcripts = [t or "..." for t in ravdess_transcripts(data_root, split)]
+    noisy = [asr_errors(t, ASR_ERROR_RATE, rng) for t in transcripts]
+    return clips, degraded, (transcripts, noisy), [estimate_timbre(w) for w in waves]
+
+
 def speech_pool(data_root: str, split: str, branches: Branches) -> dict[str, np.ndarray]:
     """RAVDESS split -> per clip: y, actor, gender/timbre ids; audio h/logp under every AUDIO_CONDITION
     (C, N, ...); text h/logp of the ASR transcript, clean and with simulated ASR errors (2, N, ...)."""
-    from .audio_recipe import read_wave
-
     def compute():
-        clips = read_ravdess(data_root, split)
-        rng = np.random.default_rng(1)
-        waves = [read_wave(c.path) for c in clips]
-        audio = [[branches.audio.logp(degrade_audio(w, cond, rng)) for w in waves] for cond in AUDIO_CONDITIONS]
-        transcripts = [t or "..." for t in ravdess_transcripts(data_root, split)]
-        noisy = [asr_errors(t, ASR_ERROR_RATE, rng) for t in transcripts]
-        text = [branches.text.batch(list(ts)) for ts in (transcripts, noisy)]
-        timbre = [estimate_timbre(w) for w in waves]
+        clips, degraded, texts, timbre = speech_inputs(data_root, split)
+        audio = [[branches.audio.logp(w) for w in row] for row in degraded]
+        text = [branches.text.batch(list(ts)) for ts in texts]
         return {"y": np.array([c.label for c in clips]), "actor": np.array([c.actor for c in clips]),
                 "gender": np.array([VOCAB["gender"].index(c.gender) for c in clips]),
                 "timbre": np.array([VOCAB["timbre"].index(t) for t in timbre]),
@@ -85,16 +92,21 @@ def speech_pool(data_root: str, split: str, branches: Branches) -> dict[str, np.
     return cached(f"fusion_speech_{check_split(split)}", key, compute)
 
 
+def text_inputs(data_root: str, split: str, context_turns: int):
+    """What text_pool encodes: MELD labels, utterances clean and with ASR errors (seed 2), and contexts."""
+    rows = read_meld(data_root, split, context_turns)
+    rng = np.random.default_rng(2)
+    texts = [r.text for r in rows]
+    noisy = [asr_errors(t, ASR_ERROR_RATE, rng) for t in texts]
+    return np.array([r.label for r in rows]), (texts, noisy), [r.context for r in rows]
+
+
 def text_pool(data_root: str, split: str, branches: Branches) -> dict[str, np.ndarray]:
     """MELD split (with dialogue context) -> y; h/logp clean and with simulated ASR errors (2, N, ...)."""
     def compute():
-        rows = read_meld(data_root, split, branches.text.encoder.config.context_turns)
-        rng = np.random.default_rng(2)
-        texts, contexts = [r.text for r in rows], [r.context for r in rows]
-        noisy = [asr_errors(t, ASR_ERROR_RATE, rng) for t in texts]
-        out = [branches.text.batch(ts, contexts) for ts in (texts, noisy)]
-        return {"y": np.array([r.label for r in rows]), "h": np.stack([h for h, _ in out]),
-                "logp": np.stack([lp for _, lp in out])}
+        y, texts, contexts = text_inputs(data_root, split, branches.text.encoder.config.context_turns)
+        out = [branches.text.batch(ts, contexts) for ts in texts]
+        return {"y": y, "h": np.stack([h for h, _ in out]), "logp": np.stack([lp for _, lp in out])}
     key = {"text": branches.digests["text"], "asr_error_rate": ASR_ERROR_RATE}
     return cached(f"fusion_text_{check_split(split)}", key, compute)
 
@@ -105,21 +117,28 @@ def _per_class(y: np.ndarray, n: int | None, rng: np.random.Generator) -> np.nda
     return np.sort(np.concatenate([rng.permutation(np.flatnonzero(y == c))[:n] for c in range(NUM_EMOTIONS)]))
 
 
+def face_inputs(data_root: str, split: str):
+    """What face_pool encodes (seed 3): FER2013 labels of the kept images, their clean jittered windows
+    (N, 8, 48, 48), the class-balanced subset `corrupt_index` (M,) and its windows under each FACE_CORRUPTION
+    [K] (M, 8, 48, 48)."""
+    check_split(split)
+    images, labels = read_fer2013(data_root, split)
+    rng = np.random.default_rng(3)
+    keep = _per_class(labels, FACE_POOL_PER_CLASS[split], rng)
+    windows = np.stack([jitter_window(images[i], rng) for i in keep])           # (N, 8, 48, 48)
+    sub = _per_class(labels[keep], FACE_CORRUPTED_PER_CLASS[split], rng)
+    bad = [np.stack([corrupt_window(windows[i], kind, rng) for i in sub]) for kind in FACE_CORRUPTIONS]
+    return labels[keep], windows, sub, bad
+
+
 def face_pool(data_root: str, split: str, branches: Branches) -> dict[str, np.ndarray]:
     """FER2013 split -> y; h/logp of a clean jittered window per image; and for a class-balanced subset,
     windows under each FACE_CORRUPTION (K, M, ...) with `corrupt_index` (M,) into the clean rows."""
-    check_split(split)
-
     def compute():
-        images, labels = read_fer2013(data_root, split)
-        rng = np.random.default_rng(3)
-        keep = _per_class(labels, FACE_POOL_PER_CLASS[split], rng)
-        windows = np.stack([jitter_window(images[i], rng) for i in keep])           # (N, 8, 48, 48)
+        y, windows, sub, bad = face_inputs(data_root, split)
         h, logp = branches.video.windows(windows)
-        sub = _per_class(labels[keep], FACE_CORRUPTED_PER_CLASS[split], rng)
-        bad = [branches.video.windows(np.stack([corrupt_window(windows[i], kind, rng) for i in sub]))
-               for kind in FACE_CORRUPTIONS]
-        return {"y": labels[keep], "h": h, "logp": logp, "corrupt_index": sub,
+        bad = [branches.video.windows(w) for w in bad]
+        return {"y": y, "h": h, "logp": logp, "corrupt_index": sub,
                 "corrupt_h": np.stack([b[0] for b in bad]), "corrupt_logp": np.stack([b[1] for b in bad])}
     key = {"video": branches.digests["video"], "per_class": FACE_POOL_PER_CLASS[split],
            "corrupted": FACE_CORRUPTED_PER_CLASS[split], "kinds": FACE_CORRUPTIONS}
@@ -171,9 +190,11 @@ def _meta_ids(gender: np.ndarray, timbre: np.ndarray) -> np.ndarray:
     return np.stack([age, gender, timbre], 1)
 
 
-def ravdess_set(speech: dict[str, np.ndarray], condition: int = 0, text_noisy: bool = False) -> FusionSet:
-    """Test bed (a): every clip with its transcript, audio under AUDIO_CONDITIONS[condition], no face."""
-    n, d = len(speech["y"]), speech["audio_h"].shape[-1]
+def ravdess_set(speech: dict[str, np.ndarray], condition: int = 0, text_noisy: bool = False,
+                video_dim: int | None = None) -> FusionSet:
+    """Test bed (a): every clip with its transcript, audio under AUDIO_CONDITIONS[condition], no face (zeros
+    of `video_dim`, by default the audio embedding's width)."""
+    n, d = len(speech["y"]), video_dim or speech["audio_h"].shape[-1]
     t = int(text_noisy)
     return FusionSet(
         {"text": speech["text_h"][t], "audio": speech["audio_h"][condition], "video": np.zeros((n, d), np.float32)},
@@ -250,7 +271,8 @@ def training_set(pools: dict, rng: np.random.Generator, n_tuples: int, ravdess_r
     rav = []
     for _ in range(ravdess_repeats):
         conds = np.where(rng.random(len(speech["y"])) < 0.4, 0, rng.integers(1, len(AUDIO_CONDITIONS), len(speech["y"])))
-        parts = [ravdess_set(speech, int(c), bool(rng.random() < 0.3)).select(np.flatnonzero(conds == c))
+        parts = [ravdess_set(speech, int(c), bool(rng.random() < 0.3), pools["face"]["h"].shape[-1])
+                 .select(np.flatnonzero(conds == c))
                  for c in np.unique(conds)]
         rav.append(FusionSet.concat(parts))
     tuples = tuple_set(pools["text"], speech, pools["face"], n_tuples, rng, None, None, None)

@@ -76,7 +76,7 @@ def fit_temperatures(model: torch.nn.Module, s: FusionSet) -> Temperatures:
 def eval_sets(pools: dict, seed: int) -> dict[str, FusionSet]:
     """The two clean evaluation beds of a split: (a) every RAVDESS clip, (b) EVAL_TUPLES fixed tuples."""
     rng = np.random.default_rng(seed)
-    return {"ravdess": ravdess_set(pools["speech"]),
+    return {"ravdess": ravdess_set(pools["speech"], video_dim=pools["face"]["h"].shape[-1]),
             "tuples": tuple_set(pools["text"], pools["speech"], pools["face"], EVAL_TUPLES, rng)}
 
 
@@ -89,34 +89,46 @@ def dev_score(model: torch.nn.Module, dev: dict[str, FusionSet]) -> dict:
     return out
 
 
+def fit_and_select(load, fit_on: str) -> tuple[dict, int, dict[str, FusionSet], FusionSet]:
+    """What a fusion fits on and is selected and calibrated on, given `load(split)` -> that split's pools:
+    (training pools, RAVDESS repeats per epoch, the dev beds, the dev beds as one set)."""
+    if fit_on not in FIT_ON:
+        raise ValueError(f"fit_on {fit_on!r} is not accepted; accepted: {', '.join(FIT_ON)}")
+    dev_pools = load("dev")
+    if fit_on == "dev":
+        train_pools, select_pools, repeats = half_pools(dev_pools, "fit"), half_pools(dev_pools, "select"), 8
+    else:
+        train_pools, select_pools, repeats = load("train"), dev_pools, 2
+    dev = eval_sets(select_pools, seed=1)
+    return train_pools, repeats, dev, FusionSet.concat(list(dev.values()))
+
+
+def epoch_batches(pools: dict, opts: TrainOptions, repeats: int):
+    """`batches(epoch)` yielding (h, logp, mask, meta, y) of that epoch's fresh training rows, and the steps
+    per epoch."""
+    steps = len(training_set(pools, np.random.default_rng(0), TUPLES_PER_EPOCH, repeats)) // opts.batch_size
+
+    def batches(epoch):
+        rng = np.random.default_rng(opts.seed * 1000 + epoch)
+        rows = training_set(pools, rng, TUPLES_PER_EPOCH, repeats)
+        order = rng.permutation(len(rows))
+        for s in range(steps):
+            part = rows.select(order[s * opts.batch_size:(s + 1) * opts.batch_size])
+            yield (*to_tensors(part), torch.from_numpy(part.y))
+    return batches, steps
+
+
 def train_fusion(data_root: str, out_dir: str | Path, opts: TrainOptions = FUSION_DEFAULTS,
                  variant: str = "agf_logit", branches: Branches | None = None, fit_on: str = "train") -> dict:
     """Train one variant into out_dir (best.pt carries its config, temperature and the branch hashes)."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown fusion variant {variant!r}; accepted: {', '.join(VARIANTS)}")
-    if fit_on not in FIT_ON:
-        raise ValueError(f"fit_on {fit_on!r} is not accepted; accepted: {', '.join(FIT_ON)}")
     branches = branches or Branches.load()
-    dev_pools = load_pools(data_root, "dev", branches)
-    if fit_on == "dev":
-        train_pools, select_pools, repeats = half_pools(dev_pools, "fit"), half_pools(dev_pools, "select"), 8
-    else:
-        train_pools, select_pools, repeats = load_pools(data_root, "train", branches), dev_pools, 2
-    dev = eval_sets(select_pools, seed=1)
-    dev_all = FusionSet.concat(list(dev.values()))
+    train_pools, repeats, dev, dev_all = fit_and_select(lambda split: load_pools(data_root, split, branches), fit_on)
     config = VariantConfig.of(variant)
     model = build(config)
     loss_fn = torch.nn.CrossEntropyLoss()
-    n_rows = len(training_set(train_pools, np.random.default_rng(0), TUPLES_PER_EPOCH, repeats))
-    steps = n_rows // opts.batch_size
-
-    def batches(epoch):
-        rng = np.random.default_rng(opts.seed * 1000 + epoch)
-        rows = training_set(train_pools, rng, TUPLES_PER_EPOCH, repeats)
-        order = rng.permutation(len(rows))
-        for s in range(steps):
-            part = rows.select(order[s * opts.batch_size:(s + 1) * opts.batch_size])
-            yield (*to_tensors(part), torch.from_numpy(part.y))
+    batches, steps = epoch_batches(train_pools, opts, repeats)
 
     def step_loss(m, b):
         loss = loss_fn(m(b[0], b[1], b[2], b[3])[0], b[4])

@@ -19,6 +19,7 @@ from . import checkpoint
 from .corruption import AUDIO_CONDITIONS, FACE_CORRUPTIONS, SILENCE
 from .calibration import Temperatures
 from .fusion_data import Branches, FusionSet, load_pools, ravdess_set, tuple_set
+from .fusion_finetune import apply_tops, finetuned_name, load_finetuned, trunk_pools
 from .fusion_recipe import EVAL_TUPLES, eval_sets, predict, to_tensors
 from .fusion_variants import ENSEMBLE, VARIANTS, build, variant_config_from_dict
 from .labels import MODALITIES
@@ -111,7 +112,8 @@ def evaluate_fusion(data_root: str, runs: str | Path, out_dir: str | Path, shipp
     runs, out = Path(runs), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     shipped = Path(shipped or checkpoint.ASSETS / "fusion.pt")
-    models = {v: load_variant(runs / v / "best.pt") for v in (*VARIANTS, ENSEMBLE) if (runs / v / "best.pt").exists()}
+    names = (*VARIANTS, ENSEMBLE, *sorted(p.parent.name for p in runs.glob(f"*{finetuned_name('')}/best.pt")))
+    models = {v: load_variant(runs / v / "best.pt") for v in names if (runs / v / "best.pt").exists()}
     if not models:
         raise FileNotFoundError(f"no fusion runs in {runs}: train them with `python -m agf_core.train --task "
                                 f"fusion --data-root ... --out {runs}`")
@@ -124,6 +126,13 @@ def evaluate_fusion(data_root: str, runs: str | Path, out_dir: str | Path, shipp
                              "retrain it")
     pools = load_pools(data_root, "test", branches)
     beds = eval_sets(pools, TEST_SEED)
+    # A fine-tuned fusion is scored on what its own branch tops make of the same test rows.
+    trunks: dict[str, dict] = {}
+    pools_for = lambda path, split: own_pools(path, branches, data_root, split, trunks)  # noqa: E731
+    pools_of = {v: pools_for(runs / v / "best.pt", "test") or pools for v in models}
+    beds_of = {v: beds if pools_of[v] is pools else eval_sets(pools_of[v], TEST_SEED) for v in models}
+    ship_pools = pools_for(shipped, "test") or pools
+    ship_beds = beds if ship_pools is pools else eval_sets(ship_pools, TEST_SEED)
     rng = np.random.default_rng(0)
     report: dict = {"shipped": {"variant": ship_name, "file": str(shipped), "sha256": checkpoint.sha256(shipped),
                                 "temperature": ship_t.default, "temperatures_by_subset": ship_t.by_subset},
@@ -135,14 +144,16 @@ def evaluate_fusion(data_root: str, runs: str | Path, out_dir: str | Path, shipp
                     "variants": {}, "parameters": {}}
 
     # Variants side by side, and each single branch, on the same rows.
-    for bed, s in beds.items():
+    for bed, base in beds.items():
         rows = {}
         for v, (model, t, meta) in models.items():
+            s = beds_of[v][bed]
             probs = predict(model, s)[0]
             rows[v] = {**summary(s.y, probs, rng), "ece_calibrated": round(classification_report(
                 s.y, predict(model, s, t)[0])["ece"], 4), "temperature": round(t.default, 3)}
             report["parameters"][v] = meta.get("parameters")
-        singles = {m: summary(s.y, branch_probs(s, m), rng) for j, m in enumerate(MODALITIES) if s.mask[:, j].all()}
+        singles = {m: summary(base.y, branch_probs(base, m), rng) for j, m in enumerate(MODALITIES)
+                   if base.mask[:, j].all()}
         best = max(singles, key=lambda m: singles[m]["weighted_f1"])
         rows["best_single"] = {**singles[best], "modality": best}
         rows["singles"] = singles
@@ -151,10 +162,11 @@ def evaluate_fusion(data_root: str, runs: str | Path, out_dir: str | Path, shipp
     # Missing modalities on the tuples: every non-empty subset.
     tuples = beds["tuples"]
     missing = {}
+    wf1 = lambda m, s: round(classification_report(s.y, predict(m, s)[0])["weighted_f1"], 4)  # noqa: E731
     for present in _subsets():
         s = tuples.with_mask(present)
-        row = {v: round(classification_report(s.y, predict(m, s)[0])["weighted_f1"], 4) for v, (m, _, _) in models.items()}
-        row["shipped"] = round(classification_report(s.y, predict(ship_model, s)[0])["weighted_f1"], 4)
+        row = {v: wf1(m, beds_of[v]["tuples"].with_mask(present)) for v, (m, _, _) in models.items()}
+        row["shipped"] = wf1(ship_model, ship_beds["tuples"].with_mask(present))
         singles = {m: classification_report(s.y, branch_probs(s, m))["weighted_f1"] for m in present}
         row["best_single"] = round(max(singles.values()), 4)
         row["best_single_modality"] = max(singles, key=singles.get)
@@ -163,19 +175,22 @@ def evaluate_fusion(data_root: str, runs: str | Path, out_dir: str | Path, shipp
 
     # Gates: text weight on RAVDESS, audio weight vs SNR, video weight vs face corruption, metadata groups.
     gate_models = {v: m for v, (m, _, _) in models.items() if v.startswith("agf")}
-    speech, rav = pools["speech"], beds["ravdess"]
-    report["ravdess_median_text_weight"] = {v: round(float(np.median(predict(m, rav)[1][:, 0])), 4)
+    speech = pools["speech"]
+    report["ravdess_median_text_weight"] = {v: round(float(np.median(predict(m, beds_of[v]["ravdess"])[1][:, 0])), 4)
                                             for v, m in gate_models.items()}
     snr = {}
     labels = ["clean" if c is None else (c if c == SILENCE else f"{c:g} dB") for c in AUDIO_CONDITIONS]
     for ci, label in enumerate(labels):
+        snr[label] = {}
+        for v, m in gate_models.items():
+            p = pools_of[v]
+            sa = ravdess_set(p["speech"], ci)
+            sb = tuple_set(p["text"], p["speech"], p["face"], EVAL_TUPLES, np.random.default_rng(TEST_SEED), ci)
+            snr[label][v] = {"ravdess_audio_weight": round(float(np.median(predict(m, sa)[1][:, 1])), 4),
+                             "tuples_audio_weight": round(float(np.median(predict(m, sb)[1][:, 1])), 4),
+                             "ravdess_accuracy": round(classification_report(sa.y, predict(m, sa)[0])["accuracy"], 4),
+                             "tuples_accuracy": round(classification_report(sb.y, predict(m, sb)[0])["accuracy"], 4)}
         sa = ravdess_set(speech, ci)
-        sb = tuple_set(pools["text"], speech, pools["face"], EVAL_TUPLES, np.random.default_rng(TEST_SEED), ci)
-        snr[label] = {v: {"ravdess_audio_weight": round(float(np.median(predict(m, sa)[1][:, 1])), 4),
-                          "tuples_audio_weight": round(float(np.median(predict(m, sb)[1][:, 1])), 4),
-                          "ravdess_accuracy": round(classification_report(sa.y, predict(m, sa)[0])["accuracy"], 4),
-                          "tuples_accuracy": round(classification_report(sb.y, predict(m, sb)[0])["accuracy"], 4)}
-                      for v, m in gate_models.items()}
         snr[label]["audio_branch_accuracy"] = round(classification_report(sa.y, branch_probs(sa, "audio"))["accuracy"], 4)
     report["audio_weight_vs_snr"] = snr
     _plot(out / "fusion_audio_weight_vs_snr.png", labels,
@@ -185,11 +200,13 @@ def evaluate_fusion(data_root: str, runs: str | Path, out_dir: str | Path, shipp
           "Audio fusion weight as the audio gets worse (RAVDESS 21-24; test tuples)")
     face = {}
     for k, kind in enumerate(("clean", *FACE_CORRUPTIONS)):
-        sb = tuple_set(pools["text"], speech, pools["face"], EVAL_TUPLES, np.random.default_rng(TEST_SEED),
-                       face_corruption=k - 1)
-        face[kind] = {v: {"video_weight": round(float(np.mean(predict(m, sb)[1][:, 2])), 4),
-                          "accuracy": round(classification_report(sb.y, predict(m, sb)[0])["accuracy"], 4)}
-                      for v, m in gate_models.items()}
+        face[kind] = {}
+        for v, m in gate_models.items():
+            p = pools_of[v]
+            sb = tuple_set(p["text"], p["speech"], p["face"], EVAL_TUPLES, np.random.default_rng(TEST_SEED),
+                           face_corruption=k - 1)
+            face[kind][v] = {"video_weight": round(float(np.mean(predict(m, sb)[1][:, 2])), 4),
+                             "accuracy": round(classification_report(sb.y, predict(m, sb)[0])["accuracy"], 4)}
     report["video_weight_vs_face"] = face
     _plot(out / "fusion_video_weight_vs_face.png", list(face),
           {v: [face[k][v]["video_weight"] for k in face] for v in gate_models},
@@ -197,20 +214,20 @@ def evaluate_fusion(data_root: str, runs: str | Path, out_dir: str | Path, shipp
     groups = {}
     for field in ("gender", "timbre"):
         for gi, g in enumerate(VOCAB[field]):
-            sel = np.flatnonzero(rav.info[field] == gi)
+            sel = np.flatnonzero(beds["ravdess"].info[field] == gi)
             if not len(sel):
                 continue
-            s = rav.select(sel)
-            groups[f"{field}={g}"] = {"n": int(len(sel)), **{
-                v: {"text_weight": round(float(predict(m, s)[1][:, 0].mean()), 4),
-                    "audio_weight": round(float(predict(m, s)[1][:, 1].mean()), 4),
-                    "accuracy": round(classification_report(s.y, predict(m, s)[0])["accuracy"], 4)}
-                for v, m in gate_models.items()}}
+            groups[f"{field}={g}"] = {"n": int(len(sel))}
+            for v, m in gate_models.items():
+                s = beds_of[v]["ravdess"].select(sel)
+                groups[f"{field}={g}"][v] = {"text_weight": round(float(predict(m, s)[1][:, 0].mean()), 4),
+                                             "audio_weight": round(float(predict(m, s)[1][:, 1].mean()), 4),
+                                             "accuracy": round(classification_report(s.y, predict(m, s)[0])["accuracy"], 4)}
     report["metadata_groups_ravdess"] = groups
 
     # Calibration of the shipped model, and personalisation on the test actors.
     report["calibration"] = {}
-    for bed, s in beds.items():
+    for bed, s in ship_beds.items():
         calibrated = predict(ship_model, s, ship_t)[0]
         after = summary(s.y, calibrated, rng)
         report["calibration"][bed] = {
@@ -218,15 +235,26 @@ def evaluate_fusion(data_root: str, runs: str | Path, out_dir: str | Path, shipp
             "ece_after": after["ece"], "ece_after_ci95": after["ci95"]["ece"],
             "ece_best_temperature_on_test": oracle_temperature_ece(s.y, predict(ship_model, s)[0]),
             "ece_if_perfectly_calibrated": ece_noise_floor(calibrated, np.random.default_rng(0))}
-    dev_speech = load_pools(data_root, "dev", branches)["speech"]
+    dev_speech = (pools_for(shipped, "dev") or load_pools(data_root, "dev", branches))["speech"]
     dev_options = tune_personalisation(ship_model, dev_speech)
     report["personalisation"] = {"options": dev_options.__dict__, "tuned_on": "RAVDESS dev actors 17-20",
-                                 "ravdess_test_actors": personalisation(ship_model, speech, dev_options),
+                                 "ravdess_test_actors": personalisation(ship_model, ship_pools["speech"], dev_options),
                                  "class_bias_ceiling": {"dev": bias_ceiling(ship_model, dev_speech),
-                                                        "test": bias_ceiling(ship_model, speech)}}
+                                                        "test": bias_ceiling(ship_model, ship_pools["speech"])}}
     (out / "fusion.json").write_text(json.dumps(report, indent=2))
     (out / "fusion.md").write_text(markdown(report))
     return report
+
+
+def own_pools(path: Path, branches: Branches, data_root: str, split: str, trunks: dict) -> dict | None:
+    """For a fine-tuned fusion checkpoint, the split's pools made by its own branch tops (trunk pools are
+    loaded once into `trunks`); None for a frozen-phase checkpoint, which uses the branches' pools."""
+    if "branch_tops" not in checkpoint.load(path, "fusion"):
+        return None
+    model, _ = load_finetuned(path, branches)
+    if split not in trunks:
+        trunks[split] = trunk_pools(data_root, split, branches)
+    return apply_tops(model.tops, trunks[split])
 
 
 def oracle_temperature_ece(y: np.ndarray, probs: np.ndarray) -> dict:

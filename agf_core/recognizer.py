@@ -68,6 +68,7 @@ class FusionHead:
         self.model.load_state_dict(ck["state_dict"])
         self.model.requires_grad_(False)  # shared by every session: fitting a user's biases must not touch it
         self.temperatures = Temperatures.from_meta(ck["meta"], config.passthrough)
+        self.branch_tops = ck.get("branch_tops")  # a fine-tuned fusion's branch top layers (fusion_finetune.py)
         self.name = f"{ck['meta'].get('variant', ck['config']['name'])} ({path.name}, calibrated)"
 
     @staticmethod
@@ -122,8 +123,11 @@ class EmotionRecognizer:
             digests = {"text": checkpoint.sha256(path(config.text)), "audio": checkpoint.sha256(path(config.audio)),
                        "video": checkpoint.sha256(path(config.face))}
             fusion = FusionHead(path(config.fusion), digests)
-        return cls(TextBranch(path(config.text)), AudioBranch(path(config.audio)),
-                   VideoBranch(path(config.face), detector), fusion)
+        branches = TextBranch(path(config.text)), AudioBranch(path(config.audio)), VideoBranch(path(config.face), detector)
+        if fusion is not None and fusion.branch_tops is not None:
+            from .fusion_finetune import load_tops_into
+            load_tops_into(fusion.branch_tops, *branches)
+        return cls(*branches, fusion)
 
     def predict(self, text: str | None = None, audio: tuple[int, np.ndarray] | None = None,
                 frames: list[np.ndarray] | None = None, metadata: dict | None = None,

@@ -1,7 +1,9 @@
 """Train a branch or the fusion: `python -m agf_core.train --task {text,audio,face,fusion} --data-root
 ../shared/data --out DIR`. The fusion trains over the shipped branches; `--variant all` (its default) trains
 every variant of the study into DIR/<variant>/; `--variant agf_logit --seeds 0 1 2` trains those seeds
-(DIR/agf_logit, DIR/agf_logit_s1, ...) and averages them into DIR/agf_logit_ensemble/best.pt.
+(DIR/agf_logit, DIR/agf_logit_s1, ...) and averages them into DIR/agf_logit_ensemble/best.pt;
+`--finetune --init FILE` is the optional second phase: the branches' top layers fine-tuned together with that
+trained fusion, into DIR/<its variant>_finetuned/ (agf_core/fusion_finetune.py).
 
 Every run is seeded and resumable: run the same command again after a stop and it goes on from DIR/last.pt.
 The best dev checkpoint is DIR/best.pt; copy it to assets/models/ to ship it.
@@ -49,7 +51,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--frontend", choices=("whisper", "logmel", "hf"), default="whisper",
                     help="audio only: the speech front end (see agf_core/audio_encoder.py)")
     ap.add_argument("--goemotions", action="store_true", help="text only: add GoEmotions-Ekman train")
-    ap.add_argument("--finetune", action="store_true", help="text only: fine-tune the transformer too")
+    ap.add_argument("--finetune", action="store_true", help="text: fine-tune the transformer too; fusion: "
+                    "fine-tune the branches' top layers together with the fusion --init")
+    ap.add_argument("--init", help="fusion --finetune only: the trained fusion checkpoint to start from")
     ap.add_argument("--fit-on", default="train", choices=("train", "dev"),
                     help="fusion only: fit on the train splits (default) or on half of the dev splits (stacking)")
     ap.add_argument("--variant", default="all", help="fusion only: one of the variants in "
@@ -70,6 +74,13 @@ def main(argv: list[str] | None = None) -> dict:
         extra["encoder"] = AudioEncoderConfig(frontend=args.frontend)
     if args.task == "text" and not args.finetune:
         extra["use_goemotions"] = args.goemotions
+    if args.init and not (args.task == "fusion" and args.finetune):
+        raise SystemExit(f"--init {args.init} is only accepted with --task fusion --finetune")
+    if args.task == "fusion" and args.finetune:
+        if not args.init:
+            raise SystemExit("--task fusion --finetune needs --init FILE, a trained fusion checkpoint "
+                             "(e.g. runs/fusion/agf_logit_ensemble/best.pt)")
+        return train_fusion_finetune(args.data_root, args.out, args.init, overrides, args.fit_on)
     if args.task == "fusion" and args.seeds:
         return train_fusion_ensemble(args.data_root, args.out, replace(defaults, **overrides), args.variant,
                                      args.seeds, args.fit_on)
@@ -114,6 +125,18 @@ def train_fusion_ensemble(data_root: str, out: str, opts, variant: str, seeds: l
                                             Path(out) / ensemble_name(variant) / "best.pt", branches)
     print(json.dumps(results, indent=2, default=str))
     return results
+
+
+def train_fusion_finetune(data_root: str, out: str, init: str, overrides: dict, fit_on: str = "train") -> dict:
+    from . import checkpoint
+    from .fusion_finetune import FINETUNE_DEFAULTS, finetune_fusion, finetuned_name
+    if not Path(init).is_file():
+        raise SystemExit(f"--init {init} is not a file; pass a trained fusion checkpoint")
+    ck = checkpoint.load(init, "fusion")
+    out_dir = Path(out) / finetuned_name(ck["meta"].get("variant", ck["config"]["name"]))
+    result = finetune_fusion(data_root, out_dir, init, replace(FINETUNE_DEFAULTS, **overrides), fit_on=fit_on)
+    print(json.dumps(result, indent=2, default=str))
+    return result
 
 
 if __name__ == "__main__":

@@ -44,18 +44,35 @@ class FaceNet(nn.Module):
                                    nn.BatchNorm1d(config.embed_dim), nn.ReLU(inplace=True))
         self.head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(config.embed_dim, config.num_classes))
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """The convolutional stages: (B, 1, H, W) -> globally pooled features (B, C)."""
         x = (x - 0.5) / 0.25                                   # (B, 1, H, W), roughly zero-mean
         for i, stage in enumerate(self.stages):
             x = stage(x)
             if i < len(self.stages) - 1:
                 x = F.max_pool2d(x, 2)                         # 48 -> 24 -> 12 -> 6
-        x = x.mean((2, 3))                                     # (B, C) global average pool
-        return self.embed(x)                                   # (B, D)
+        return x.mean((2, 3))                                  # (B, C) global average pool
+
+    def top(self, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The layers above the trunk (the ones the fusion's fine-tuning phase moves): (B, C) -> emb, logits."""
+        emb = self.embed(g)                                    # (B, D)
+        return emb, self.head(emb)                             # (B, D), (B, 7)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.embed(self.trunk(x))                       # (B, D)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        emb = self.features(x)                                 # (B, D)
-        return emb, self.head(emb)                             # (B, D), (B, 7)
+        return self.top(self.trunk(x))                         # (B, D), (B, 7)
+
+
+def window_top(net: FaceNet, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Trunk features of a window, each frame as seen and mirrored, (B, T, 2, C) -> pooled embedding (B, D)
+    and log-probabilities (B, 7): the two views averaged (as in evaluation), then `pool_window`."""
+    b, t, v, c = g.shape
+    emb, logits = net.top(g.reshape(b * t * v, c))                      # (b*T*2, D), (b*T*2, 7)
+    emb = emb.view(b, t, v, -1).mean(2)                                 # (b, T, D)
+    logits = logits.log_softmax(-1).view(b, t, v, -1).mean(2)           # (b, T, 7)
+    return pool_window(emb, logits)                                     # (b, D), (b, 7)
 
 
 def crops_to_tensor(crops: list[np.ndarray] | np.ndarray) -> torch.Tensor:
