@@ -207,4 +207,7 @@ def finetune_fusion(data_root: str, out_dir: str | Path, init: str | Path, opts:
     start = {**dev_score(model, dev), "epoch": 0}
     print(f"before fine-tuning: dev score {start['score']:.4f}")
     best = fit(model, opts, out_dir, batches, steps, step_loss, lambda m: dev_score(m, dev), save_best)
+    if best["score"] <= start["score"]:
+        print(f"fine-tuning did not beat {init} on dev ({best['score']:.4f} vs {start['score']:.4f} before): "
+              "by the study's dev rule, keep the frozen-phase fusion")
     return {"before": start, "best": best}

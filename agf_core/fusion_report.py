@@ -313,6 +313,9 @@ def markdown(report: dict) -> str:
             out.append(f"| {name} | {ci(r, 'accuracy')} | {ci(r, 'macro_f1')} | {ci(r, 'weighted_f1')} | "
                        f"{r['ece']:.3f} | {calibrated} | {report['parameters'].get(v, '–')} |")
         out.append("")
+    if any(v.endswith(finetuned_name("")) for v in report["parameters"]):
+        out += [f"Rows ending in `{finetuned_name('')}` (the optional fine-tuning phase) are scored on what their own "
+                "fine-tuned branch tops make of the same test items; 'best single' is the frozen branches'.", ""]
     variants = [v for v in next(iter(report["missing_modalities_weighted_f1"].values())) if v != "best_single_modality"]
     out += ["## Missing modalities (tuples, weighted-F1)", "", "| present | " + " | ".join(variants) + " |",
             "|---|" + "---|" * len(variants)]
