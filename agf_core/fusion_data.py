@@ -60,26 +60,39 @@ def ravdess_transcripts(data_root: str, split: str, asr_model: str | None = None
     return cached(f"ravdess_asr_{check_split(split)}", {"options": repr(options)}, compute)["text"]
 
 
-def speech_inputs(data_root: str, split: str):
-    """What speech_pool encodes, in a fixed order and with fixed noise (seed 1): the RAVDESS clips, their
-    waves under every AUDIO_CONDITION [C][N], the ASR transcripts clean and with ASR errors [2][N], and
-    each voice's timbre."""
+def speech_inputs(data_root: str, split: str, encode_audio):
+    """What speech_pool encodes, in a fixed order and with fixed noise (seed 1): the RAVDESS clips,
+    `encode_audio(wave)` of every clip under every AUDIO_CONDITION [C][N] (one wave in memory at a time), the
+    ASR transcripts clean and with ASR errors [2][N], and each voice's timbre."""
     from .audio_recipe import read_wave
     clips = read_ravdess(data_root, split)
     rng = np.random.default_rng(1)
     waves = [read_wave(c.path) for c in clips]
-    degraded = [[degrade_audio(w, cond, rng) for w in waves] for cond in AUDIO_CONDITIONS]
+    audio = [[encode_audio(degrade_audio(w, cond, rng)) for w in waves] for cond in AUDIO_CONDITIONS]
     transcripts = [t or "..." for t in ravdess_transcripts(data_root, split)]
     noisy = [asr_errors(t, ASR_ERROR_RATE, rng) for t in transcripts]
-    return clips, degraded, (transcripts, noisy), [estimate_timbre(w) for w in waves]
+    return clips, audio, (transcripts, noisy), [estimate_timbre(w) for w in waves]
+
+
+def pool_key(pool: str, split: str, branches: Branches) -> dict:
+    """What a split's cached pool depends on: the checkpoints of the branches that make it and how its rows
+    are made."""
+    if pool == "speech":
+        return {"audio": branches.digests["audio"], "text": branches.digests["text"],
+                "conditions": str(AUDIO_CONDITIONS), "asr_error_rate": ASR_ERROR_RATE}
+    if pool == "text":
+        return {"text": branches.digests["text"], "asr_error_rate": ASR_ERROR_RATE}
+    if pool == "face":
+        return {"video": branches.digests["video"], "per_class": FACE_POOL_PER_CLASS[split],
+                "corrupted": FACE_CORRUPTED_PER_CLASS[split], "kinds": FACE_CORRUPTIONS}
+    raise ValueError(f"unknown pool {pool!r}; accepted: speech, text, face")
 
 
 def speech_pool(data_root: str, split: str, branches: Branches) -> dict[str, np.ndarray]:
     """RAVDESS split -> per clip: y, actor, gender/timbre ids; audio h/logp under every AUDIO_CONDITION
     (C, N, ...); text h/logp of the ASR transcript, clean and with simulated ASR errors (2, N, ...)."""
     def compute():
-        clips, degraded, texts, timbre = speech_inputs(data_root, split)
-        audio = [[branches.audio.logp(w) for w in row] for row in degraded]
+        clips, audio, texts, timbre = speech_inputs(data_root, split, branches.audio.logp)
         text = [branches.text.batch(list(ts)) for ts in texts]
         return {"y": np.array([c.label for c in clips]), "actor": np.array([c.actor for c in clips]),
                 "gender": np.array([VOCAB["gender"].index(c.gender) for c in clips]),
@@ -87,9 +100,7 @@ def speech_pool(data_root: str, split: str, branches: Branches) -> dict[str, np.
                 "audio_h": np.array([[h for h, _ in row] for row in audio], np.float32),
                 "audio_logp": np.array([[lp for _, lp in row] for row in audio], np.float32),
                 "text_h": np.stack([h for h, _ in text]), "text_logp": np.stack([lp for _, lp in text])}
-    key = {"audio": branches.digests["audio"], "text": branches.digests["text"], "conditions": str(AUDIO_CONDITIONS),
-           "asr_error_rate": ASR_ERROR_RATE}
-    return cached(f"fusion_speech_{check_split(split)}", key, compute)
+    return cached(f"fusion_speech_{check_split(split)}", pool_key("speech", split, branches), compute)
 
 
 def text_inputs(data_root: str, split: str, context_turns: int):
@@ -107,8 +118,7 @@ def text_pool(data_root: str, split: str, branches: Branches) -> dict[str, np.nd
         y, texts, contexts = text_inputs(data_root, split, branches.text.encoder.config.context_turns)
         out = [branches.text.batch(ts, contexts) for ts in texts]
         return {"y": y, "h": np.stack([h for h, _ in out]), "logp": np.stack([lp for _, lp in out])}
-    key = {"text": branches.digests["text"], "asr_error_rate": ASR_ERROR_RATE}
-    return cached(f"fusion_text_{check_split(split)}", key, compute)
+    return cached(f"fusion_text_{check_split(split)}", pool_key("text", split, branches), compute)
 
 
 def _per_class(y: np.ndarray, n: int | None, rng: np.random.Generator) -> np.ndarray:
@@ -134,15 +144,15 @@ def face_inputs(data_root: str, split: str):
 def face_pool(data_root: str, split: str, branches: Branches) -> dict[str, np.ndarray]:
     """FER2013 split -> y; h/logp of a clean jittered window per image; and for a class-balanced subset,
     windows under each FACE_CORRUPTION (K, M, ...) with `corrupt_index` (M,) into the clean rows."""
+    check_split(split)
+
     def compute():
         y, windows, sub, bad = face_inputs(data_root, split)
         h, logp = branches.video.windows(windows)
         bad = [branches.video.windows(w) for w in bad]
         return {"y": y, "h": h, "logp": logp, "corrupt_index": sub,
                 "corrupt_h": np.stack([b[0] for b in bad]), "corrupt_logp": np.stack([b[1] for b in bad])}
-    key = {"video": branches.digests["video"], "per_class": FACE_POOL_PER_CLASS[split],
-           "corrupted": FACE_CORRUPTED_PER_CLASS[split], "kinds": FACE_CORRUPTIONS}
-    return cached(f"fusion_face_{check_split(split)}", key, compute)
+    return cached(f"fusion_face_{split}", pool_key("face", split, branches), compute)
 
 
 @dataclass

@@ -27,7 +27,7 @@ import torch
 import torch.nn as nn
 
 from . import checkpoint
-from .fusion_data import Branches, face_inputs, load_pools, speech_inputs, text_inputs
+from .fusion_data import Branches, face_inputs, load_pools, pool_key, speech_inputs, text_inputs
 from .fusion_recipe import (FIT_ON, SELECTION, TRAIN_DATA, dev_score, epoch_batches, fit_and_select,
                             fit_temperatures)
 from .fusion_variants import FusionEnsemble, build, trainable_parameters, variant_config_from_dict
@@ -51,9 +51,9 @@ def trunk_pools(data_root: str, split: str, branches: Branches) -> dict[str, dic
     pools = load_pools(data_root, split, branches)
 
     def speech():
-        _, degraded, texts, _ = speech_inputs(data_root, split)
-        return {"audio_h": np.array([[branches.audio.trunk(w) for w in row] for row in degraded], np.float32),
-                "text_h": np.stack([branches.text.encodings(list(ts)) for ts in texts])}
+        _, audio, texts, _ = speech_inputs(data_root, split, branches.audio.trunk)
+        return {"audio_h": np.array(audio, np.float32), "text_h": np.stack([branches.text.encodings(list(ts))
+                                                                             for ts in texts])}
 
     def text():
         _, texts, contexts = text_inputs(data_root, split, branches.text.encoder.config.context_turns)
@@ -65,10 +65,13 @@ def trunk_pools(data_root: str, split: str, branches: Branches) -> dict[str, dic
         return {"h": flat(windows), "corrupt_h": np.stack([flat(w) for w in bad])}
 
     out = {}
-    for name, compute, digest in (("speech", speech, ("audio", "text")), ("text", text, ("text",)),
-                                  ("face", face, ("video",))):
-        key = {m: branches.digests[m] for m in digest}
-        out[name] = {**pools[name], **cached(f"fusion_trunk_{name}_{split}", key, compute)}
+    for name, compute in (("speech", speech), ("text", text), ("face", face)):
+        trunk = cached(f"fusion_trunk_{name}_{split}", pool_key(name, split, branches), compute)
+        for k, v in trunk.items():  # row for row the pool's items, or the pools' recipe changed under the cache
+            if v.shape[:-1] != pools[name][k].shape[:-1]:
+                raise ValueError(f"trunk pool {name}/{split} {k} has rows {v.shape[:-1]}, its pool "
+                                 f"{pools[name][k].shape[:-1]}; delete .cache/fusion_trunk_{name}_{split}_* and rerun")
+        out[name] = {**pools[name], **trunk}
     return out
 
 
@@ -132,7 +135,7 @@ class FineTunedFusion(nn.Module):
 
     def train(self, mode: bool = True) -> "FineTunedFusion":
         super().train(mode)
-        self.tops.eval()  # dropout and BatchNorm statistics stay as the branches were trained; weights move
+        self.tops.eval()  # as at inference (no dropout, BatchNorm statistics fixed); only their weights move
         return self
 
 
@@ -161,6 +164,8 @@ def load_finetuned(path: str | Path, branches: Branches) -> tuple[FineTunedFusio
     ck = checkpoint.load(path, "fusion")
     if "branch_tops" not in ck:
         raise ValueError(f"fusion {path} has no fine-tuned branch tops; it is a frozen-phase checkpoint")
+    if ck["meta"].get("branches") != branches.digests:
+        raise ValueError(f"fusion {path} was fine-tuned from other branch checkpoints than the ones loaded")
     fusion = build(variant_config_from_dict(ck["config"]))
     fusion.load_state_dict(ck["state_dict"])
     model = FineTunedFusion(BranchTops(branches), fusion)

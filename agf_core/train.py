@@ -80,6 +80,8 @@ def main(argv: list[str] | None = None) -> dict:
         if not args.init:
             raise SystemExit("--task fusion --finetune needs --init FILE, a trained fusion checkpoint "
                              "(e.g. runs/fusion/agf_logit_ensemble/best.pt)")
+        if args.seeds or args.variant != "all":
+            raise SystemExit("--finetune fine-tunes the --init checkpoint as it is; drop --variant and --seeds")
         return train_fusion_finetune(args.data_root, args.out, args.init, overrides, args.fit_on)
     if args.task == "fusion" and args.seeds:
         return train_fusion_ensemble(args.data_root, args.out, replace(defaults, **overrides), args.variant,

@@ -70,8 +70,8 @@ def window_top(net: FaceNet, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
     and log-probabilities (B, 7): the two views averaged (as in evaluation), then `pool_window`."""
     b, t, v, c = g.shape
     emb, logits = net.top(g.reshape(b * t * v, c))                      # (b*T*2, D), (b*T*2, 7)
-    emb = emb.view(b, t, v, -1).mean(2)                                 # (b, T, D)
-    logits = logits.log_softmax(-1).view(b, t, v, -1).mean(2)           # (b, T, 7)
+    emb = emb.view(b, t, v, emb.shape[-1]).mean(2)                      # (b, T, D)
+    logits = logits.log_softmax(-1).view(b, t, v, logits.shape[-1]).mean(2)  # (b, T, 7)
     return pool_window(emb, logits)                                     # (b, D), (b, 7)
 
 

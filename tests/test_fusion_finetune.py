@@ -9,9 +9,10 @@ import torch
 
 from agf_core import EmotionRecognizer, checkpoint
 from agf_core.audio import to_mono_16k
+from agf_core.corruption import add_noise
 from agf_core.checkpoint import ASSETS
 from agf_core.fusion_data import Branches
-from agf_core.fusion_finetune import BranchTops, FineTunedFusion, finetune_fusion, load_finetuned
+from agf_core.fusion_finetune import BranchTops, FineTunedFusion, apply_tops, finetune_fusion, load_finetuned
 from agf_core.fusion_variants import VariantConfig, build
 from agf_core.labels import MODALITIES, NUM_EMOTIONS
 from agf_core.train import main as train_main
@@ -56,6 +57,27 @@ def test_tops_compute_what_the_branches_compute_before_fine_tuning(branches, wav
         np.testing.assert_allclose(lp.numpy(), want_lp, atol=1e-5)
     with pytest.raises(ValueError, match="unknown modality 'smell'"):
         tops.one("smell", torch.zeros(1, 4))
+
+
+def test_apply_tops_turns_trunk_pools_into_the_branches_pools(branches, wave):
+    # what the fusion study scores a fine-tuned run on: every pool array keeps its leading (condition, row) axes
+    waves = [wave, add_noise(wave, 5.0, np.random.default_rng(0))]
+    texts = ["I am so happy today!", "Leave me alone."]
+    w = _windows(3)
+    trunks = {"speech": {"y": np.arange(2), "audio_h": np.stack([np.stack([branches.audio.trunk(x) for x in waves])] * 2),
+                         "text_h": np.stack([branches.text.encodings(texts)] * 2)},
+              "text": {"h": np.stack([branches.text.encodings(texts[::-1]), branches.text.encodings(texts)])},
+              "face": {"h": branches.video.window_trunks(w).reshape(3, -1),
+                       "corrupt_h": branches.video.window_trunks(w[:2]).reshape(1, 2, -1)}}
+    pools = apply_tops(BranchTops(branches), trunks)
+    assert pools["speech"]["y"] is trunks["speech"]["y"]
+    assert pools["speech"]["audio_h"].shape == (2, 2, 256) and pools["face"]["corrupt_logp"].shape == (1, 2, 7)
+    np.testing.assert_allclose(pools["speech"]["audio_logp"][1, 1], branches.audio.logp(waves[1])[1], atol=1e-4)
+    np.testing.assert_allclose(pools["text"]["h"][0], branches.text.batch(texts[::-1])[0], atol=1e-5)
+    np.testing.assert_allclose(pools["face"]["corrupt_h"][0], branches.video.windows(w[:2])[0], atol=1e-5)
+    np.testing.assert_allclose(pools["face"]["logp"], branches.video.windows(w)[1], atol=1e-5)
+    h, lp = branches.video.windows(np.zeros((0, 8, 48, 48), np.uint8))   # no windows: empty, not a crash
+    assert h.shape == (0, 256) and lp.shape == (0, 7)
 
 
 def test_only_the_tops_and_the_fusion_move(branches):
@@ -110,6 +132,11 @@ def test_fine_tuning_refuses_what_it_cannot_start_from(tmp_path, branches):
     ck = checkpoint.load(ASSETS / "fusion.pt", "fusion")
     done = checkpoint.save(tmp_path / "done.pt", "fusion", ck["config"], ck["state_dict"], ck["meta"],
                            extra={"branch_tops": BranchTops(branches).state_dict()})
+    other = checkpoint.save(tmp_path / "other.pt", "fusion", ck["config"], ck["state_dict"],
+                            {**ck["meta"], "branches": {**ck["meta"]["branches"], "video": "0" * 64}},
+                            extra={"branch_tops": BranchTops(branches).state_dict()})
+    with pytest.raises(ValueError, match="other branch checkpoints"):
+        load_finetuned(other, branches)
     with pytest.raises(ValueError, match="already fine-tuned"):
         finetune_fusion(str(tmp_path), tmp_path / "out", done, branches=branches)
     with pytest.raises(ValueError, match="fit_on 'test' is not accepted"):
@@ -117,6 +144,8 @@ def test_fine_tuning_refuses_what_it_cannot_start_from(tmp_path, branches):
     base = ["--data-root", str(tmp_path), "--out", str(tmp_path / "runs")]
     with pytest.raises(SystemExit, match="needs --init"):
         train_main(["--task", "fusion", "--finetune", *base])
+    with pytest.raises(SystemExit, match="drop --variant and --seeds"):
+        train_main(["--task", "fusion", "--finetune", "--init", str(ASSETS / "fusion.pt"), "--seeds", "0", "1", *base])
     with pytest.raises(SystemExit, match="only accepted with --task fusion --finetune"):
         train_main(["--task", "audio", "--init", str(ASSETS / "fusion.pt"), *base])
     with pytest.raises(SystemExit, match="is not a file"):
