@@ -32,6 +32,13 @@ class FusionConfig:
     num_classes: int = NUM_EMOTIONS
 
 
+def check_mask(mask: torch.Tensor, modalities: tuple[str, ...] = MODALITIES) -> None:
+    """A presence mask must be bool (B, M), columns in `modalities` order, with a modality in every row."""
+    if mask.dtype != torch.bool or mask.dim() != 2 or mask.shape[-1] != len(modalities) or not bool(mask.any(-1).all()):
+        raise ValueError(f"mask {tuple(mask.shape)} {mask.dtype} must be a bool (B, {len(modalities)}) tensor, "
+                         f"columns {', '.join(modalities)}, with at least one True per row")
+
+
 class AdaptiveGatedFusion(nn.Module):
     """Fuse per-modality embeddings into emotion logits and per-modality weights.
 
@@ -55,13 +62,10 @@ class AdaptiveGatedFusion(nn.Module):
         self.gates = nn.ModuleDict({k: nn.Linear(d + config.meta_dim, 1) for k, d in config.dims.items()})
         self.proj = nn.ModuleDict({k: nn.Linear(d, config.width) for k, d in config.dims.items()})
         self.log_temperature = nn.Parameter(torch.zeros(()))  # used by gate="logit" only
-        if config.hidden:  # a non-linear classifier lets the modalities interact after the weighted sum
-            self.classifier = nn.Sequential(nn.LayerNorm(config.width), nn.Dropout(config.dropout),
-                                            nn.Linear(config.width, config.hidden), nn.GELU(),
-                                            nn.Dropout(config.dropout), nn.Linear(config.hidden, config.num_classes))
-        else:
-            self.classifier = nn.Sequential(nn.LayerNorm(config.width), nn.Dropout(config.dropout),
-                                            nn.Linear(config.width, config.num_classes))
+        # a hidden layer lets the modalities interact after the weighted sum
+        hidden = [nn.Linear(config.width, config.hidden), nn.GELU(), nn.Dropout(config.dropout)] if config.hidden else []
+        self.classifier = nn.Sequential(nn.LayerNorm(config.width), nn.Dropout(config.dropout), *hidden,
+                                        nn.Linear(config.hidden or config.width, config.num_classes))
 
     def gate_logits(self, h: dict[str, torch.Tensor], m: torch.Tensor | None) -> torch.Tensor:
         cols = []
@@ -75,10 +79,7 @@ class AdaptiveGatedFusion(nn.Module):
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         if self.config.meta_dim and m is None:
             raise ValueError("this fusion conditions its gates on metadata: pass m (B, meta_dim)")
-        if mask.dtype != torch.bool or mask.dim() != 2 or mask.shape[-1] != len(self.modalities) \
-                or not bool(mask.any(-1).all()):
-            raise ValueError(f"mask {tuple(mask.shape)} {mask.dtype} must be a bool (B, {len(self.modalities)}) tensor, "
-                             f"columns {', '.join(self.modalities)}, with at least one True per row")
+        check_mask(mask, self.modalities)
         z = self.gate_logits(h, m)                                              # (B, M)
         if gate_bias is not None:
             z = z + gate_bias
@@ -86,4 +87,4 @@ class AdaptiveGatedFusion(nn.Module):
         a = g.masked_fill(~mask, float("-inf")).softmax(-1)                     # (B, M), 0 where masked
         proj = torch.stack([self.proj[k](h[k]) for k in self.modalities], 1)    # (B, M, W)
         fused = (a[..., None] * proj).sum(1)                                    # (B, W)
-        return self.classifier(fused), a                                                        # (B, 7), (B, M)
+        return self.classifier(fused), a                                        # (B, 7), (B, M)

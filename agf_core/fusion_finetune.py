@@ -30,7 +30,7 @@ from . import checkpoint
 from .fusion_data import Branches, face_inputs, load_pools, pool_key, speech_inputs, text_inputs
 from .fusion_recipe import (FIT_ON, SELECTION, TRAIN_DATA, dev_score, epoch_batches, fit_and_select,
                             fit_temperatures)
-from .fusion_variants import FusionEnsemble, build, trainable_parameters, variant_config_from_dict
+from .fusion_variants import FusionEnsemble, from_checkpoint, trainable_parameters, variant_name
 from .labels import MODALITIES
 from .training import TrainOptions, fit
 from .video_encoder import window_top
@@ -166,9 +166,7 @@ def load_finetuned(path: str | Path, branches: Branches) -> tuple[FineTunedFusio
         raise ValueError(f"fusion {path} has no fine-tuned branch tops; it is a frozen-phase checkpoint")
     if ck["meta"].get("branches") != branches.digests:
         raise ValueError(f"fusion {path} was fine-tuned from other branch checkpoints than the ones loaded")
-    fusion = build(variant_config_from_dict(ck["config"]))
-    fusion.load_state_dict(ck["state_dict"])
-    model = FineTunedFusion(BranchTops(branches), fusion)
+    model = FineTunedFusion(BranchTops(branches), from_checkpoint(ck))
     model.tops.load_state_dict(ck["branch_tops"])
     return model.eval(), ck
 
@@ -185,9 +183,7 @@ def finetune_fusion(data_root: str, out_dir: str | Path, init: str | Path, opts:
         raise ValueError(f"--init {init} is already fine-tuned; start from a frozen-phase fusion checkpoint")
     if ck["meta"].get("branches") != branches.digests:
         raise ValueError(f"--init {init} was trained over other branch checkpoints than assets/models holds")
-    fusion = build(variant_config_from_dict(ck["config"]))
-    fusion.load_state_dict(ck["state_dict"])
-    model = FineTunedFusion(BranchTops(branches), fusion)
+    model = FineTunedFusion(BranchTops(branches), from_checkpoint(ck))
     train_pools, repeats, dev, dev_all = fit_and_select(lambda split: trunk_pools(data_root, split, branches), fit_on)
     batches, steps = epoch_batches(train_pools, opts, repeats)
     loss_fn = torch.nn.CrossEntropyLoss()
@@ -197,7 +193,7 @@ def finetune_fusion(data_root: str, out_dir: str | Path, init: str | Path, opts:
         loss = loss_fn(m(b[0], b[1], b[2], b[3])[0], b[4])
         return loss + supervision * m.gate_loss(*b) if supervision else loss
 
-    variant = finetuned_name(ck["meta"].get("variant", ck["config"]["name"]))
+    variant = finetuned_name(variant_name(ck))
 
     def save_best(m, path, metrics):
         temps = fit_temperatures(m, dev_all)

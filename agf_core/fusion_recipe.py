@@ -24,8 +24,8 @@ import torch
 from . import checkpoint
 from .calibration import Temperatures
 from .fusion_data import Branches, FusionSet, half_pools, load_pools, ravdess_set, training_set, tuple_set
-from .fusion_variants import (VARIANTS, FusionEnsemble, VariantConfig, build, ensemble_name, trainable_parameters,
-                              variant_config_from_dict)
+from .fusion_variants import (VARIANTS, FusionEnsemble, VariantConfig, build, ensemble_name, from_checkpoint,
+                              trainable_parameters)
 from .labels import MODALITIES
 from .metrics import classification_report
 from .training import TrainOptions, fit
@@ -169,12 +169,7 @@ def assemble_ensemble(data_root: str, members: list[str | Path], out_path: str |
     for p, ck in zip(members, cks):
         if ck["meta"].get("branches") != branches.digests:
             raise ValueError(f"fusion member {p} was trained over other branch checkpoints than assets/models holds")
-    singles = []
-    for ck in cks:
-        m = build(variant_config_from_dict(ck["config"]))
-        m.load_state_dict(ck["state_dict"])
-        singles.append(m.eval())
-    model = FusionEnsemble(singles)
+    model = FusionEnsemble([from_checkpoint(ck) for ck in cks])
     dev = eval_sets(load_pools(data_root, "dev", branches), seed=1)
     metrics = dev_score(model, dev)
     temps = fit_temperatures(model, FusionSet.concat(list(dev.values())))

@@ -19,9 +19,9 @@ from . import checkpoint
 from .corruption import AUDIO_CONDITIONS, FACE_CORRUPTIONS, SILENCE
 from .calibration import Temperatures
 from .fusion_data import Branches, FusionSet, load_pools, ravdess_set, tuple_set
-from .fusion_finetune import apply_tops, finetuned_name, load_finetuned, trunk_pools
+from .fusion_finetune import BranchTops, apply_tops, finetuned_name, trunk_pools
 from .fusion_recipe import EVAL_TUPLES, eval_sets, predict, to_tensors
-from .fusion_variants import ENSEMBLE, VARIANTS, build, variant_config_from_dict
+from .fusion_variants import ENSEMBLE, VARIANTS, from_checkpoint
 from .labels import MODALITIES
 from .metadata import VOCAB
 from .metrics import classification_report, ece_noise_floor
@@ -36,10 +36,8 @@ DRAWS = 20             # random orders per actor
 
 def load_variant(path: str | Path) -> tuple[torch.nn.Module, Temperatures, dict]:
     ck = checkpoint.load(path, "fusion")
-    config = variant_config_from_dict(ck["config"])
-    model = build(config)
-    model.load_state_dict(ck["state_dict"])
-    return model.eval(), Temperatures.from_meta(ck["meta"], config.passthrough), ck["meta"]
+    model = from_checkpoint(ck)
+    return model, Temperatures.from_meta(ck["meta"], model.config.passthrough), ck["meta"]
 
 
 def summary(y: np.ndarray, probs: np.ndarray, rng: np.random.Generator | None = None) -> dict:
@@ -249,12 +247,14 @@ def evaluate_fusion(data_root: str, runs: str | Path, out_dir: str | Path, shipp
 def own_pools(path: Path, branches: Branches, data_root: str, split: str, trunks: dict) -> dict | None:
     """For a fine-tuned fusion checkpoint, the split's pools made by its own branch tops (trunk pools are
     loaded once into `trunks`); None for a frozen-phase checkpoint, which uses the branches' pools."""
-    if "branch_tops" not in checkpoint.load(path, "fusion"):
+    ck = checkpoint.load(path, "fusion")
+    if "branch_tops" not in ck:
         return None
-    model, _ = load_finetuned(path, branches)
+    tops = BranchTops(branches)
+    tops.load_state_dict(ck["branch_tops"])
     if split not in trunks:
         trunks[split] = trunk_pools(data_root, split, branches)
-    return apply_tops(model.tops, trunks[split])
+    return apply_tops(tops, trunks[split])
 
 
 def oracle_temperature_ece(y: np.ndarray, probs: np.ndarray) -> dict:

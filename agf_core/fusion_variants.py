@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn as nn
 
-from .fusion import AdaptiveGatedFusion, FusionConfig
+from .fusion import AdaptiveGatedFusion, FusionConfig, check_mask
 from .labels import MODALITIES, NUM_EMOTIONS
 from .metadata import MetadataConfig, MetadataEncoder
 
@@ -68,12 +68,6 @@ class VariantConfig:
 
 def _uniform(mask: torch.Tensor) -> torch.Tensor:
     return mask.float() / mask.float().sum(-1, keepdim=True)                    # (B, M)
-
-
-def _check_mask(mask: torch.Tensor) -> None:
-    if mask.dtype != torch.bool or mask.dim() != 2 or mask.shape[1] != len(MODALITIES) or not bool(mask.any(-1).all()):
-        raise ValueError(f"mask {tuple(mask.shape)} {mask.dtype} must be a bool (B, {len(MODALITIES)}) tensor "
-                         "with a True in every row")
 
 
 class AGFModel(nn.Module):
@@ -119,7 +113,7 @@ class EarlyFusion(nn.Module):
                                  nn.Dropout(dropout), nn.Linear(hidden, NUM_EMOTIONS))
 
     def forward(self, h, logp, mask, meta, gate_bias=None, class_bias=None):
-        _check_mask(mask)
+        check_mask(mask)
         parts = [h[k] * mask[:, i, None] for i, k in enumerate(MODALITIES)]     # 3 x (B, 256), zero if absent
         x = torch.cat([*parts, mask.float(), self.meta(meta)], -1)              # (B, 3*256 + 3 + 256)
         logits = self.mlp(x)
@@ -137,7 +131,7 @@ class LateFusion(nn.Module):
         self.b = nn.Parameter(torch.zeros(NUM_EMOTIONS), requires_grad=learned)
 
     def forward(self, h, logp, mask, meta, gate_bias=None, class_bias=None):
-        _check_mask(mask)
+        check_mask(mask)
         w = self.w if gate_bias is None else self.w + gate_bias
         a = w.expand(mask.shape).masked_fill(~mask, float("-inf")).softmax(-1)  # (B, M)
         branch = torch.stack([logp[k] for k in MODALITIES], 1).exp()            # (B, M, 7)
@@ -184,9 +178,21 @@ def variant_config_from_dict(d: dict) -> VariantConfig:
                          gate_supervision=d.get("gate_supervision", 0.0), members=d.get("members", 1))
 
 
+def from_checkpoint(ck: dict) -> nn.Module:
+    """The fusion model of a loaded fusion checkpoint (checkpoint.load), weights in place, in eval mode."""
+    model = build(variant_config_from_dict(ck["config"]))
+    model.load_state_dict(ck["state_dict"])
+    return model.eval()
+
+
+def variant_name(ck: dict) -> str:
+    """The name a loaded fusion checkpoint goes by (its study variant, e.g. agf_logit_ensemble)."""
+    return ck["meta"].get("variant", ck["config"]["name"])
+
+
 def trainable_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 __all__ = ["VARIANTS", "ENSEMBLE", "VariantConfig", "AGFModel", "EarlyFusion", "LateFusion", "FusionEnsemble", "build",
-           "ensemble_name", "variant_config_from_dict", "trainable_parameters"]
+           "from_checkpoint", "variant_name", "ensemble_name", "variant_config_from_dict", "trainable_parameters"]

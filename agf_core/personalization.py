@@ -43,6 +43,7 @@ class Personalization:
     corrections: list[Correction] = field(default_factory=list)
     gate_bias: np.ndarray = field(default_factory=lambda: np.zeros(len(MODALITIES), np.float32))
     class_bias: np.ndarray = field(default_factory=lambda: np.zeros(NUM_EMOTIONS, np.float32))
+    _neighbours: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     def add(self, correction: Correction, model: torch.nn.Module) -> None:
         if not 0 <= correction.label < NUM_EMOTIONS:
@@ -62,6 +63,18 @@ class Personalization:
     def active(self) -> bool:
         return bool(self.corrections)
 
+    def neighbours(self, model: torch.nn.Module) -> tuple[dict, torch.Tensor, torch.Tensor]:
+        """The corrections' embeddings {m: (K, D)}, unbiased fusion weights (K, M) and labels (K,) for the
+        neighbour vote: computed once per model and set of corrections, not on every fused update."""
+        held = self._neighbours
+        if held is None or held[0] is not model or len(held[1]) != len(self.corrections) \
+                or any(a is not b for a, b in zip(held[1], self.corrections)):
+            ch, clogp, cmask, cmeta, cy = stack(self.corrections)
+            with torch.no_grad():
+                cweights = model(ch, clogp, cmask, cmeta)[1]                           # (K, M)
+            held = self._neighbours = (model, tuple(self.corrections), (ch, cweights, cy))
+        return held[2]
+
 
 def representation(h: dict[str, torch.Tensor], weights: torch.Tensor) -> torch.Tensor:
     """Branch embeddings {m: (B, D)} and fusion weights (B, M) -> one unit vector per row (B, M*D): each
@@ -77,9 +90,7 @@ def knn_logits(model: torch.nn.Module, h: dict[str, torch.Tensor], weights: torc
     o = personal.options
     if not personal.corrections or o.knn_weight == 0:
         return torch.zeros(weights.shape[0], NUM_EMOTIONS)
-    ch, clogp, cmask, cmeta, cy = stack(personal.corrections)
-    with torch.no_grad():
-        cweights = model(ch, clogp, cmask, cmeta)[1]                                   # (K, M)
+    ch, cweights, cy = personal.neighbours(model)                                      # {m: (K, D)}, (K, M), (K,)
     sim = representation(h, weights) @ representation(ch, cweights).T                 # (B, K)
     w = (sim / o.knn_temperature).softmax(-1)                                          # (B, K)
     return o.knn_weight * w @ torch.nn.functional.one_hot(cy, NUM_EMOTIONS).float()    # (B, 7)

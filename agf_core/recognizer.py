@@ -56,20 +56,18 @@ class FusionHead:
     """A trained fusion checkpoint (agf_core/fusion_variants.py) with its calibration temperature."""
 
     def __init__(self, path: Path, branch_digests: dict[str, str] | None = None):
-        from .fusion_variants import build, variant_config_from_dict
+        from .fusion_variants import from_checkpoint, variant_name
         ck = checkpoint.load(path, "fusion")
         trained_on = ck["meta"].get("branches")
         if branch_digests is not None and trained_on is not None and trained_on != branch_digests:
             changed = sorted(m for m in branch_digests if trained_on.get(m) != branch_digests[m])
             raise ValueError(f"fusion {path} was trained over other {', '.join(changed)} checkpoints than the ones "
                              "loaded; retrain it (python -m agf_core.train --task fusion) or pass fusion=None")
-        config = variant_config_from_dict(ck["config"])
-        self.model = build(config).eval()
-        self.model.load_state_dict(ck["state_dict"])
+        self.model = from_checkpoint(ck)
         self.model.requires_grad_(False)  # shared by every session: fitting a user's biases must not touch it
-        self.temperatures = Temperatures.from_meta(ck["meta"], config.passthrough)
+        self.temperatures = Temperatures.from_meta(ck["meta"], self.model.config.passthrough)
         self.branch_tops = ck.get("branch_tops")  # a fine-tuned fusion's branch top layers (fusion_finetune.py)
-        self.name = f"{ck['meta'].get('variant', ck['config']['name'])} ({path.name}, calibrated)"
+        self.name = f"{variant_name(ck)} ({path.name}, calibrated)"
 
     @staticmethod
     def inputs(outs: dict[str, BranchOutput], metadata: dict[str, str]):

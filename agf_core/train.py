@@ -95,8 +95,6 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def train_fusion_variants(data_root: str, out: str, opts, variant: str, fit_on: str = "train") -> dict:
-    from pathlib import Path
-
     from .fusion_data import Branches
     from .fusion_recipe import train_fusion
     from .fusion_variants import VARIANTS
@@ -132,10 +130,10 @@ def train_fusion_ensemble(data_root: str, out: str, opts, variant: str, seeds: l
 def train_fusion_finetune(data_root: str, out: str, init: str, overrides: dict, fit_on: str = "train") -> dict:
     from . import checkpoint
     from .fusion_finetune import FINETUNE_DEFAULTS, finetune_fusion, finetuned_name
+    from .fusion_variants import variant_name
     if not Path(init).is_file():
         raise SystemExit(f"--init {init} is not a file; pass a trained fusion checkpoint")
-    ck = checkpoint.load(init, "fusion")
-    out_dir = Path(out) / finetuned_name(ck["meta"].get("variant", ck["config"]["name"]))
+    out_dir = Path(out) / finetuned_name(variant_name(checkpoint.load(init, "fusion")))
     result = finetune_fusion(data_root, out_dir, init, replace(FINETUNE_DEFAULTS, **overrides), fit_on=fit_on)
     print(json.dumps(result, indent=2, default=str))
     return result
