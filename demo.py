@@ -7,9 +7,11 @@ page shows; none of them raises into the stream.
 from __future__ import annotations
 
 import argparse
-import functools
+import logging
 import os
 import tempfile
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # every default model ships offline
@@ -18,12 +20,13 @@ import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 
 from agf_core.labels import EMOTIONS, MODALITIES  # noqa: E402
-from agf_core.metadata import VOCAB  # noqa: E402
+from agf_core.inputs.metadata import VOCAB  # noqa: E402
 from streaming.charts import MODALITY_NAMES, importance_figure, modality_bars_figure, timeline_figure  # noqa: E402
 from streaming.pipeline import LiveState, LivePipeline, latency_summary  # noqa: E402
+from streaming import ASSETS  # noqa: E402
 from streaming.video import draw_box  # noqa: E402
 
-ASSETS = Path(__file__).resolve().parent / "assets"
+log = logging.getLogger("demo")
 CONSENT = """**Before you start.** This demo estimates emotions from your face (webcam), voice and words
 (microphone), and what you type. Frames and audio are processed in memory on this server and are **not
 stored** unless you tick "keep my raw audio and face crops" below (then they are added to your export);
@@ -32,21 +35,22 @@ them or close the tab. The estimates are
 what a model reads from expressions, not what you feel, and can be wrong."""
 
 
-# Options from the command line (main), read by the first pipeline() call.
-REPLY_GENERATOR = {"model": "", "endpoint": ""}
-ASR = {"model": "tiny.en"}
+@dataclass(frozen=True)
+class DemoOptions:
+    """What the command line chooses; `make_pipeline` turns it into the models every session shares."""
+    asr_model: str = "tiny.en"
+    reply_model: str = ""
+    reply_endpoint: str = ""
 
 
-@functools.lru_cache(maxsize=1)
-def pipeline() -> LivePipeline:
+def make_pipeline(options: DemoOptions = DemoOptions()) -> LivePipeline:
     """Models load once per process and are shared by every session."""
     from agf_core.recognizer import default_recognizer
     from streaming.reply import GeneratorReply, TemplateReply
     from streaming.transcriber import TranscriberOptions, WhisperTranscriber
-    model, endpoint = REPLY_GENERATOR["model"], REPLY_GENERATOR["endpoint"]
-    reply = (GeneratorReply(model, endpoint, os.environ.get("AGF_REPLY_API_KEY", ""))
-             if model or endpoint else TemplateReply())
-    return LivePipeline(default_recognizer(), WhisperTranscriber(TranscriberOptions(model=ASR["model"])), reply)
+    reply = (GeneratorReply(options.reply_model, options.reply_endpoint, os.environ.get("AGF_REPLY_API_KEY", ""))
+             if options.reply_model or options.reply_endpoint else TemplateReply())
+    return LivePipeline(default_recognizer(), WhisperTranscriber(TranscriberOptions(model=options.asr_model)), reply)
 
 
 # ---- rendering ---------------------------------------------------------------------------------------
@@ -85,42 +89,43 @@ def _ready(state: LiveState | None) -> bool:
 
 
 # ---- handlers ----------------------------------------------------------------------------------------
-def start_session(consent: bool, participant_id: str, state: LiveState | None, keep_raw: bool = False):
+def start_session(pipeline: LivePipeline, consent: bool, participant_id: str, state: LiveState | None,
+                  keep_raw: bool = False):
     if not consent:
         raise gr.Error("Please tick the consent box to start: capture stays off until you do.")
-    state = pipeline().new_state(participant_id.strip())
+    state = pipeline.new_state(participant_id.strip())
     state.session.consent = True
     state.keep_raw = bool(keep_raw)
     return (state, gr.update(visible=True), f"Session {state.session.session_id} started.") + view(state)
 
 
-def on_frame(frame: np.ndarray | None, state: LiveState | None):
+def on_frame(pipeline: LivePipeline, frame: np.ndarray | None, state: LiveState | None):
     """A webcam frame: the preview with the face box, and a refreshed view when the window updated."""
     if not _ready(state) or frame is None:
         return (gr.skip(),) * 7
-    pred = pipeline().on_frame(state, frame)
+    pred = pipeline.on_frame(state, frame)
     preview = draw_box(frame, state.face.box, state.session.smoother.label if state.face.box else "")
     return (preview[::2, ::2],) + (view(state) if pred is not None else (gr.skip(),) * 5 + (status_line(state),))
 
 
-def on_audio(chunk: tuple[int, np.ndarray] | None, state: LiveState | None):
+def on_audio(pipeline: LivePipeline, chunk: tuple[int, np.ndarray] | None, state: LiveState | None):
     if not _ready(state) or chunk is None:
         return (gr.skip(),) * 6
-    turns = pipeline().on_audio(state, chunk)
+    turns = pipeline.on_audio(state, chunk)
     return view(state) if turns else (gr.skip(),) * 5 + (status_line(state),)
 
 
-def on_stop_recording(state: LiveState | None):
+def on_stop_recording(pipeline: LivePipeline, state: LiveState | None):
     if not _ready(state):
         return (gr.skip(),) * 6
-    pipeline().close(state)
+    pipeline.close(state)
     return view(state)
 
 
-def on_text(text: str, state: LiveState | None):
+def on_text(pipeline: LivePipeline, text: str, state: LiveState | None):
     if not _ready(state):
         raise gr.Error("Start the session first (consent above).")
-    pipeline().on_text(state, text)
+    pipeline.on_text(state, text)
     return ("",) + view(state)
 
 
@@ -131,12 +136,12 @@ def on_metadata(age: str, gender: str, timbre: str, state: LiveState | None):
     return state
 
 
-def on_correction(felt: str, note: str, state: LiveState | None):
+def on_correction(pipeline: LivePipeline, felt: str, note: str, state: LiveState | None):
     if not _ready(state):
         raise gr.Error("Start the session first (consent above).")
     if felt not in EMOTIONS:
         raise gr.Error(f"Pick the emotion you feel: one of {', '.join(EMOTIONS)}.")
-    row = pipeline().correct(state, felt, note)
+    row = pipeline.correct(state, felt, note)
     adapted = (f" The fusion now adapts to you ({len(state.personal.corrections)} correction(s), this session only)."
                if row["adapted"] else "")
     return f"Noted: shown {row['shown']}, you feel {felt}. Thank you.{adapted}"
@@ -171,7 +176,8 @@ def release(state: LiveState | None) -> None:
 
 
 # ---- layout ------------------------------------------------------------------------------------------
-def build() -> gr.Blocks:
+def build(pipeline: LivePipeline) -> gr.Blocks:
+    """The page, wired to `pipeline` (tests pass one with fake models)."""
     with gr.Blocks(title="AGF live emotion") as demo:
         # Gradio deletes a tab's state 60 min after it disconnects; the callback releases its buffers then.
         state = gr.State(None, delete_callback=release)
@@ -216,15 +222,17 @@ def build() -> gr.Blocks:
                     files = gr.File(label="Export", file_count="multiple", elem_id="export-files")
             status = gr.Markdown(elem_id="status")
         outs = [label, timeline, importance, bars, chat, status]
-        start.click(start_session, [consent, participant, state, keep_raw], [state, live, started] + outs)
-        webcam.stream(on_frame, [webcam, state], [preview] + outs, stream_every=0.1, time_limit=3600,
-                      concurrency_limit=None)
-        mic.stream(on_audio, [mic, state], outs, stream_every=0.5, time_limit=3600, concurrency_limit=None)
-        mic.stop_recording(on_stop_recording, [state], outs)
-        text.submit(on_text, [text, state], [text] + outs)
+        start.click(partial(start_session, pipeline), [consent, participant, state, keep_raw],
+                    [state, live, started] + outs)
+        webcam.stream(partial(on_frame, pipeline), [webcam, state], [preview] + outs, stream_every=0.1,
+                      time_limit=3600, concurrency_limit=None)
+        mic.stream(partial(on_audio, pipeline), [mic, state], outs, stream_every=0.5, time_limit=3600,
+                   concurrency_limit=None)
+        mic.stop_recording(partial(on_stop_recording, pipeline), [state], outs)
+        text.submit(partial(on_text, pipeline), [text, state], [text] + outs)
         for meta in (age, gender, timbre):
             meta.change(on_metadata, [age, gender, timbre, state], [state])
-        correct.click(on_correction, [felt, note, state], [corrected])
+        correct.click(partial(on_correction, pipeline), [felt, note, state], [corrected])
         export.click(on_export, [state], [files])
     return demo
 
@@ -241,10 +249,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--asr-model", default="tiny.en", help="faster-whisper model: the packaged tiny.en (offline), "
                     "a CTranslate2 folder, or a name such as small.en (downloaded where a hub is reachable)")
     args = ap.parse_args(argv)
-    ASR["model"] = args.asr_model
-    REPLY_GENERATOR.update(model=args.reply_model, endpoint=args.reply_endpoint)
-    pipeline()  # load and warm the models before the first participant arrives
-    build().queue(default_concurrency_limit=4).launch(server_name=args.host, server_port=args.port,
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    pipeline = make_pipeline(DemoOptions(args.asr_model, args.reply_model, args.reply_endpoint))
+    build(pipeline).queue(default_concurrency_limit=4).launch(server_name=args.host, server_port=args.port,
                                                      share=args.share, css_paths=[ASSETS / "style.css"])
 
 

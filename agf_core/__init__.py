@@ -4,7 +4,7 @@
     out = EmotionRecognizer.from_pretrained().predict(text="I can't believe we won!")
     out.label, out.probs, out.per_modality, out.weights
 """
-from .labels import EMOTIONS, MODALITIES
-from .recognizer import EmotionRecognizer, Prediction, RecognizerConfig
+from agf_core.labels import EMOTIONS, MODALITIES
+from agf_core.recognizer import EmotionRecognizer, Prediction, RecognizerConfig
 
 __all__ = ["EMOTIONS", "MODALITIES", "EmotionRecognizer", "Prediction", "RecognizerConfig"]

@@ -1,8 +1,8 @@
-"""One trained branch per modality, loaded from its checkpoint: raw input -> (embedding h_i, probabilities).
+"""One trained branch per modality, loaded from its checkpoint: raw input -> (embedding h_i, log-probabilities).
 
-    TextBranch   str (+ previous turns)        -> h_text  (256,), probs (7,)
-    AudioBranch  16 kHz mono float32 (N,)      -> h_audio (256,), probs (7,)
-    VideoBranch  RGB uint8 frames [(H, W, 3)]  -> h_video (256,), probs (7,), or None when no face is found
+    TextBranch   str (+ previous turns)        -> h_text  (256,), logp (7,)
+    AudioBranch  16 kHz mono float32 (N,)      -> h_audio (256,), logp (7,); long audio in <= 30 s windows
+    VideoBranch  RGB uint8 frames [(H, W, 3)]  -> h_video (256,), logp (7,), or None when no face is found
 """
 from __future__ import annotations
 
@@ -12,23 +12,38 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpoint
-from .audio_encoder import AudioEncoderConfig, AudioNet, AudioNetConfig, SpeechFrontEnd, pad_frames
-from .face import FaceDetector, MediaPipeFaceDetector, align_crop, check_frame, largest
-from .head import ClassifierHead, HeadConfig
-from .text_encoder import TextEncoder, TextEncoderConfig, check_text
-from .video_encoder import FaceNet, FaceNetConfig, crops_to_tensor, window_top
+from agf_core import checkpoint
+from agf_core.inputs.audio import SAMPLE_RATE
+from agf_core.models.audio import AudioEncoderConfig, AudioNet, AudioNetConfig, SpeechFrontEnd, pad_frames
+from agf_core.inputs.face import FaceDetector, MediaPipeFaceDetector, align_crop, check_frame, largest
+from agf_core.models.head import ClassifierHead, HeadConfig
+from agf_core.models.text import TextEncoder, TextEncoderConfig, check_context, check_text
+from agf_core.models.video import FaceNet, FaceNetConfig, crops_to_tensor, window_top
 
 
 @dataclass(frozen=True)
 class BranchOutput:
     embedding: np.ndarray        # (D,) float32, the h_i handed to fusion
-    probs: np.ndarray            # (7,) float32, sums to 1
+    logp: np.ndarray             # (7,) float32 log-probabilities, what the fusion takes
+
+    @property
+    def probs(self) -> np.ndarray:
+        return np.exp(self.logp)                                     # (7,), sums to 1
+
+
+@dataclass(frozen=True)
+class FaceCrop:
+    """The largest face of one frame: its box in the frame (x, y, w, h) and the aligned 48x48 grey crop."""
+    box: tuple[int, int, int, int]
+    crop: np.ndarray
 
 
 def config_from_dict(cls, d: dict):
     """A config dataclass from a checkpoint's dict (lists back to tuples)."""
     return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+WINDOW_S = 30.0  # Whisper's input window: longer audio is read in windows
 
 
 class TextBranch:
@@ -47,8 +62,8 @@ class TextBranch:
 
     @torch.no_grad()
     def __call__(self, text: str, context: list[str] | None = None) -> BranchOutput:
-        h, logp = self.batch([check_text(text)], [context or []])
-        return BranchOutput(h[0], np.exp(logp[0]))
+        h, logp = self.batch([check_text(text)], [check_context(context)])
+        return BranchOutput(h[0], logp[0])
 
     @torch.no_grad()
     def batch(self, texts: list[str], contexts: list[list[str]] | None = None, size: int = 64
@@ -77,8 +92,14 @@ class AudioBranch:
 
     @torch.no_grad()
     def __call__(self, audio16k: np.ndarray) -> BranchOutput:
-        h, logits = self.net.top(torch.from_numpy(self.trunk(audio16k))[None])       # (1, 256), (1, 7)
-        return BranchOutput(h[0].numpy(), logits.softmax(-1)[0].numpy())
+        """Audio longer than one window (Whisper's 30 s) is cut into equal windows; their probabilities and
+        embeddings are averaged, weighted by length."""
+        parts = np.array_split(audio16k, max(1, int(np.ceil(len(audio16k) / (WINDOW_S * SAMPLE_RATE)))))
+        stats = torch.from_numpy(np.stack([self.trunk(p) for p in parts]))          # (W, 2C)
+        h, logits = self.net.top(stats)                                               # (W, 256), (W, 7)
+        w = torch.tensor([len(p) for p in parts], dtype=torch.float32)[:, None] / len(audio16k)  # (W, 1)
+        probs = (w * logits.softmax(-1)).sum(0)                                       # (7,)
+        return BranchOutput((w * h).sum(0).numpy(), probs.clamp_min(1e-8).log().numpy())
 
     @torch.no_grad()
     def trunk(self, audio16k: np.ndarray) -> np.ndarray:
@@ -88,34 +109,35 @@ class AudioBranch:
         return self.net.pool(x, mask)[0].numpy()                                      # (2C,)
 
     def logp(self, audio16k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Embedding (256,) and log-probabilities (7,), as the fusion takes them."""
+        """Embedding (256,) and log-probabilities (7,), as the fusion pools take them."""
         out = self(audio16k)
-        return out.embedding, np.log(np.maximum(out.probs, 1e-8))
+        return out.embedding, out.logp
 
 
 class VideoBranch:
     def __init__(self, path: str | Path, detector: FaceDetector | None = None):
-        ck = checkpoint.load(path, "face")
+        ck = checkpoint.load(path, "video")
         self.config = config_from_dict(FaceNetConfig, ck["config"])
         self.net = FaceNet(self.config).eval()
         self.net.load_state_dict(ck["state_dict"])
         self.detector = detector or MediaPipeFaceDetector()
+
+    def face(self, frame: np.ndarray) -> FaceCrop | None:
+        """The largest face in one RGB frame, aligned and cropped; None when there is none."""
+        frame = check_frame(frame)
+        face = largest(self.detector.detect(frame))
+        return None if face is None else FaceCrop(face.box, align_crop(frame, face))
 
     def crops(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         """Aligned 48x48 grey crops of the largest face in up to `window` evenly spaced frames."""
         frames = [check_frame(f) for f in frames]
         if len(frames) > self.config.window:
             frames = [frames[i] for i in np.linspace(0, len(frames) - 1, self.config.window).round().astype(int)]
-        out = []
-        for frame in frames:
-            face = largest(self.detector.detect(frame))
-            if face is not None:
-                out.append(align_crop(frame, face))
-        return out
+        return [f.crop for f in map(self.face, frames) if f is not None]
 
     def from_crops(self, crops: list[np.ndarray]) -> BranchOutput:
         h, logp = self.windows(np.asarray(crops)[None])
-        return BranchOutput(h[0], np.exp(logp[0]))
+        return BranchOutput(h[0], logp[0])
 
     @torch.no_grad()
     def windows(self, windows: np.ndarray, size: int = 64) -> tuple[np.ndarray, np.ndarray]:
@@ -139,3 +161,12 @@ class VideoBranch:
     def __call__(self, frames: list[np.ndarray]) -> BranchOutput | None:
         crops = self.crops(frames)
         return self.from_crops(crops) if crops else None
+
+
+def load_tops_into(state: dict, text: TextBranch, audio: AudioBranch, video: VideoBranch) -> None:
+    """A fine-tuned fusion checkpoint's `branch_tops` (training/fusion/finetune.py) -> the loaded branches,
+    so that they compute what the fine-tuned fusion was trained on."""
+    part = lambda p: {k[len(p) + 1:]: v for k, v in state.items() if k.startswith(p + ".")}  # noqa: E731
+    text.head.load_state_dict(part("text"))
+    audio.net.load_state_dict(part("audio"))
+    video.net.load_state_dict(part("video"))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .labels import MODALITIES
+from agf_core.labels import MODALITIES
 
 MIN_ROWS = 200   # dev rows a modality set needs for its own temperature
 

@@ -1,7 +1,8 @@
 """Checkpoints that carry their own config, and SHA-256 checks for the shipped model files.
 
 A checkpoint is a plain dict saved with torch.save: {"kind", "config", "state_dict", "meta"}; `load` needs
-nothing else. Shipped files are listed in `assets/models/SHA256SUMS`; a file whose hash differs is refused.
+nothing else. Shipped files live in `agf_core/weights/` (package data) and are listed in its `SHA256SUMS`;
+a file whose hash differs is refused.
 """
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from typing import Any
 
 import torch
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets" / "models"
+WEIGHTS = Path(__file__).resolve().parent / "weights"  # shipped models, installed as package data
 MANIFEST = "SHA256SUMS"
+# Checkpoint kinds saved under an older name: the face model was saved as "face" before "video" named the modality.
+KIND_ALIASES = {"face": "video"}
 
 
 def sha256(path: str | Path) -> str:
@@ -48,6 +51,19 @@ def verify(path: str | Path) -> Path:
     return path
 
 
+def check_trained_over(meta: dict, digests: dict[str, str], name: str) -> None:
+    """A fusion checkpoint records the SHA-256 of the branch checkpoints it was trained over (meta["branches"]);
+    refuse it over any other branch, since its gates and classifier learnt those branches' outputs."""
+    trained_on = meta.get("branches")
+    if trained_on is None:
+        return
+    changed = sorted(m for m in digests if trained_on.get(m) != digests[m])
+    if changed:
+        raise ValueError(f"{name} was trained over other {', '.join(changed)} checkpoint(s) than the ones loaded; "
+                         "retrain it (python -m agf_core.train --task fusion), or load without a fusion. If you did not "
+                         f"retrain {', '.join(changed)}, the file may be damaged: restore it from a fresh clone")
+
+
 def save(path: str | Path, kind: str, config: dict, state_dict: dict, meta: dict | None = None,
          extra: dict | None = None) -> Path:
     """`extra`: further top-level entries (tensors, dicts, numbers), e.g. a fine-tuned fusion's branch_tops."""
@@ -60,7 +76,7 @@ def save(path: str | Path, kind: str, config: dict, state_dict: dict, meta: dict
 
 
 def load(path: str | Path, kind: str | None = None) -> dict[str, Any]:
-    """Load a checkpoint dict after checking the file; `kind` (e.g. "face") must match if given."""
+    """Load a checkpoint dict after checking the file; `kind` (e.g. "video") must match if given."""
     path = verify(path)
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
@@ -68,6 +84,6 @@ def load(path: str | Path, kind: str | None = None) -> dict[str, Any]:
         raise ValueError(f"model file {path} cannot be read ({e}); {_restore_hint(path)}") from e
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise ValueError(f"model file {path} is not an agf_core checkpoint; {_restore_hint(path)}")
-    if kind is not None and ckpt.get("kind") != kind:
+    if kind is not None and KIND_ALIASES.get(ckpt.get("kind"), ckpt.get("kind")) != KIND_ALIASES.get(kind, kind):
         raise ValueError(f"model file {path} holds a {ckpt.get('kind')!r} model, expected {kind!r}")
     return ckpt

@@ -13,7 +13,7 @@ _ALIASES = {
     "fearful": "fear", "scared": "fear",
     "disgusted": "disgust",
     "surprised": "surprise",
-    "calm": "neutral",  # RAVDESS "calm" is merged into neutral (see agf_core/data.py)
+    "calm": "neutral",  # RAVDESS "calm" is merged into neutral (see agf_core/training/data.py)
 }
 
 
@@ -24,6 +24,13 @@ def emotion_index(name: str) -> int:
         raise ValueError(f"unknown emotion {name!r}; accepted: {', '.join(EMOTIONS)} "
                          f"or aliases {', '.join(sorted(_ALIASES))}")
     return EMOTIONS.index(key)
+
+
+def check_emotion(name: object) -> str:
+    """One of the seven class names exactly (no aliases): what a user picks or a model outputs."""
+    if not isinstance(name, str) or name not in EMOTIONS:
+        raise ValueError(f"unknown emotion {name!r}; accepted: {', '.join(EMOTIONS)}")
+    return name
 
 
 def check_modality(name: str) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .labels import EMOTIONS, MODALITIES, NUM_EMOTIONS
+from agf_core.labels import EMOTIONS, MODALITIES, NUM_EMOTIONS
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 --image face.jpg --age young --gender female` prints the prediction as JSON.
 
 A video is read with OpenCV: faces from 8 evenly spaced frames, and its audio track through ffmpeg when
-ffmpeg is installed (and --audio is not given).
+ffmpeg is installed (and --audio is not given). Speech is transcribed, as in the live app, so its words count
+too (unless --text is given or --no-transcribe). Audio of any length works: the voice is read in 30 s windows.
+Exits 1 when nothing could be read (no face, no speech, no text), saying why.
 """
 from __future__ import annotations
 
@@ -16,19 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .metadata import VOCAB
-
-
-def read_audio_file(path: str | Path) -> tuple[int, np.ndarray]:
-    import soundfile as sf
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"audio file {path} not found")
-    try:
-        x, sr = sf.read(path, dtype="float32", always_2d=False)
-    except Exception as e:
-        raise ValueError(f"cannot read audio file {path} ({e}); accepted: WAV, FLAC, OGG") from e
-    return int(sr), x
+from agf_core.inputs.audio import read_audio, to_mono_16k
+from agf_core.inputs.metadata import VOCAB
 
 
 def read_image_file(path: str | Path) -> np.ndarray:
@@ -66,25 +57,34 @@ def read_video_audio(path: str | Path) -> tuple[int, np.ndarray] | None:
                               capture_output=True)
         if done.returncode != 0 or not wav.exists():
             return None
-        return read_audio_file(wav)
+        return read_audio(wav)
+
+
+def transcribe(audio: tuple[int, np.ndarray], model: str | None = None) -> str:
+    """The words of a recording, by the live app's transcriber (long audio is windowed by faster-whisper)."""
+    from agf_core.transcriber import TranscriberOptions, WhisperTranscriber
+    options = TranscriberOptions(**({"model": model} if model else {}))
+    return WhisperTranscriber(options)(to_mono_16k(audio))
 
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(prog="python -m agf_core.predict", description=__doc__.splitlines()[0])
     ap.add_argument("--text")
-    ap.add_argument("--audio", help="speech file (WAV/FLAC/OGG, any sample rate)")
+    ap.add_argument("--audio", help="speech file (WAV/FLAC/OGG, any sample rate, any length)")
     group = ap.add_mutually_exclusive_group()
     group.add_argument("--video", help="video file: faces from 8 frames, plus its audio track")
     group.add_argument("--image", help="a photo with a face")
     for field, values in VOCAB.items():
         ap.add_argument(f"--{field}", choices=values, default="unknown")
-    ap.add_argument("--models", help="folder with text.pt, audio.pt, face.pt (default: shipped)")
+    ap.add_argument("--models", help="folder with text.pt, audio.pt, video.pt (default: shipped)")
+    ap.add_argument("--no-transcribe", action="store_true", help="do not turn the speech into words")
+    ap.add_argument("--asr-model", help="transcription model (default: the live app's)")
     args = ap.parse_args(argv)
     if not (args.text or args.audio or args.video or args.image):
         ap.error("give at least one of --text, --audio, --video, --image")
-    from .recognizer import EmotionRecognizer
+    from agf_core.recognizer import EmotionRecognizer
     try:
-        audio = read_audio_file(args.audio) if args.audio else None
+        audio = read_audio(args.audio) if args.audio else None
         frames = None
         if args.video:
             frames = read_video_frames(args.video)
@@ -92,13 +92,19 @@ def main(argv: list[str] | None = None) -> dict:
         elif args.image:
             frames = [read_image_file(args.image)]
         rec = EmotionRecognizer.from_pretrained(args.models)
-        out = rec.predict(text=args.text, audio=audio, frames=frames,
-                          metadata={"age": args.age, "gender": args.gender, "timbre": args.timbre}).to_dict()
-    except ValueError as e:
+        text = args.text
+        if text is None and audio is not None and not args.no_transcribe:
+            text = transcribe(audio, args.asr_model).strip() or None
+        out = rec.predict(text=text, audio=audio, frames=frames or None,
+                          metadata={"age": args.age, "gender": args.gender, "timbre": args.timbre})
+    except (ValueError, FileNotFoundError) as e:
         ap.exit(2, f"error: {e}\n")
-    json.dump(out, sys.stdout, indent=2)
+    result = {**out.to_dict(), "transcript": text if text != args.text else None}
+    json.dump(result, sys.stdout, indent=2)
     print()
-    return out
+    if out.label is None:
+        ap.exit(1, "error: nothing to read: " + "; ".join(f"{m}: {r}" for m, r in out.absent.items()) + "\n")
+    return result
 
 
 if __name__ == "__main__":

@@ -1,83 +1,100 @@
-"""The public API: `EmotionRecognizer.from_pretrained().predict(text=..., audio=..., frames=..., metadata=...)`."""
+"""The public API: `EmotionRecognizer.from_pretrained().predict(text=..., audio=..., frames=..., metadata=...)`.
+
+One inference path for recorded material and the live app alike: each modality has its own step
+(`text`, `audio`, `face` + `video_from_crops` or `video`), and `combine` fuses whatever steps produced.
+"""
 from __future__ import annotations
 
 import functools
-from dataclasses import asdict, dataclass, field
+import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .audio import to_mono_16k
-from .calibration import Temperatures
-from .branches import AudioBranch, BranchOutput, TextBranch, VideoBranch
-from . import checkpoint
-from .checkpoint import ASSETS
-from .face import FaceDetector
-from .labels import EMOTIONS, MODALITIES
-from .metadata import UNKNOWN, check_metadata, estimate_timbre, metadata_ids
-from .personalization import Correction, Personalization, personal_logits
+from agf_core import checkpoint
+from agf_core.branches import AudioBranch, BranchOutput, FaceCrop, TextBranch, VideoBranch, load_tops_into
+from agf_core.calibration import Temperatures
+from agf_core.checkpoint import WEIGHTS
+from agf_core.inputs.audio import SAMPLE_RATE, is_silent, to_mono_16k
+from agf_core.inputs.face import FaceDetector
+from agf_core.inputs.metadata import metadata_ids, with_timbre
+from agf_core.labels import EMOTIONS, MODALITIES, check_emotion
+from agf_core.personalization import Correction, Personalization, personal_logits
+from agf_core.status import NO_FACE, NO_SPEECH, NOT_GIVEN, ModalityStatus
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class RecognizerConfig:
     """Which checkpoint each part loads; relative names are looked up in `folder`.
     `fusion=None`, or a folder without that file, combines the branches by averaging."""
-    folder: Path = ASSETS
+    folder: Path = WEIGHTS
     text: str = "text.pt"
     audio: str = "audio.pt"
-    face: str = "face.pt"
+    video: str = "video.pt"      # the face branch; a folder from before the rename may hold face.pt instead
     fusion: str | None = "fusion.pt"
+
+    def path(self, name: str) -> Path:
+        p = Path(name) if Path(name).is_absolute() else Path(self.folder) / name
+        legacy = p.with_name("face.pt")
+        if name == "video.pt" and not p.exists() and legacy.exists():
+            return legacy
+        return p
 
 
 @dataclass
 class Prediction:
-    label: str
+    label: str | None                            # None when no modality could be read
     confidence: float
-    probs: dict[str, float]                      # the 7 emotions, sums to 1
+    probs: dict[str, float]                      # the 7 emotions, sums to 1 (empty when label is None)
     per_modality: dict[str, dict[str, float]]    # modality -> its own probabilities, present ones only
     weights: dict[str, float]                    # modality -> fusion weight, sums to 1 over present ones
     fusion: str                                  # how the modalities were combined
     metadata: dict[str, str]                     # as used, with timbre estimated from the voice if unknown
-    absent: dict[str, str] = field(default_factory=dict)  # modality -> why it is missing
-    embeddings: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    status: dict[str, ModalityStatus] = field(default_factory=dict)  # every modality: ok, absent or failed, why
+    outputs: dict[str, BranchOutput] = field(default_factory=dict, repr=False)  # what was fused; corrections learn from it
+
+    @property
+    def absent(self) -> dict[str, str]:
+        """Modality -> why it is not in the prediction (absent or failed), for the modalities that were given."""
+        return {m: s.reason for m, s in self.status.items() if s.state != "ok" and s.reason != NOT_GIVEN}
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d.pop("embeddings")
-        return d
+        return {"label": self.label, "confidence": self.confidence, "probs": self.probs,
+                "per_modality": self.per_modality, "weights": self.weights, "fusion": self.fusion,
+                "metadata": self.metadata, "status": {m: str(s) for m, s in self.status.items()}}
 
 
 def _probs(p: np.ndarray) -> dict[str, float]:
     return {e: float(v) for e, v in zip(EMOTIONS, p)}
 
 
-class FusionHead:
-    """A trained fusion checkpoint (agf_core/fusion_variants.py) with its calibration temperature."""
+class CalibratedFusion:
+    """A trained fusion checkpoint (agf_core/models/variants.py) with its calibration temperatures."""
 
     def __init__(self, path: Path, branch_digests: dict[str, str] | None = None):
-        from .fusion_variants import from_checkpoint, variant_name
+        from agf_core.models.variants import from_checkpoint, variant_name
         ck = checkpoint.load(path, "fusion")
-        trained_on = ck["meta"].get("branches")
-        if branch_digests is not None and trained_on is not None and trained_on != branch_digests:
-            changed = sorted(m for m in branch_digests if trained_on.get(m) != branch_digests[m])
-            raise ValueError(f"fusion {path} was trained over other {', '.join(changed)} checkpoints than the ones "
-                             "loaded; retrain it (python -m agf_core.train --task fusion) or pass fusion=None")
+        if branch_digests is not None:
+            checkpoint.check_trained_over(ck["meta"], branch_digests, f"fusion {path}")
         self.model = from_checkpoint(ck)
         self.model.requires_grad_(False)  # shared by every session: fitting a user's biases must not touch it
         self.temperatures = Temperatures.from_meta(ck["meta"], self.model.config.passthrough)
-        self.branch_tops = ck.get("branch_tops")  # a fine-tuned fusion's branch top layers (fusion_finetune.py)
+        self.branch_tops = ck.get("branch_tops")  # a fine-tuned fusion's branch top layers
         self.name = f"{variant_name(ck)} ({path.name}, calibrated)"
 
     @staticmethod
     def inputs(outs: dict[str, BranchOutput], metadata: dict[str, str]):
         dim = next(iter(outs.values())).embedding.shape[0]
-        h = {m: torch.zeros(1, dim) for m in MODALITIES}
-        logp = {m: torch.zeros(1, len(EMOTIONS)) for m in MODALITIES}
+        h = {m: torch.zeros(1, dim) for m in MODALITIES}                  # (1, D) each
+        logp = {m: torch.zeros(1, len(EMOTIONS)) for m in MODALITIES}     # (1, 7) each
         for m, o in outs.items():
             h[m] = torch.from_numpy(np.asarray(o.embedding, np.float32))[None]
-            logp[m] = torch.from_numpy(np.log(np.maximum(np.asarray(o.probs, np.float32), 1e-8)))[None]
-        mask = torch.tensor([[m in outs for m in MODALITIES]])
+            logp[m] = torch.from_numpy(np.asarray(o.logp, np.float32))[None]
+        mask = torch.tensor([[m in outs for m in MODALITIES]])            # (1, M)
         return h, logp, mask, metadata_ids([metadata])
 
     @torch.no_grad()
@@ -96,15 +113,16 @@ class EmotionRecognizer:
     `Prediction.fusion` names it; without one they are averaged with equal weights ("average").
     """
 
-    def __init__(self, text: TextBranch, audio: AudioBranch, video: VideoBranch, fusion: FusionHead | None = None):
-        self.text, self.audio, self.video = text, audio, video
-        self.fusion_head = fusion
+    def __init__(self, text: TextBranch, audio: AudioBranch, video: VideoBranch,
+                 fusion: CalibratedFusion | None = None):
+        self._text, self._audio, self._video = text, audio, video
+        self.fusion_model = fusion
         self.fusion = fusion.name if fusion is not None else "average"
 
     @classmethod
     def from_pretrained(cls, source: str | Path | RecognizerConfig | None = None,
                         detector: FaceDetector | None = None) -> "EmotionRecognizer":
-        """Shipped defaults (offline) when `source` is None; a folder holding text.pt, audio.pt and face.pt;
+        """Shipped defaults (offline) when `source` is None; a folder holding text.pt, audio.pt and video.pt;
         or a RecognizerConfig naming each file."""
         if source is None:
             config = RecognizerConfig()
@@ -114,76 +132,110 @@ class EmotionRecognizer:
             config = RecognizerConfig(folder=Path(source))
         else:
             raise ValueError(f"from_pretrained source {source!r} is not accepted; pass None (shipped models), "
-                             "a folder with text.pt, audio.pt and face.pt, or a RecognizerConfig")
-        path = lambda name: Path(name) if Path(name).is_absolute() else config.folder / name  # noqa: E731
+                             "a folder with text.pt, audio.pt and video.pt, or a RecognizerConfig")
+        paths = {"text": config.path(config.text), "audio": config.path(config.audio),
+                 "video": config.path(config.video)}
+        # Branches first: a missing or damaged branch file is reported as such, not as a fusion mismatch.
+        branches = TextBranch(paths["text"]), AudioBranch(paths["audio"]), VideoBranch(paths["video"], detector)
         fusion = None
-        if config.fusion is not None and path(config.fusion).exists():
-            digests = {"text": checkpoint.sha256(path(config.text)), "audio": checkpoint.sha256(path(config.audio)),
-                       "video": checkpoint.sha256(path(config.face))}
-            fusion = FusionHead(path(config.fusion), digests)
-        branches = TextBranch(path(config.text)), AudioBranch(path(config.audio)), VideoBranch(path(config.face), detector)
-        if fusion is not None and fusion.branch_tops is not None:
-            from .fusion_finetune import load_tops_into
-            load_tops_into(fusion.branch_tops, *branches)
+        if config.fusion is not None and config.path(config.fusion).exists():
+            fusion = CalibratedFusion(config.path(config.fusion),
+                                      {m: checkpoint.sha256(p) for m, p in paths.items()})
+            if fusion.branch_tops is not None:
+                load_tops_into(fusion.branch_tops, *branches)
         return cls(*branches, fusion)
+
+    # ---- one step per modality (the live app calls these as its inputs arrive) --------------------------
+    def text(self, text: str, context: list[str] | None = None) -> BranchOutput:
+        """The words' own emotion; `context` = the previous turns, oldest first."""
+        return self._text(text, context)
+
+    def audio(self, audio: tuple[int, np.ndarray]) -> BranchOutput:
+        """The voice's own emotion from `(sample_rate, samples)`, any rate, mono or multi-channel, any length."""
+        return self._audio(to_mono_16k(audio))
+
+    def face(self, frame: np.ndarray) -> FaceCrop | None:
+        """The largest face in one RGB uint8 frame, aligned and cropped; None when there is no face."""
+        return self._video.face(frame)
+
+    def video_from_crops(self, crops: list[np.ndarray]) -> BranchOutput:
+        """The face's emotion over a window of crops from `face` (1 to 8 of them)."""
+        if not crops:
+            raise ValueError("video_from_crops needs at least one face crop (from EmotionRecognizer.face)")
+        return self._video.from_crops(crops)
+
+    def video(self, frames: list[np.ndarray]) -> BranchOutput | None:
+        """The face's emotion over up to 8 evenly spaced frames; None when no frame shows a face."""
+        if not isinstance(frames, (list, tuple)) or len(frames) == 0:
+            raise ValueError(f"frames must be a non-empty list of RGB uint8 (H, W, 3) arrays, got {frames!r:.60}")
+        return self._video(list(frames))
+
+    @property
+    def branches(self) -> tuple[TextBranch, AudioBranch, VideoBranch]:
+        """The loaded branches (for training code that batches them; the runtime uses the steps above)."""
+        return self._text, self._audio, self._video
+
+    # ---- fusion -------------------------------------------------------------------------------------
+    def combine(self, outputs: dict[str, BranchOutput], metadata: dict | None = None,
+                status: dict[str, ModalityStatus] | None = None,
+                personal: Personalization | None = None) -> Prediction:
+        """Fuse per-modality outputs. `status` says why the missing modalities are missing (default: "not
+        given"); `personal` holds one user's corrections (see `correct`) and changes only their predictions."""
+        unknown = set(outputs) - set(MODALITIES)
+        if unknown:
+            raise ValueError(f"unknown modality {sorted(unknown)}; accepted: {', '.join(MODALITIES)}")
+        meta = with_timbre(metadata or {}, None)
+        status = {m: ModalityStatus.ok() if m in outputs else (status or {}).get(m, ModalityStatus.absent(NOT_GIVEN))
+                  for m in MODALITIES}
+        present = [m for m in MODALITIES if m in outputs]
+        if not present:
+            return Prediction(None, 0.0, {}, {}, {}, self.fusion, meta, status)
+        if self.fusion_model is not None:
+            fused, weights = self.fusion_model({m: outputs[m] for m in present}, meta, personal)
+        else:
+            weights = {m: 1.0 / len(present) for m in present}
+            fused = sum(weights[m] * outputs[m].probs for m in present)
+            fused = fused / fused.sum()
+        return Prediction(EMOTIONS[int(fused.argmax())], float(fused.max()), _probs(fused),
+                          {m: _probs(outputs[m].probs) for m in present}, weights, self.fusion, meta, status,
+                          {m: outputs[m] for m in present})
 
     def predict(self, text: str | None = None, audio: tuple[int, np.ndarray] | None = None,
                 frames: list[np.ndarray] | None = None, metadata: dict | None = None,
                 context: list[str] | None = None) -> Prediction:
         """Any non-empty subset of text / audio (sample_rate, samples) / frames (RGB uint8 HxWx3).
-        `context` is the previous turns of the conversation, oldest first, for the text model."""
+        `context` is the previous turns of the conversation, oldest first, for the text model.
+        Silent audio and frames without a face make that modality absent (see `Prediction.status`)."""
         if text is None and audio is None and frames is None:
             raise ValueError("predict needs at least one of text, audio or frames; all three were None")
-        meta = check_metadata(metadata)
-        if frames is not None and (not isinstance(frames, (list, tuple)) or len(frames) == 0):
-            raise ValueError(f"frames must be a non-empty list of RGB uint8 (H, W, 3) arrays, got {frames!r:.60}")
         outs: dict[str, BranchOutput] = {}
-        absent: dict[str, str] = {}
+        status: dict[str, ModalityStatus] = {}
+        wave = to_mono_16k(audio) if audio is not None else None
+        meta = with_timbre(metadata or {}, wave)
         if text is not None:
             outs["text"] = self.text(text, context)
-        if audio is not None:
-            wave = to_mono_16k(audio)
-            if meta["timbre"] == UNKNOWN:
-                meta["timbre"] = estimate_timbre(wave)
-            outs["audio"] = self.audio(wave)
+        if wave is not None and is_silent(wave):
+            status["audio"] = ModalityStatus.absent(NO_SPEECH)
+        elif wave is not None:
+            outs["audio"] = self.audio((SAMPLE_RATE, wave))
         if frames is not None:
-            video = self.video(list(frames))
+            video = self.video(frames)
             if video is None:
-                absent["video"] = "no face found"
+                status["video"] = ModalityStatus.absent(NO_FACE)
             else:
                 outs["video"] = video
-        return self.combine(outs, meta, absent)
-
-    def combine(self, outs: dict[str, BranchOutput], metadata: dict[str, str], absent: dict[str, str],
-                personal: Personalization | None = None) -> Prediction:
-        """Fuse per-branch outputs (the live path calls this with outputs it computed itself).
-        `personal` holds one user's corrections (see `correct`); it changes only that user's predictions."""
-        if not outs:
-            return Prediction("neutral", 0.0, {}, {}, {}, self.fusion, metadata, absent)
-        present = [m for m in MODALITIES if m in outs]
-        if self.fusion_head is not None:
-            fused, weights = self.fusion_head({m: outs[m] for m in present}, metadata, personal)
-        else:
-            weights = {m: 1.0 / len(present) for m in present}
-            fused = sum(weights[m] * outs[m].probs for m in present)
-            fused = fused / fused.sum()
-        return Prediction(EMOTIONS[int(fused.argmax())], float(fused.max()), _probs(fused),
-                          {m: _probs(outs[m].probs) for m in present}, weights, self.fusion, metadata, absent,
-                          {m: outs[m].embedding for m in present})
-
+        return self.combine(outs, meta, status)
 
     def correct(self, prediction: Prediction, felt: str, personal: Personalization) -> bool:
         """Learn from "that's not how I feel": add the correction to `personal` (one user's state) and refit
         its biases. Returns False when nothing can be learnt: no trained fusion, or nothing was present."""
-        if felt not in EMOTIONS:
-            raise ValueError(f"unknown emotion {felt!r}; accepted: {', '.join(EMOTIONS)}")
-        if self.fusion_head is None or not prediction.embeddings:
+        check_emotion(felt)
+        if self.fusion_model is None or not prediction.outputs:
             return False
-        outs = {m: BranchOutput(prediction.embeddings[m], np.array([prediction.per_modality[m][e] for e in EMOTIONS]))
-                for m in prediction.embeddings}
-        h, logp, _, meta = FusionHead.inputs(outs, prediction.metadata)
-        personal.add(Correction({m: h[m][0].numpy() for m in outs}, {m: logp[m][0].numpy() for m in outs},
-                                meta[0].numpy(), EMOTIONS.index(felt)), self.fusion_head.model)
+        h, logp, _, meta = CalibratedFusion.inputs(prediction.outputs, prediction.metadata)
+        personal.add(Correction({m: h[m][0].numpy() for m in prediction.outputs},
+                                {m: logp[m][0].numpy() for m in prediction.outputs},
+                                meta[0].numpy(), EMOTIONS.index(felt)), self.fusion_model.model)
         return True
 
 

@@ -7,7 +7,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .audio_encoder import DEFAULT_WHISPER, load_whisper
+from agf_core.models.audio import DEFAULT_WHISPER, load_whisper
 
 
 class Transcriber(Protocol):

@@ -49,7 +49,7 @@ def speech_48k(text: str) -> np.ndarray:
     """int16 mono 48 kHz speech from espeak-ng."""
     import soundfile as sf
 
-    from agf_core.audio import resample
+    from agf_core.inputs.audio import resample
     if shutil.which("espeak-ng") is None:
         raise SystemExit("espeak-ng is needed for the speech inputs: apt-get install espeak-ng")
     with tempfile.TemporaryDirectory() as tmp:
@@ -74,8 +74,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--fps", type=float, default=2.0, help="webcam frames per second of simulated content")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from agf_core.audio import to_mono_16k
-    from agf_core.face import align_crop, largest
+    from agf_core.inputs.audio import to_mono_16k
     from agf_core.recognizer import default_recognizer
     from streaming.charts import importance_figure, modality_bars_figure, timeline_figure
     from streaming.pipeline import LivePipeline
@@ -87,22 +86,20 @@ def main(argv: list[str] | None = None) -> dict:
     pipe = LivePipeline(default_recognizer(), WhisperTranscriber(), TemplateReply())
     rec = pipe.recognizer
     frame = webcam_frame()
-    face = largest(rec.video.detector.detect(frame))
-    crop = align_crop(frame, face)
+    crop = rec.face(frame).crop
     sentence = speech_48k("I finally finished the project and I feel great about it.")
     utt16k = to_mono_16k((48000, sentence))[: 3 * 16000]                       # a 3 s utterance
     text = "I finally finished the project and I feel great about it."
     state = pipe.new_state("bench")
     pipe.on_text(state, "Hello there.")
     for _ in range(8):
-        state.face.push(frame, 0.0, rec.video)
+        state.face.push(frame, 0.0, rec)
     stages = {
-        "face_detect": timed(lambda: rec.video.detector.detect(frame), args.repeats),
-        "face_crop": timed(lambda: align_crop(frame, face), args.repeats),
-        "face_embed_window8": timed(lambda: rec.video.from_crops([crop] * 8), args.repeats),
+        "face_detect_and_crop": timed(lambda: rec.face(frame), args.repeats),
+        "face_embed_window8": timed(lambda: rec.video_from_crops([crop] * 8), args.repeats),
         "vad_per_0.5s_chunk": timed(lambda: UtteranceSegmenter().push((48000, sentence[:24000])), args.repeats),
         "asr_3s": timed(lambda: pipe.transcriber(utt16k), max(5, args.repeats // 2)),
-        "audio_emotion_3s": timed(lambda: rec.audio(utt16k), max(5, args.repeats // 2)),
+        "audio_emotion_3s": timed(lambda: rec.audio((16000, utt16k)), max(5, args.repeats // 2)),
         "text_emotion": timed(lambda: rec.text(text, ["Hello there."]), args.repeats),
         "fusion": timed(lambda: pipe.fuse(state, "typed"), args.repeats),
         "charts": timed(lambda: (timeline_figure(state.session.timeline), importance_figure(state.session.timeline),
@@ -113,7 +110,7 @@ def main(argv: list[str] | None = None) -> dict:
     t_state = pipe.new_state("video")
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < 10:
-        t_state.face.push(frame, time.perf_counter() - t0, rec.video)  # refresh as the live path does
+        t_state.face.push(frame, time.perf_counter() - t0, rec)  # refresh as the live path does
         t_state.face.last_refresh_t = -1e9                               # worst case: embed on every frame
         n += 1
     video_fps = n / (time.perf_counter() - t0)

@@ -50,7 +50,6 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
 
     from agf_core.recognizer import EmotionRecognizer
-    from agf_core.face import align_crop, largest
 
     torch.set_num_threads(args.threads)
     rss0 = rss_mb()
@@ -58,8 +57,7 @@ def main(argv: list[str] | None = None) -> dict:
     photo = cv2.cvtColor(cv2.imread(str(ROOT / "tests/assets/grace_hopper.jpg")), cv2.COLOR_BGR2RGB)
     frame = np.zeros((480, 640, 3), np.uint8)
     frame[:, 64:576] = cv2.resize(photo, (512, 480))                   # a webcam-sized frame with a face
-    face = largest(rec.video.detector.detect(frame))
-    crop = align_crop(frame, face)
+    crop = rec.face(frame).crop
     rng = np.random.default_rng(0)
     t = np.arange(48000) / 16000
     speech_like = (0.3 * np.sin(2 * np.pi * 150 * t) * (1 + np.sin(2 * np.pi * 3 * t)) +
@@ -67,15 +65,15 @@ def main(argv: list[str] | None = None) -> dict:
     results = {
         "text_per_utterance": timed(lambda: rec.text("I can't believe you did that for me!", ["Hi.", "Look!"]),
                                     args.repeats),
-        "face_detect_per_frame_640x480": timed(lambda: rec.video.detector.detect(frame), args.repeats),
-        "face_crop_to_embedding": timed(lambda: rec.video.from_crops([crop]), args.repeats),
+        "face_detect_and_crop_per_frame_640x480": timed(lambda: rec.face(frame), args.repeats),
+        "face_crop_to_embedding": timed(lambda: rec.video_from_crops([crop]), args.repeats),
         "video_window_8_frames_end_to_end": timed(lambda: rec.video([frame] * 8), max(5, args.repeats // 3)),
-        "audio_per_3s_utterance": timed(lambda: rec.audio(speech_like), max(5, args.repeats // 3)),
+        "audio_per_3s_utterance": timed(lambda: rec.audio((16000, speech_like)), max(5, args.repeats // 3)),
     }
-    outs = {"text": rec.text("I can't believe you did that for me!"), "audio": rec.audio(speech_like),
-            "video": rec.video.from_crops([crop])}
+    outs = {"text": rec.text("I can't believe you did that for me!"), "audio": rec.audio((16000, speech_like)),
+            "video": rec.video_from_crops([crop])}
     meta = {"age": "unknown", "gender": "unknown", "timbre": "unknown"}
-    results[f"fusion_3_modalities ({rec.fusion})"] = timed(lambda: rec.combine(outs, meta, {}), args.repeats)
+    results[f"fusion_3_modalities ({rec.fusion})"] = timed(lambda: rec.combine(outs, meta), args.repeats)
     rec.predict(text="hello there", audio=(16000, speech_like), frames=[frame])
     report = {"machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                           "platform": platform.platform()},

@@ -1,1 +1,6 @@
 """The live path: webcam frames and microphone chunks in, fused emotion updates out. Usable without Gradio."""
+from pathlib import Path
+
+# The CSS and reply bank: the checkout's top-level assets/, or inside this package once installed (pyproject.toml).
+ASSETS = next(p for p in (Path(__file__).resolve().parent / "assets", Path(__file__).resolve().parent.parent / "assets")
+              if p.is_dir())

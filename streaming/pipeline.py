@@ -6,8 +6,8 @@ others go on: nothing the participant said is dropped, and the stream never dies
 """
 from __future__ import annotations
 
+import logging
 import time
-import traceback
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,16 +15,22 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from agf_core.branches import BranchOutput
+from agf_core.inputs.audio import SAMPLE_RATE
+from agf_core.inputs.metadata import UNKNOWN, estimate_timbre, with_timbre
 from agf_core.labels import MODALITIES
-from agf_core.metadata import UNKNOWN, check_metadata, estimate_timbre
 from agf_core.personalization import Personalization
 from agf_core.recognizer import EmotionRecognizer, Prediction
+from agf_core.status import NO_FACE, ModalityStatus
 
 from .reply import STRATEGIES, ReplyGenerator
 from .session import SessionState
 from .transcriber import Transcriber
 from .utterance import Utterance, UtteranceSegmenter, VadOptions
 from .video import FaceWindow, VideoOptions
+
+log = logging.getLogger(__name__)
+NOTHING_SAID = "nothing said recently"
+WAITING = ModalityStatus.absent("waiting")
 
 
 @dataclass(frozen=True)
@@ -43,7 +49,7 @@ class LiveState:
     face: FaceWindow = field(default_factory=FaceWindow)
     segmenter: UtteranceSegmenter = field(default_factory=UtteranceSegmenter)
     speech: dict[str, tuple[float, BranchOutput]] = field(default_factory=dict)  # modality -> (t, output)
-    status: dict[str, str] = field(default_factory=lambda: {m: "waiting" for m in MODALITIES})
+    status: dict[str, ModalityStatus] = field(default_factory=lambda: {m: WAITING for m in MODALITIES})
     timbre: str = UNKNOWN           # estimated from the voice
     latency_ms: dict[str, deque] = field(default_factory=dict)
     last: Prediction | None = None
@@ -81,18 +87,22 @@ class LivePipeline:
             q.append((time.perf_counter() - t0) * 1000)
 
     def _guard(self, state: LiveState, modality: str, stage: str, fn, *args):
-        """Run one stage; on failure mark the modality unavailable with the reason and return None."""
+        """Run one stage; on failure mark the modality failed (its last output expires) and return None."""
         try:
             with self._timed(state, stage):
                 out = fn(*args)
             return out
-        except Exception as e:  # noqa: BLE001  a failing stage must not end the stream
-            state.status[modality] = f"unavailable: {type(e).__name__}: {e}"
-            traceback.print_exc()
+        except Exception:  # noqa: BLE001  a failing stage must not end the stream
+            log.exception("stage %s failed (session %s)", stage, state.session.session_id)
+            state.status[modality] = ModalityStatus.failed(f"{stage} failed")
+            if modality == "video":
+                state.face.expire()
+            else:
+                state.speech.pop(modality, None)
             return None
 
     def metadata(self, state: LiveState) -> dict[str, str]:
-        meta = check_metadata(state.session.metadata)
+        meta = with_timbre(state.session.metadata, None)
         if meta["timbre"] == UNKNOWN:
             meta["timbre"] = state.timbre
         return meta
@@ -100,20 +110,20 @@ class LivePipeline:
     def fuse(self, state: LiveState, source: str) -> Prediction:
         """Combine the freshest output of every modality present now and log it to the timeline."""
         now = state.session.now()
-        outs, absent = {}, {}
+        outs, status = {}, {}
         if state.face.present:
             outs["video"] = state.face.output
         else:
-            failed = state.status["video"].startswith("unavailable")
-            absent["video"] = state.status["video"] if failed else "no face"
+            status["video"] = state.status["video"]
         for m in ("audio", "text"):
             t, out = state.speech.get(m, (None, None))
             if out is not None and now - t <= self.options.speech_valid_s:
                 outs[m] = out
             else:
-                absent[m] = state.status[m] if state.status[m].startswith("unavailable") else "nothing said recently"
+                failed = state.status[m].state == "failed"
+                status[m] = state.status[m] if failed else ModalityStatus.absent(NOTHING_SAID)
         with self._timed(state, "fusion"):
-            pred = self.recognizer.combine(outs, self.metadata(state), absent, state.personal)
+            pred = self.recognizer.combine(outs, self.metadata(state), status, state.personal)
         if outs:
             state.session.add_prediction(pred, source, now)
         state.last = pred
@@ -125,10 +135,10 @@ class LivePipeline:
         if frame is None:
             return None
         t = state.session.now()
-        refreshed = self._guard(state, "video", "face", state.face.push, frame, t, self.recognizer.video)
-        if refreshed is None and state.status["video"].startswith("unavailable"):
+        refreshed = self._guard(state, "video", "face", state.face.push, frame, t, self.recognizer)
+        if refreshed is None:
             return None
-        state.status["video"] = "ok" if state.face.box is not None else "no face"
+        state.status["video"] = ModalityStatus.ok() if state.face.box is not None else ModalityStatus.absent(NO_FACE)
         if refreshed and state.keep_raw:
             state.raw_faces.append((t, state.face.crops[-1]))
         return self.fuse(state, "video") if refreshed else None
@@ -146,10 +156,10 @@ class LivePipeline:
             state.raw_audio.append((now, utt.audio))
         if state.timbre == UNKNOWN:
             state.timbre = estimate_timbre(utt.audio)
-        audio_out = self._guard(state, "audio", "audio_emotion", self.recognizer.audio, utt.audio)
+        audio_out = self._guard(state, "audio", "audio_emotion", self.recognizer.audio, (SAMPLE_RATE, utt.audio))
         if audio_out is not None:
             state.speech["audio"] = (now, audio_out)
-            state.status["audio"] = "ok (clipped input)" if utt.clipped else "ok"
+            state.status["audio"] = ModalityStatus.ok()
         text = self._guard(state, "text", "asr", self.transcriber, utt.audio)
         if text is None:
             text = ""
@@ -169,16 +179,17 @@ class LivePipeline:
             out = self._guard(state, "text", "text_emotion", self.recognizer.text, text, context)
             if out is not None:
                 state.speech["text"] = (state.session.now(), out)
-                state.status["text"] = "ok"
+                state.status["text"] = ModalityStatus.ok()
         pred = self.fuse(state, source)
-        emotion = pred.label if pred.probs else "neutral"
+        emotion = pred.label or "neutral"
         reply = ""
         if text:
             with self._timed(state, "reply"):
                 try:
                     reply = self.reply(text, emotion, state.session.history())
-                except Exception as e:  # noqa: BLE001
-                    reply = f"(reply unavailable: {e})"
+                except Exception:  # noqa: BLE001  the conversation goes on; details to the log
+                    log.exception("reply failed (session %s)", state.session.session_id)
+                    reply = "Sorry, I lost my words for a moment. Please go on."
             state.session.add_turn(text, source, emotion, reply, STRATEGIES[emotion])
         return Turn(text, source, pred, reply)
 

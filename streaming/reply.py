@@ -12,7 +12,9 @@ from typing import Protocol
 
 from agf_core.labels import EMOTIONS
 
-REPLY_BANK = Path(__file__).resolve().parent.parent / "assets" / "replies.json"
+from . import ASSETS
+
+REPLY_BANK = ASSETS / "replies.json"
 STRATEGIES = {"neutral": "friendly engagement", "joy": "shared warmth", "sadness": "comfort",
               "anger": "calm", "fear": "reassurance", "disgust": "understanding", "surprise": "curiosity"}
 # A topic is a short noun phrase after a determiner: "I failed my driving test" -> "your driving test".

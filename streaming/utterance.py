@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from agf_core.audio import SAMPLE_RATE, to_mono_16k
+from agf_core.inputs.audio import SAMPLE_RATE, to_mono_16k
 
 FRAME = int(0.03 * SAMPLE_RATE)  # 30 ms
 

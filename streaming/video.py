@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from agf_core.branches import BranchOutput, VideoBranch
-from agf_core.face import Face, align_crop, check_frame, largest
+from agf_core.branches import BranchOutput
+from agf_core.recognizer import EmotionRecognizer
 
 
 @dataclass(frozen=True)
@@ -31,11 +31,10 @@ class FaceWindow:
     output: BranchOutput | None = None
     box: tuple[int, int, int, int] | None = None
 
-    def push(self, frame: np.ndarray, t: float, branch: VideoBranch) -> bool:
+    def push(self, frame: np.ndarray, t: float, recognizer: EmotionRecognizer) -> bool:
         """Detect and crop the largest face in `frame` at time `t` (s); refresh the prediction when due.
         Returns True when a new prediction was made."""
-        frame = check_frame(frame)
-        face: Face | None = largest(branch.detector.detect(frame))
+        face = recognizer.face(frame)
         if face is None:
             self.box = None
             if t - self.last_face_t > self.options.forget_s:
@@ -43,14 +42,19 @@ class FaceWindow:
                 self.output = None
             return False
         self.box, self.last_face_t = face.box, t
-        self.crops.append(align_crop(frame, face))
+        self.crops.append(face.crop)
         while len(self.crops) > self.options.window:
             self.crops.popleft()
         if t - self.last_refresh_t < self.options.refresh_s:
             return False
         self.last_refresh_t = t
-        self.output = branch.from_crops(list(self.crops))
+        self.output = recognizer.video_from_crops(list(self.crops))
         return True
+
+    def expire(self) -> None:
+        """Forget the window (its stage failed): a stale face must not stand in for the current one."""
+        self.crops.clear()
+        self.output, self.box = None, None
 
     @property
     def present(self) -> bool:

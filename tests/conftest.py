@@ -34,7 +34,7 @@ def smiling_photo() -> np.ndarray:
 def speak(text: str, path: Path, rate: int = 48000) -> tuple[int, np.ndarray]:
     """Speech synthesised by espeak-ng, as (rate, int16 mono); skips the test when espeak-ng is absent."""
     import soundfile as sf
-    from agf_core.audio import resample
+    from agf_core.inputs.audio import resample
 
     exe = shutil.which("espeak-ng")
     if exe is None:

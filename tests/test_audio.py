@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from agf_core.audio import SAMPLE_RATE, log_mel, mel_filterbank, pitch_hz, rms_db, to_mono_16k
-from agf_core.metadata import estimate_timbre
+from agf_core.inputs.audio import SAMPLE_RATE, log_mel, mel_filterbank, pitch_hz, rms_db, to_mono_16k
+from agf_core.inputs.metadata import estimate_timbre
 
 
 def tone(freq: float, seconds: float = 1.0, sr: int = SAMPLE_RATE) -> np.ndarray:

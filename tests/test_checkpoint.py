@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from agf_core import checkpoint
-from agf_core.video_encoder import FaceNet, FaceNetConfig
+from agf_core.models.video import FaceNet, FaceNetConfig
 
 
 def _save(tmp_path):
@@ -46,7 +46,7 @@ def test_unreadable_and_wrong_kind(tmp_path):
 
 
 def test_shipped_files_match_their_manifest():
-    listed = checkpoint.read_manifest(checkpoint.ASSETS)
+    listed = checkpoint.read_manifest(checkpoint.WEIGHTS)
     assert "face_landmarker.task" in listed
     for name, digest in listed.items():
-        assert checkpoint.sha256(checkpoint.ASSETS / name) == digest, name
+        assert checkpoint.sha256(checkpoint.WEIGHTS / name) == digest, name

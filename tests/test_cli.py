@@ -1,4 +1,6 @@
 import json
+
+import numpy as np
 import subprocess
 import sys
 from pathlib import Path
@@ -42,4 +44,33 @@ def test_predict_cli_reads_a_video_with_its_audio_track(tmp_path):
                     "-pix_fmt", "yuv420p", "-shortest", str(video)], check=True)
     done = run("--video", str(video))
     assert done.returncode == 0, done.stderr
-    assert set(json.loads(done.stdout)["per_modality"]) == {"audio", "video"}
+    out = json.loads(done.stdout)
+    assert set(out["per_modality"]) == {"audio", "video", "text"}       # its speech is transcribed, as live
+    assert "surprise" in out["transcript"].lower()
+
+
+def test_predict_cli_reads_audio_longer_than_whisper_window(tmp_path):
+    import soundfile as sf
+    from conftest import speak
+    rate, samples = speak("I am really happy today.", tmp_path / "tts.wav", rate=16000)
+    long = np.concatenate([samples, np.zeros(rate * 2, np.int16)] * 12)   # ~45 s
+    assert len(long) / rate > 40
+    sf.write(tmp_path / "long.wav", long, rate)
+    done = run("--audio", str(tmp_path / "long.wav"))
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert set(out["per_modality"]) == {"audio", "text"} and out["transcript"].lower().count("happy") >= 10
+
+
+def test_predict_cli_says_when_nothing_can_be_read(tmp_path):
+    import cv2
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.zeros((240, 320, 3), np.uint8))
+    done = run("--image", str(blank))
+    assert done.returncode == 1 and "nothing to read: video: no face found" in done.stderr
+    assert json.loads(done.stdout)["label"] is None
+
+
+def test_predict_cli_names_a_models_folder_missing_a_file(tmp_path):
+    done = run("--text", "hello", "--models", str(tmp_path))
+    assert done.returncode == 2 and "text.pt is missing" in done.stderr and "Traceback" not in done.stderr

@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agf_core.data import normalize_text, parse_ravdess_name, read_fer2013, read_meld, read_ravdess
+from agf_core.training.data import normalize_text, parse_ravdess_name, read_fer2013, read_meld, read_ravdess
 from agf_core.labels import EMOTIONS, emotion_index
 
 

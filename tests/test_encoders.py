@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from agf_core.audio_encoder import AudioNet, AudioNetConfig, SpeechFrontEnd, AudioEncoderConfig, pad_frames
-from agf_core.text_encoder import TextEncoder, TextEncoderConfig, check_text
-from agf_core.video_encoder import FaceNet, FaceNetConfig, pool_window
+from agf_core.models.audio import AudioNet, AudioNetConfig, SpeechFrontEnd, AudioEncoderConfig, pad_frames
+from agf_core.models.text import TextEncoder, TextEncoderConfig, check_text
+from agf_core.models.video import FaceNet, FaceNetConfig, pool_window
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from agf_core.face import MediaPipeFaceDetector, align_crop, check_frame, largest
+from agf_core.inputs.face import MediaPipeFaceDetector, align_crop, check_frame, largest, smoothness
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +28,18 @@ def test_crop_is_48_grey_and_centred_on_the_face(detector, face_photo):
 def test_blank_and_noise_frames_have_no_face(detector):
     assert detector.detect(np.zeros((480, 640, 3), np.uint8)) == []
     assert largest([]) is None
+    rng = np.random.default_rng(0)
+    # BlazeFace alone finds a "face" in about a third of these (scores up to 0.64)
+    noise = [rng.integers(0, 256, (480, 640, 3), dtype=np.uint8) for _ in range(20)]
+    assert sum(len(detector.detect(f)) for f in noise) == 0
+
+
+def test_faces_far_from_the_camera_are_still_found(detector, face_photo):
+    import cv2
+    canvas = np.zeros((480, 640, 3), np.uint8)                       # the face ~1/3 of the frame's width
+    canvas[140:340, 220:420] = cv2.resize(face_photo, (200, 200))
+    assert largest(detector.detect(canvas)) is not None
+    assert smoothness(face_photo, (0, 0, 100, 100)) > 0.9
 
 
 @pytest.mark.parametrize("frame, match", [

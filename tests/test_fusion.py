@@ -3,8 +3,9 @@ import math
 import pytest
 import torch
 
-from agf_core.fusion import AdaptiveGatedFusion, FusionConfig
-from agf_core.metadata import MetadataEncoder, metadata_ids
+from agf_core.models.fusion import AdaptiveGatedFusion, FusionConfig
+from agf_core.inputs.metadata import metadata_ids
+from agf_core.models.metadata import MetadataEncoder
 
 
 def _inputs(b=4, seed=0):

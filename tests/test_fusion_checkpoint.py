@@ -7,15 +7,15 @@ import pytest
 import torch
 
 from agf_core import EmotionRecognizer, RecognizerConfig
-from agf_core.checkpoint import ASSETS
-from agf_core.corruption import add_noise, corrupt_window, degrade_audio
+from agf_core.checkpoint import WEIGHTS
+from agf_core.training.corruption import add_noise, corrupt_window, degrade_audio
 from agf_core.personalization import Personalization
 
-pytestmark = pytest.mark.skipif(not (ASSETS / "fusion.pt").exists(), reason="no fusion.pt shipped")
+pytestmark = pytest.mark.skipif(not (WEIGHTS / "fusion.pt").exists(), reason="no fusion.pt shipped")
 
 
 def test_recognizer_uses_the_shipped_fusion(recognizer):
-    assert recognizer.fusion_head is not None
+    assert recognizer.fusion_model is not None
     out = recognizer.predict(text="This is the best day of my life, I'm so happy!")
     assert "fusion.pt" in out.fusion and out.fusion.split()[0] == "agf_logit_ensemble"
     assert out.label == "joy"
@@ -35,30 +35,30 @@ def test_silent_audio_gets_less_weight(recognizer, speech, condition):
 
 
 def test_noisy_ravdess_speech_gets_less_weight(recognizer, data_root):
-    from agf_core.audio_recipe import read_wave
-    from agf_core.data import read_ravdess
+    from agf_core.training.audio import read_wave
+    from agf_core.training.data import read_ravdess
     rng = np.random.default_rng(0)
     drops = []
     for clip in read_ravdess(data_root, "test")[::12]:                  # 20 clips of the 4 test actors
         x = read_wave(clip.path)
         text = recognizer.text(clip.transcript)
         weight = lambda audio: recognizer.combine(  # noqa: E731
-            {"text": text, "audio": recognizer.audio(audio)}, {"age": "unknown", "gender": clip.gender,
-                                                               "timbre": "unknown"}, {}).weights["audio"]
+            {"text": text, "audio": recognizer.audio((16000, audio))},
+            {"age": "unknown", "gender": clip.gender, "timbre": "unknown"}).weights["audio"]
         drops.append(weight(x) - weight(add_noise(x, -5.0, rng)))
     assert np.median(drops) > 0
 
 
 @pytest.mark.parametrize("kind", ["occluded", "blurred", "blank"])
 def test_a_spoiled_face_gets_less_weight(recognizer, smiling_photo, kind):
-    crops = recognizer.video.crops([smiling_photo])
-    assert crops, "the test photo must show a face"
-    window = np.stack(crops * 8)                                             # (8, 48, 48)
+    face = recognizer.face(smiling_photo)
+    assert face is not None, "the test photo must show a face"
+    window = np.stack([face.crop] * 8)                                             # (8, 48, 48)
     spoiled = corrupt_window(window, kind, np.random.default_rng(0))
     text = recognizer.text("I went to the shop this afternoon.")
     meta = {"age": "unknown", "gender": "unknown", "timbre": "unknown"}
-    good = recognizer.combine({"text": text, "video": recognizer.video.from_crops(list(window))}, meta, {})
-    bad = recognizer.combine({"text": text, "video": recognizer.video.from_crops(list(spoiled))}, meta, {})
+    good = recognizer.combine({"text": text, "video": recognizer.video_from_crops(list(window))}, meta)
+    bad = recognizer.combine({"text": text, "video": recognizer.video_from_crops(list(spoiled))}, meta)
     assert bad.weights["video"] < good.weights["video"]
 
 
@@ -70,8 +70,8 @@ def test_corrections_adapt_only_that_users_predictions(recognizer):
     for _ in range(5):
         assert recognizer.correct(base, target, alice)
     outs = {"text": recognizer.text(text)}
-    adapted = recognizer.combine(outs, base.metadata, {}, alice)
-    other = recognizer.combine(outs, base.metadata, {}, bob)
+    adapted = recognizer.combine(outs, base.metadata, personal=alice)
+    other = recognizer.combine(outs, base.metadata, personal=bob)
     assert adapted.probs[target] > base.probs[target]
     assert other.probs == pytest.approx(base.probs)
     with pytest.raises(ValueError, match="unknown emotion 'meh'"):
@@ -79,12 +79,12 @@ def test_corrections_adapt_only_that_users_predictions(recognizer):
 
 
 def test_fusion_refuses_branches_it_was_not_trained_over(tmp_path):
-    for name in ("text.pt", "audio.pt", "face.pt", "fusion.pt"):
-        shutil.copy(ASSETS / name, tmp_path / name)
-    ck = torch.load(tmp_path / "face.pt", weights_only=True)
+    for name in ("text.pt", "audio.pt", "video.pt", "fusion.pt"):
+        shutil.copy(WEIGHTS / name, tmp_path / name)
+    ck = torch.load(tmp_path / "video.pt", weights_only=True)
     first = next(iter(ck["state_dict"]))
     ck["state_dict"][first] = ck["state_dict"][first] + 0.01   # a retrained face branch
-    torch.save(ck, tmp_path / "face.pt")
+    torch.save(ck, tmp_path / "video.pt")
     with pytest.raises(ValueError, match="other video checkpoints"):
         EmotionRecognizer.from_pretrained(tmp_path)
     assert EmotionRecognizer.from_pretrained(RecognizerConfig(folder=tmp_path, fusion=None)).fusion == "average"

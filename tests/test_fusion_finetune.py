@@ -8,16 +8,16 @@ import pytest
 import torch
 
 from agf_core import EmotionRecognizer, checkpoint
-from agf_core.audio import to_mono_16k
-from agf_core.corruption import add_noise
-from agf_core.checkpoint import ASSETS
-from agf_core.fusion_data import Branches
-from agf_core.fusion_finetune import BranchTops, FineTunedFusion, apply_tops, finetune_fusion, load_finetuned
-from agf_core.fusion_variants import VariantConfig, build
+from agf_core.inputs.audio import to_mono_16k
+from agf_core.training.corruption import add_noise
+from agf_core.checkpoint import WEIGHTS
+from agf_core.training.fusion.pools import Branches
+from agf_core.training.fusion.finetune import BranchTops, FineTunedFusion, apply_tops, finetune_fusion, load_finetuned
+from agf_core.models.variants import VariantConfig, build
 from agf_core.labels import MODALITIES, NUM_EMOTIONS
-from agf_core.train import main as train_main
+from agf_core.training.train import main as train_main
 
-pytestmark = pytest.mark.skipif(not (ASSETS / "fusion.pt").exists(), reason="no fusion.pt shipped")
+pytestmark = pytest.mark.skipif(not (WEIGHTS / "fusion.pt").exists(), reason="no fusion.pt shipped")
 
 
 @pytest.fixture(scope="module")
@@ -107,9 +107,9 @@ def test_only_the_tops_and_the_fusion_move(branches):
 
 
 def test_a_finetuned_checkpoint_puts_its_tops_into_the_recognizers_branches(tmp_path, branches, wave, recognizer):
-    for name in ("text.pt", "audio.pt", "face.pt"):
-        shutil.copy(ASSETS / name, tmp_path / name)
-    ck = checkpoint.load(ASSETS / "fusion.pt", "fusion")
+    for name in ("text.pt", "audio.pt", "video.pt"):
+        shutil.copy(WEIGHTS / name, tmp_path / name)
+    ck = checkpoint.load(WEIGHTS / "fusion.pt", "fusion")
     tops = BranchTops(branches)
     with torch.no_grad():
         tops.audio.out[1].bias[0] += 5.0                                     # a top that now favours neutral
@@ -119,34 +119,34 @@ def test_a_finetuned_checkpoint_puts_its_tops_into_the_recognizers_branches(tmp_
     assert tuned.fusion.startswith("agf_logit_ensemble_finetuned")
     with torch.no_grad():
         _, want = tops.one("audio", torch.from_numpy(branches.audio.trunk(wave))[None])
-    got = tuned.audio(wave).probs
+    got = tuned.audio((16000, wave)).probs
     np.testing.assert_allclose(got, want[0].exp().numpy(), atol=1e-5)
-    assert got[0] > recognizer.audio(wave).probs[0] + 0.1
+    assert got[0] > recognizer.audio((16000, wave)).probs[0] + 0.1
     model, loaded = load_finetuned(tmp_path / "fusion.pt", branches)
     assert torch.equal(model.tops.audio.out[1].bias, tops.audio.out[1].bias)
 
 
 def test_fine_tuning_refuses_what_it_cannot_start_from(tmp_path, branches):
     with pytest.raises(ValueError, match="no fine-tuned branch tops"):
-        load_finetuned(ASSETS / "fusion.pt", branches)
-    ck = checkpoint.load(ASSETS / "fusion.pt", "fusion")
+        load_finetuned(WEIGHTS / "fusion.pt", branches)
+    ck = checkpoint.load(WEIGHTS / "fusion.pt", "fusion")
     done = checkpoint.save(tmp_path / "done.pt", "fusion", ck["config"], ck["state_dict"], ck["meta"],
                            extra={"branch_tops": BranchTops(branches).state_dict()})
     other = checkpoint.save(tmp_path / "other.pt", "fusion", ck["config"], ck["state_dict"],
                             {**ck["meta"], "branches": {**ck["meta"]["branches"], "video": "0" * 64}},
                             extra={"branch_tops": BranchTops(branches).state_dict()})
-    with pytest.raises(ValueError, match="other branch checkpoints"):
+    with pytest.raises(ValueError, match="trained over other .* checkpoint"):
         load_finetuned(other, branches)
     with pytest.raises(ValueError, match="already fine-tuned"):
         finetune_fusion(str(tmp_path), tmp_path / "out", done, branches=branches)
     with pytest.raises(ValueError, match="fit_on 'test' is not accepted"):
-        finetune_fusion(str(tmp_path), tmp_path / "out", ASSETS / "fusion.pt", branches=branches, fit_on="test")
+        finetune_fusion(str(tmp_path), tmp_path / "out", WEIGHTS / "fusion.pt", branches=branches, fit_on="test")
     base = ["--data-root", str(tmp_path), "--out", str(tmp_path / "runs")]
     with pytest.raises(SystemExit, match="needs --init"):
         train_main(["--task", "fusion", "--finetune", *base])
     with pytest.raises(SystemExit, match="drop --variant and --seeds"):
-        train_main(["--task", "fusion", "--finetune", "--init", str(ASSETS / "fusion.pt"), "--seeds", "0", "1", *base])
+        train_main(["--task", "fusion", "--finetune", "--init", str(WEIGHTS / "fusion.pt"), "--seeds", "0", "1", *base])
     with pytest.raises(SystemExit, match="only accepted with --task fusion --finetune"):
-        train_main(["--task", "audio", "--init", str(ASSETS / "fusion.pt"), *base])
+        train_main(["--task", "audio", "--init", str(WEIGHTS / "fusion.pt"), *base])
     with pytest.raises(SystemExit, match="is not a file"):
         train_main(["--task", "fusion", "--finetune", "--init", str(tmp_path / "nope.pt"), *base])

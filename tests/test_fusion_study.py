@@ -7,18 +7,18 @@ import numpy as np
 import pytest
 import torch
 
-from agf_core.corruption import (AUDIO_CONDITIONS, FACE_CORRUPTIONS, add_noise, asr_errors, corrupt_window,
+from agf_core.training.corruption import (AUDIO_CONDITIONS, FACE_CORRUPTIONS, add_noise, asr_errors, corrupt_window,
                                  degrade_audio, jitter_window)
-from agf_core.fusion_data import drop_modalities, ravdess_set, training_set, tuple_set
-from agf_core.fusion_recipe import fit_temperatures, predict
+from agf_core.training.fusion.pools import drop_modalities, ravdess_set, training_set, tuple_set
+from agf_core.training.fusion.recipe import fit_temperatures, predict
 from agf_core import checkpoint
-from agf_core.fusion_data import Branches
-from agf_core.fusion_recipe import assemble_ensemble
-from agf_core.fusion_variants import VARIANTS, FusionEnsemble, VariantConfig, build, trainable_parameters
-from agf_core.metrics import ece_noise_floor, expected_calibration_error
+from agf_core.training.fusion.pools import Branches
+from agf_core.training.fusion.recipe import assemble_ensemble
+from agf_core.models.variants import VARIANTS, FusionEnsemble, VariantConfig, build, trainable_parameters
+from agf_core.training.metrics import ece_noise_floor, expected_calibration_error
 from agf_core.labels import MODALITIES, NUM_EMOTIONS
 from agf_core.calibration import Temperatures
-from agf_core.fusion_data import half_pools
+from agf_core.training.fusion.pools import half_pools
 from agf_core.personalization import (Correction, Personalization, PersonalizationOptions, fit_biases,
                                       personal_logits, stack)
 
@@ -298,7 +298,7 @@ def test_assembling_an_ensemble_refuses_mixed_or_lone_members(tmp_path):
         assemble_ensemble("unused", paths, tmp_path / "e.pt", branches)
     with pytest.raises(ValueError, match="at least 2 members"):
         assemble_ensemble("unused", paths[:1], tmp_path / "e.pt", branches)
-    with pytest.raises(ValueError, match="other branch checkpoints"):
+    with pytest.raises(ValueError, match="trained over other .* checkpoint"):
         assemble_ensemble("unused", paths[:2], tmp_path / "e.pt", Branches(None, None, None, {"text": "b"}))
 
 
@@ -322,7 +322,7 @@ def test_ece_noise_floor_is_what_calibrated_models_measure_and_shrinks_with_more
 
 
 def test_oracle_temperature_softens_an_overconfident_model_and_never_does_worse_than_none():
-    from agf_core.fusion_report import oracle_temperature_ece
+    from agf_core.training.fusion.report import oracle_temperature_ece
     rng = np.random.default_rng(0)
     y = rng.integers(NUM_EMOTIONS, size=600)
     logits = rng.normal(size=(600, NUM_EMOTIONS))
@@ -334,9 +334,9 @@ def test_oracle_temperature_softens_an_overconfident_model_and_never_does_worse_
 
 
 def test_train_cli_refuses_seed_lists_it_cannot_average(tmp_path):
-    from agf_core.train import main
+    from agf_core.training.train import main
     base = ["--task", "fusion", "--data-root", str(tmp_path), "--out", str(tmp_path / "runs")]
-    with pytest.raises(SystemExit, match="needs one --variant; 'all'"):
+    with pytest.raises(SystemExit, match="needs one --variant: unknown fusion variant 'all'"):
         main([*base, "--seeds", "0", "1"])
     with pytest.raises(SystemExit, match=r"--seeds \[3\] must name at least 2"):
         main([*base, "--variant", "agf_logit", "--seeds", "3", "3"])

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from agf_core.metadata import MetadataEncoder, MetadataConfig, check_metadata, metadata_ids
+from agf_core.inputs.metadata import check_metadata, metadata_ids
+from agf_core.models.metadata import MetadataConfig, MetadataEncoder
 
 
 def test_missing_fields_become_unknown():

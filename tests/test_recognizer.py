@@ -48,7 +48,7 @@ def test_speech_audio_and_text_together(recognizer, speech):
                              metadata={"age": "young"})
     _check_prediction(out, ["text", "audio"])
     assert out.metadata["age"] == "young" and out.metadata["timbre"] in ("low", "mid", "high")
-    assert out.embeddings["audio"].shape == (256,)
+    assert out.outputs["audio"].embedding.shape == (256,)
 
 
 def test_all_three_modalities(recognizer, speech, face_photo):
@@ -58,7 +58,15 @@ def test_all_three_modalities(recognizer, speech, face_photo):
 
 @pytest.mark.parametrize("kwargs, match", [
     ({}, "at least one of text, audio or frames"),
-    ({"text": "  "}, "empty or whitespace"),
+    ({"text": "  "}, "no visible characters"),
+    ({"text": "\u200b\u200b"}, "no visible characters"),
+    ({"text": "\x00"}, "no visible characters"),
+    ({"text": "caf\udce9"}, "lone surrogate"),
+    ({"text": "hi", "context": [None]}, "must be a str, got NoneType"),
+    ({"text": "hi", "context": "a str"}, "wrap a single turn in a list"),
+    ({"text": "hi", "metadata": "young"}, "must be a dict"),
+    ({"text": "hi", "metadata": 5}, "must be a dict"),
+    ({"text": "hi", "metadata": {"age": 0}}, "age=0 is not accepted"),
     ({"audio": (16000, np.zeros(0, np.float32))}, "zero length"),
     ({"audio": (16000, np.full(100, np.nan, np.float32))}, "NaN"),
     ({"audio": (16000, np.zeros((4, 4, 4), np.float32))}, "shape"),

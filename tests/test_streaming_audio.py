@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from agf_core.audio import resample, to_mono_16k
+from agf_core.inputs.audio import resample, to_mono_16k
 from conftest import speak
 from streaming.reply import STRATEGIES, TemplateReply, topic_of
 from streaming.utterance import UtteranceSegmenter, VadOptions

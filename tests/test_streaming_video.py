@@ -4,11 +4,6 @@ import pytest
 from streaming.video import FaceWindow, VideoOptions, draw_box
 
 
-@pytest.fixture(scope="module")
-def video_branch(recognizer):
-    return recognizer.video
-
-
 def _webcam(photo):
     import cv2
     frame = np.zeros((480, 640, 3), np.uint8)
@@ -16,32 +11,32 @@ def _webcam(photo):
     return frame
 
 
-def test_window_fills_refreshes_and_is_bounded(video_branch, face_photo):
+def test_window_fills_refreshes_and_is_bounded(recognizer, face_photo):
     w = FaceWindow(VideoOptions(window=8, refresh_s=0.4))
     frame = _webcam(face_photo)
-    refreshed = [w.push(frame, t * 0.1, video_branch) for t in range(20)]   # 10 fps for 2 s
+    refreshed = [w.push(frame, t * 0.1, recognizer) for t in range(20)]   # 10 fps for 2 s
     assert len(w.crops) == 8 and w.present and w.box is not None
     assert 4 <= sum(refreshed) <= 6                                           # ~every 0.4 s
     assert abs(w.output.probs.sum() - 1) < 1e-5 and w.output.embedding.shape == (256,)
 
 
-def test_no_face_clears_the_window_after_forget_time(video_branch, face_photo):
+def test_no_face_clears_the_window_after_forget_time(recognizer, face_photo):
     w = FaceWindow(VideoOptions(forget_s=1.0))
-    w.push(_webcam(face_photo), 0.0, video_branch)
+    w.push(_webcam(face_photo), 0.0, recognizer)
     blank = np.zeros((480, 640, 3), np.uint8)
-    w.push(blank, 0.5, video_branch)
+    w.push(blank, 0.5, recognizer)
     assert w.present and w.box is None          # a short dropout keeps the last prediction
-    w.push(blank, 1.5, video_branch)
+    w.push(blank, 1.5, recognizer)
     assert not w.present and len(w.crops) == 0
 
 
-def test_odd_frame_sizes_work(video_branch, face_photo):
+def test_odd_frame_sizes_work(recognizer, face_photo):
     import cv2
     w = FaceWindow()
     for size in ((97, 131), (1080, 1920), (480, 640)):
-        w.push(cv2.resize(face_photo, size[::-1]), 0.0, video_branch)
+        w.push(cv2.resize(face_photo, size[::-1]), 0.0, recognizer)
     with pytest.raises(ValueError, match="shape"):
-        w.push(np.zeros((480, 640), np.uint8), 0.0, video_branch)
+        w.push(np.zeros((480, 640), np.uint8), 0.0, recognizer)
 
 
 def test_draw_box_copies():

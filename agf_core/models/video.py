@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .labels import NUM_EMOTIONS
+from agf_core.labels import NUM_EMOTIONS
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .audio import SAMPLE_RATE, log_mel
-from .labels import NUM_EMOTIONS
+from agf_core.inputs.audio import SAMPLE_RATE, log_mel
+from agf_core.labels import NUM_EMOTIONS
 
 FRONTENDS = ("whisper", "logmel", "hf")
 DEFAULT_WHISPER = "tiny.en"

@@ -9,13 +9,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import checkpoint
-from .data import read_fer2013
-from .labels import NUM_EMOTIONS
-from .losses import make_loss
-from .metrics import classification_report
-from .training import TrainOptions, fit
-from .video_encoder import FaceNet, FaceNetConfig, crops_to_tensor
+from agf_core import checkpoint
+from agf_core.training.data import read_fer2013
+from agf_core.labels import NUM_EMOTIONS
+from agf_core.training.losses import make_loss
+from agf_core.training.metrics import classification_report
+from agf_core.training.loop import TrainOptions, fit
+from agf_core.models.video import FaceNet, FaceNetConfig, crops_to_tensor
 
 FACE_DEFAULTS = TrainOptions(epochs=40, batch_size=64, lr=2e-3, weight_decay=5e-2, loss="ce",
                              label_smoothing=0.1, patience=10)
@@ -86,7 +86,7 @@ def train_face(data_root: str, out_dir: str | Path, opts: TrainOptions = FACE_DE
         return {"score": rep["accuracy"], "dev_accuracy": rep["accuracy"], "dev_macro_f1": rep["macro_f1"]}
 
     def save_best(m, path, metrics):
-        checkpoint.save(path, "face", asdict(config), m.state_dict(),
+        checkpoint.save(path, "video", asdict(config), m.state_dict(),
                         {"train": "FER2013 train (28,709)", "selection": "FER2013 val/PublicTest", **metrics})
 
     return fit(model, opts, out_dir, batches, steps, step_loss, evaluate, save_best)

@@ -1,6 +1,6 @@
 """Face detection (MediaPipe Tasks) and the aligned 48x48 grey crop the face CNN expects.
 
-The detector model is BlazeFace short-range, read from `assets/models/face_landmarker.task` (Google's
+The detector model is BlazeFace short-range, read from `agf_core/weights/face_landmarker.task` (Google's
 MediaPipe Face Landmarker bundle, Apache-2.0; SHA-256 checked). Any object with `detect(frame)` can stand
 in for the detector (see `FaceDetector`).
 """
@@ -15,9 +15,9 @@ from typing import Protocol
 
 import numpy as np
 
-from .checkpoint import ASSETS, verify
+from agf_core.checkpoint import WEIGHTS, verify
 
-FACE_BUNDLE = ASSETS / "face_landmarker.task"
+FACE_BUNDLE = WEIGHTS / "face_landmarker.task"
 CROP_SIZE = 48
 
 
@@ -52,6 +52,21 @@ def check_frame(frame: object) -> np.ndarray:
 class DetectorOptions:
     model_path: Path = FACE_BUNDLE
     min_confidence: float = 0.5
+    min_smoothness: float = 0.5   # neighbour-pixel correlation inside the box; noise scores ~0, faces > 0.9
+
+
+def smoothness(frame: np.ndarray, box: tuple[int, int, int, int]) -> float:
+    """Correlation of horizontally neighbouring grey pixels inside `box`: natural images are smooth (> 0.9),
+    random noise is not (~0). BlazeFace finds "faces" in noise with scores up to 0.64, as high as real faces
+    far from the camera, so the score alone cannot tell them apart."""
+    x, y, w, h = (max(0, int(v)) for v in box)
+    patch = frame[y:y + h, x:x + w].mean(-1)                           # (h, w) grey
+    if patch.shape[0] < 2 or patch.shape[1] < 2:
+        return 0.0
+    a, b = patch[:, :-1].ravel(), patch[:, 1:].ravel()
+    if a.std() < 1e-6 or b.std() < 1e-6:
+        return 0.0                                                      # a flat box holds no face
+    return float(np.corrcoef(a, b)[0, 1])
 
 
 class MediaPipeFaceDetector:
@@ -65,6 +80,7 @@ class MediaPipeFaceDetector:
         with zipfile.ZipFile(path) as bundle:
             model = bundle.read("face_detector.tflite")
         self._mp = mp
+        self.options = options
         self._lock = threading.Lock()  # one MediaPipe task serves every session's frames
         self._task = vision.FaceDetector.create_from_options(vision.FaceDetectorOptions(
             base_options=BaseOptions(model_asset_buffer=model), min_detection_confidence=options.min_confidence))
@@ -82,7 +98,9 @@ class MediaPipeFaceDetector:
             b = d.bounding_box
             kp = d.keypoints  # right eye, left eye (the person's), nose, mouth, ears; normalised
             eyes = sorted([(kp[0].x * w, kp[0].y * h), (kp[1].x * w, kp[1].y * h)])
-            faces.append(Face((b.origin_x, b.origin_y, b.width, b.height), d.categories[0].score, eyes[0], eyes[1]))
+            box = (b.origin_x, b.origin_y, b.width, b.height)
+            if smoothness(frame, box) >= self.options.min_smoothness:
+                faces.append(Face(box, d.categories[0].score, eyes[0], eyes[1]))
         return faces
 
     def close(self) -> None:

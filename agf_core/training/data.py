@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .labels import EMOTIONS, emotion_index
+from agf_core.labels import EMOTIONS, emotion_index
 
 SPLITS = ("train", "dev", "test")
 RAVDESS_ACTORS = {"train": range(1, 17), "dev": range(17, 21), "test": range(21, 25)}

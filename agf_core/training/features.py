@@ -7,7 +7,7 @@ from typing import Callable
 
 import numpy as np
 
-from .data import cache_dir
+from agf_core.training.data import cache_dir
 
 
 def cached(name: str, key: dict, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:

@@ -21,14 +21,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpoint
-from .calibration import Temperatures
-from .fusion_data import Branches, FusionSet, half_pools, load_pools, ravdess_set, training_set, tuple_set
-from .fusion_variants import (VARIANTS, FusionEnsemble, VariantConfig, build, ensemble_name, from_checkpoint,
+from agf_core import checkpoint
+from agf_core.calibration import Temperatures
+from agf_core.training.fusion.pools import Branches, FusionSet, half_pools, load_pools, ravdess_set, training_set, tuple_set
+from agf_core.models.variants import (VARIANTS, FusionEnsemble, check_variant, VariantConfig, build, ensemble_name, from_checkpoint,
                               trainable_parameters)
-from .labels import MODALITIES
-from .metrics import classification_report
-from .training import TrainOptions, fit
+from agf_core.labels import MODALITIES
+from agf_core.training.metrics import classification_report
+from agf_core.training.loop import TrainOptions, fit
 
 FUSION_DEFAULTS = TrainOptions(epochs=30, batch_size=128, lr=2e-3, weight_decay=1e-2, loss="ce",
                                warmup_epochs=1, patience=8)
@@ -121,8 +121,7 @@ def epoch_batches(pools: dict, opts: TrainOptions, repeats: int):
 def train_fusion(data_root: str, out_dir: str | Path, opts: TrainOptions = FUSION_DEFAULTS,
                  variant: str = "agf_logit", branches: Branches | None = None, fit_on: str = "train") -> dict:
     """Train one variant into out_dir (best.pt carries its config, temperature and the branch hashes)."""
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown fusion variant {variant!r}; accepted: {', '.join(VARIANTS)}")
+    check_variant(variant)
     branches = branches or Branches.load()
     train_pools, repeats, dev, dev_all = fit_and_select(lambda split: load_pools(data_root, split, branches), fit_on)
     config = VariantConfig.of(variant)
@@ -139,16 +138,21 @@ def train_fusion(data_root: str, out_dir: str | Path, opts: TrainOptions = FUSIO
     def save_best(m, path, metrics):
         temps = fit_temperatures(m, dev_all)
         checkpoint.save(path, "fusion", asdict(config), m.state_dict(),
-                        {"temperature": temps.default, "temperatures_by_subset": temps.by_subset, "branches": branches.digests, "variant": variant,
-                         "parameters": trainable_parameters(m), "modalities": list(MODALITIES),
-                         "fit_on": fit_on, "train": TRAIN_DATA[fit_on], "selection": SELECTION[fit_on],
-                         **metrics})
+                        fusion_meta(m, temps, branches, variant, fit_on, TRAIN_DATA[fit_on], SELECTION[fit_on], **metrics))
 
     if trainable_parameters(model) == 0:  # late_average: nothing to train, save it as it is
         metrics = {**dev_score(model, dev), "epoch": 0}
         save_best(model, Path(out_dir) / "best.pt", metrics)
         return metrics
     return fit(model, opts, out_dir, batches, steps, step_loss, lambda m: dev_score(m, dev), save_best)
+
+
+def fusion_meta(model, temps: Temperatures, branches: Branches, variant: str, fit_on: str | None,
+                train: str | None, selection: str | None, **more) -> dict:
+    """What every fusion checkpoint records: calibration, the branches it was trained over, how it was made."""
+    return {"temperature": temps.default, "temperatures_by_subset": temps.by_subset, "branches": branches.digests,
+            "variant": variant, "parameters": trainable_parameters(model), "modalities": list(MODALITIES),
+            "fit_on": fit_on, "train": train, "selection": selection, **more}
 
 
 def member_dir(out_dir: str | Path, variant: str, seed: int) -> Path:
@@ -167,18 +171,14 @@ def assemble_ensemble(data_root: str, members: list[str | Path], out_path: str |
     if len(cks) < 2 or len(names) != 1:
         raise ValueError(f"an ensemble needs at least 2 members of one variant, got {len(cks)} of {sorted(names)}")
     for p, ck in zip(members, cks):
-        if ck["meta"].get("branches") != branches.digests:
-            raise ValueError(f"fusion member {p} was trained over other branch checkpoints than assets/models holds")
+        checkpoint.check_trained_over(ck["meta"], branches.digests, f"fusion member {p}")
     model = FusionEnsemble([from_checkpoint(ck) for ck in cks])
     dev = eval_sets(load_pools(data_root, "dev", branches), seed=1)
     metrics = dev_score(model, dev)
     temps = fit_temperatures(model, FusionSet.concat(list(dev.values())))
     first = cks[0]["meta"]
     checkpoint.save(out_path, "fusion", asdict(model.config), model.state_dict(),
-                    {"temperature": temps.default, "temperatures_by_subset": temps.by_subset,
-                     "branches": branches.digests, "variant": ensemble_name(names.pop()),
-                     "parameters": trainable_parameters(model),
-                     "modalities": list(MODALITIES), "fit_on": first.get("fit_on"), "train": first.get("train"),
-                     "selection": first.get("selection"), "members": [str(p) for p in members],
-                     "member_scores": [ck["meta"].get("score") for ck in cks], **metrics})
+                    fusion_meta(model, temps, branches, ensemble_name(names.pop()), first.get("fit_on"),
+                                first.get("train"), first.get("selection"), members=[str(p) for p in members],
+                                member_scores=[ck["meta"].get("score") for ck in cks], **metrics))
     return metrics

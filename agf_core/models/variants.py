@@ -31,9 +31,9 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn as nn
 
-from .fusion import AdaptiveGatedFusion, FusionConfig, check_mask
-from .labels import MODALITIES, NUM_EMOTIONS
-from .metadata import MetadataConfig, MetadataEncoder
+from agf_core.models.fusion import AdaptiveGatedFusion, FusionConfig, check_mask
+from agf_core.labels import MODALITIES, NUM_EMOTIONS
+from agf_core.models.metadata import MetadataConfig, MetadataEncoder
 
 VARIANTS = ("agf", "agf_logit", "agf_nometa", "early", "late_average", "late_learned")
 
@@ -58,8 +58,7 @@ class VariantConfig:
     @classmethod
     def of(cls, name: str) -> "VariantConfig":
         """The study's configuration of a variant by name."""
-        if name not in VARIANTS:
-            raise ValueError(f"unknown fusion variant {name!r}; accepted: {', '.join(VARIANTS)}")
+        check_variant(name)
         fusion = {"agf": replace(cls.fusion, gate="sigmoid"),
                   "agf_nometa": replace(cls.fusion, meta_dim=0)}.get(name, cls.fusion)
         improved = name == "agf_logit"
@@ -158,6 +157,13 @@ class FusionEnsemble(nn.Module):
         return (logits if class_bias is None else logits + class_bias), a
 
 
+def check_variant(name: object, also: tuple[str, ...] = ()) -> str:
+    """A variant name of the study (or one of `also`, e.g. "all" on the command line)."""
+    if name not in VARIANTS and name not in also:
+        raise ValueError(f"unknown fusion variant {name!r}; accepted: {', '.join(also + VARIANTS)}")
+    return name
+
+
 def build(config: VariantConfig) -> nn.Module:
     if config.members > 1:
         return FusionEnsemble([build(replace(config, members=1)) for _ in range(config.members)])
@@ -167,7 +173,8 @@ def build(config: VariantConfig) -> nn.Module:
         return EarlyFusion(config)
     if config.name in ("late_average", "late_learned"):
         return LateFusion(config, learned=config.name == "late_learned")
-    raise ValueError(f"unknown fusion variant {config.name!r}; accepted: {', '.join(VARIANTS)}")
+    check_variant(config.name)
+    raise AssertionError(f"variant {config.name!r} is listed in VARIANTS but has no model")
 
 
 def variant_config_from_dict(d: dict) -> VariantConfig:

@@ -5,6 +5,8 @@ shape (N,) mono or (N, C) multi-channel.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 SAMPLE_RATE = 16_000
@@ -52,6 +54,14 @@ def rms_db(x: np.ndarray) -> float:
     return float(20 * np.log10(max(np.sqrt(np.mean(np.square(x), dtype=np.float64)) if len(x) else 0.0, 1e-5)))
 
 
+def is_silent(x16k: np.ndarray, floor_dbfs: float = -50.0, frame_s: float = 0.03) -> bool:
+    """True when no 30 ms frame of 16 kHz audio reaches `floor_dbfs`: nothing to hear, not even quiet speech."""
+    n = int(frame_s * SAMPLE_RATE)
+    frames = x16k[: len(x16k) // n * n].reshape(-1, n) if len(x16k) >= n else x16k[None]
+    loudest = np.sqrt(np.mean(np.square(frames, dtype=np.float64), axis=1)).max()
+    return bool(20 * np.log10(max(loudest, 1e-5)) < floor_dbfs)
+
+
 def mel_filterbank(n_mels: int, n_fft: int, sr: int = SAMPLE_RATE, fmin: float = 0.0, fmax: float | None = None
                    ) -> np.ndarray:
     """Slaney-style triangular mel filters (n_mels, n_fft // 2 + 1)."""
@@ -93,3 +103,16 @@ def pitch_hz(x: np.ndarray, sr: int = SAMPLE_RATE, fmin: float = 60.0, fmax: flo
         if ac[lag] / ac[0] > 0.5:                                           # periodic enough to be voiced
             f0s.append(sr / lag)
     return float(np.median(f0s)) if len(f0s) >= 3 else None
+
+
+def read_audio(path: str | Path) -> tuple[int, np.ndarray]:
+    """A sound file (WAV, FLAC, OGG; any rate, mono or multi-channel) -> (sample_rate, float32 samples)."""
+    import soundfile as sf
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"audio file {path} not found")
+    try:
+        x, sr = sf.read(path, dtype="float32", always_2d=False)
+    except Exception as e:
+        raise ValueError(f"cannot read audio file {path} ({e}); accepted: WAV, FLAC, OGG") from e
+    return int(sr), x

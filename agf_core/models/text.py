@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,12 +46,31 @@ def _load(name: str):
     return tokenizer, model
 
 
+# Characters that carry no words: zero-width and format characters, controls (NUL included).
+_INVISIBLE = {"Cc", "Cf", "Cs", "Zs", "Zl", "Zp"}
+
+
 def check_text(text: object) -> str:
+    """A sentence with at least one visible character, stripped; ValueError naming what is wrong otherwise."""
     if not isinstance(text, str):
         raise ValueError(f"text must be a str, got {type(text).__name__}")
-    if not text.strip():
-        raise ValueError(f"text is empty or whitespace ({text!r}); pass a non-empty sentence or text=None")
+    surrogates = [c for c in text if unicodedata.category(c) == "Cs"]
+    if surrogates:
+        raise ValueError(f"text contains a lone surrogate {surrogates[0]!r} (not valid Unicode); "
+                         "decode the input as UTF-8 with errors='replace'")
+    if all(unicodedata.category(c) in _INVISIBLE for c in text):
+        raise ValueError(f"text has no visible characters ({text[:40]!r}); pass a non-empty sentence or text=None")
     return text.strip()
+
+
+def check_context(context: object) -> list[str]:
+    """The previous turns, oldest first: None, or a list/tuple of non-empty str."""
+    if context is None:
+        return []
+    if isinstance(context, str) or not isinstance(context, (list, tuple)):
+        raise ValueError(f"context must be a list of previous turns (str), oldest first, got {type(context).__name__}"
+                         + (" (wrap a single turn in a list)" if isinstance(context, str) else ""))
+    return [check_text(turn) for turn in context]
 
 
 class TextEncoder(torch.nn.Module):

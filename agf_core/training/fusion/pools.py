@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import checkpoint
-from .corruption import AUDIO_CONDITIONS, FACE_CORRUPTIONS, asr_errors, corrupt_window, degrade_audio, jitter_window
-from .data import check_split, read_fer2013, read_meld, read_ravdess
-from .features import cached
-from .labels import EMOTIONS, MODALITIES, NUM_EMOTIONS
-from .metadata import UNKNOWN, VOCAB, estimate_timbre
+from agf_core import checkpoint
+from agf_core.training.corruption import AUDIO_CONDITIONS, FACE_CORRUPTIONS, asr_errors, corrupt_window, degrade_audio, jitter_window
+from agf_core.training.data import check_split, read_fer2013, read_meld, read_ravdess
+from agf_core.training.features import cached
+from agf_core.labels import EMOTIONS, MODALITIES, NUM_EMOTIONS
+from agf_core.inputs.metadata import UNKNOWN, VOCAB, estimate_timbre
 
 ASR_ERROR_RATE = 0.3          # word error rate of the "ASR errors" text corruption
 FACE_POOL_PER_CLASS = {"train": 450, "dev": 200, "test": None}  # None = every image of the split
@@ -40,18 +40,18 @@ class Branches:
     digests: dict[str, str]
 
     @classmethod
-    def load(cls, folder: Path = checkpoint.ASSETS, text: str = "text.pt", audio: str = "audio.pt",
-             face: str = "face.pt") -> "Branches":
-        from .branches import AudioBranch, TextBranch, VideoBranch
-        paths = {"text": folder / text, "audio": folder / audio, "video": folder / face}
+    def load(cls, folder: Path = checkpoint.WEIGHTS, text: str = "text.pt", audio: str = "audio.pt",
+             video: str = "video.pt") -> "Branches":
+        from agf_core.branches import AudioBranch, TextBranch, VideoBranch
+        paths = {"text": folder / text, "audio": folder / audio, "video": folder / video}
         return cls(TextBranch(paths["text"]), AudioBranch(paths["audio"]), VideoBranch(paths["video"]),
                    {k: checkpoint.sha256(p) for k, p in paths.items()})
 
 
 def ravdess_transcripts(data_root: str, split: str, asr_model: str | None = None) -> np.ndarray:
     """The project's ASR on every clean clip of a RAVDESS split, (N,) str; cached (~0.4 s a clip)."""
-    from .audio_recipe import read_wave
-    from .transcriber import TranscriberOptions, WhisperTranscriber
+    from agf_core.training.audio import read_wave
+    from agf_core.transcriber import TranscriberOptions, WhisperTranscriber
     options = TranscriberOptions(**({"model": asr_model} if asr_model else {}))
 
     def compute():
@@ -64,7 +64,7 @@ def speech_inputs(data_root: str, split: str, encode_audio):
     """What speech_pool encodes, in a fixed order and with fixed noise (seed 1): the RAVDESS clips,
     `encode_audio(wave)` of every clip under every AUDIO_CONDITION [C][N] (one wave in memory at a time), the
     ASR transcripts clean and with ASR errors [2][N], and each voice's timbre."""
-    from .audio_recipe import read_wave
+    from agf_core.training.audio import read_wave
     clips = read_ravdess(data_root, split)
     rng = np.random.default_rng(1)
     waves = [read_wave(c.path) for c in clips]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from .labels import NUM_EMOTIONS
+from agf_core.labels import NUM_EMOTIONS
 
 
 @dataclass(frozen=True)

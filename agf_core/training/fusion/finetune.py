@@ -26,14 +26,14 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from . import checkpoint
-from .fusion_data import Branches, face_inputs, load_pools, pool_key, speech_inputs, text_inputs
-from .fusion_recipe import (FIT_ON, SELECTION, TRAIN_DATA, dev_score, epoch_batches, fit_and_select,
-                            fit_temperatures)
-from .fusion_variants import FusionEnsemble, from_checkpoint, trainable_parameters, variant_name
-from .labels import MODALITIES
-from .training import TrainOptions, fit
-from .video_encoder import window_top
+from agf_core import checkpoint
+from agf_core.training.fusion.pools import Branches, face_inputs, load_pools, pool_key, speech_inputs, text_inputs
+from agf_core.training.fusion.recipe import (FIT_ON, SELECTION, TRAIN_DATA, dev_score, epoch_batches, fit_and_select,
+                            fit_temperatures, fusion_meta)
+from agf_core.models.variants import FusionEnsemble, from_checkpoint, trainable_parameters, variant_name
+from agf_core.labels import MODALITIES
+from agf_core.training.loop import TrainOptions, fit
+from agf_core.models.video import window_top
 
 FINETUNE_DEFAULTS = TrainOptions(epochs=12, batch_size=128, lr=2e-4, weight_decay=1e-2, loss="ce",
                                  warmup_epochs=1, patience=4)
@@ -47,7 +47,7 @@ def trunk_pools(data_root: str, split: str, branches: Branches) -> dict[str, dic
     """load_pools' pools with each modality's trunk features in place of h (row for row the same items,
     noise and corruptions): text (2, N, D_in), audio (C, N, 2 * channels), video (N, T * 2 * C) flattened
     from (N, T, 2, C) (each frame as seen and mirrored); cached. The logp are the frozen branches'."""
-    from .features import cached
+    from agf_core.training.features import cached
     pools = load_pools(data_root, split, branches)
 
     def speech():
@@ -106,15 +106,6 @@ class BranchTops(nn.Module):
 
 
 
-def load_tops_into(state: dict, text, audio, video) -> None:
-    """A fine-tuned checkpoint's `branch_tops` (BranchTops' state) -> loaded Text/Audio/VideoBranch objects,
-    so that they compute what the fine-tuned fusion was trained on."""
-    part = lambda p: {k[len(p) + 1:]: v for k, v in state.items() if k.startswith(p + ".")}  # noqa: E731
-    text.head.load_state_dict(part("text"))
-    audio.net.load_state_dict(part("audio"))
-    video.net.load_state_dict(part("video"))
-
-
 class FineTunedFusion(nn.Module):
     """BranchTops + a fusion model, with the fusion's interface: model(x, logp, mask, meta) where x holds
     trunk features; the frozen branches' `logp` are not used (the tops make their own)."""
@@ -164,8 +155,7 @@ def load_finetuned(path: str | Path, branches: Branches) -> tuple[FineTunedFusio
     ck = checkpoint.load(path, "fusion")
     if "branch_tops" not in ck:
         raise ValueError(f"fusion {path} has no fine-tuned branch tops; it is a frozen-phase checkpoint")
-    if ck["meta"].get("branches") != branches.digests:
-        raise ValueError(f"fusion {path} was fine-tuned from other branch checkpoints than the ones loaded")
+    checkpoint.check_trained_over(ck["meta"], branches.digests, f"fusion {path}")
     model = FineTunedFusion(BranchTops(branches), from_checkpoint(ck))
     model.tops.load_state_dict(ck["branch_tops"])
     return model.eval(), ck
@@ -181,8 +171,7 @@ def finetune_fusion(data_root: str, out_dir: str | Path, init: str | Path, opts:
     ck = checkpoint.load(init, "fusion")
     if "branch_tops" in ck:
         raise ValueError(f"--init {init} is already fine-tuned; start from a frozen-phase fusion checkpoint")
-    if ck["meta"].get("branches") != branches.digests:
-        raise ValueError(f"--init {init} was trained over other branch checkpoints than assets/models holds")
+    checkpoint.check_trained_over(ck["meta"], branches.digests, f"--init {init}")
     model = FineTunedFusion(BranchTops(branches), from_checkpoint(ck))
     train_pools, repeats, dev, dev_all = fit_and_select(lambda split: trunk_pools(data_root, split, branches), fit_on)
     batches, steps = epoch_batches(train_pools, opts, repeats)
@@ -198,11 +187,9 @@ def finetune_fusion(data_root: str, out_dir: str | Path, init: str | Path, opts:
     def save_best(m, path, metrics):
         temps = fit_temperatures(m, dev_all)
         checkpoint.save(path, "fusion", asdict(m.config), m.fusion.state_dict(),
-                        {"temperature": temps.default, "temperatures_by_subset": temps.by_subset,
-                         "branches": branches.digests, "variant": variant, "init": str(init),
-                         "parameters": trainable_parameters(m), "modalities": list(MODALITIES), "fit_on": fit_on,
-                         "train": "fine-tuning phase (branch tops + fusion) on " + TRAIN_DATA[fit_on],
-                         "selection": SELECTION[fit_on], **metrics},
+                        fusion_meta(m, temps, branches, variant, fit_on,
+                                    "fine-tuning phase (branch tops + fusion) on " + TRAIN_DATA[fit_on],
+                                    SELECTION[fit_on], init=str(init), **metrics),
                         extra={"branch_tops": m.tops.state_dict()})
 
     start = {**dev_score(model, dev), "epoch": 0}

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
-from .labels import MODALITIES, NUM_EMOTIONS
+from agf_core.labels import MODALITIES, NUM_EMOTIONS
 
 GATES = ("sigmoid", "logit")
 

@@ -15,17 +15,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpoint
-from .corruption import AUDIO_CONDITIONS, FACE_CORRUPTIONS, SILENCE
-from .calibration import Temperatures
-from .fusion_data import Branches, FusionSet, load_pools, ravdess_set, tuple_set
-from .fusion_finetune import BranchTops, apply_tops, finetuned_name, trunk_pools
-from .fusion_recipe import EVAL_TUPLES, eval_sets, predict, to_tensors
-from .fusion_variants import ENSEMBLE, VARIANTS, from_checkpoint
-from .labels import MODALITIES
-from .metadata import VOCAB
-from .metrics import classification_report, ece_noise_floor
-from .personalization import Correction, Personalization, PersonalizationOptions, fit_biases, personal_logits
+from agf_core import checkpoint
+from agf_core.training.corruption import AUDIO_CONDITIONS, FACE_CORRUPTIONS, SILENCE
+from agf_core.calibration import Temperatures
+from agf_core.training.fusion.pools import Branches, FusionSet, load_pools, ravdess_set, tuple_set
+from agf_core.training.fusion.finetune import BranchTops, apply_tops, finetuned_name, trunk_pools
+from agf_core.training.fusion.recipe import EVAL_TUPLES, eval_sets, predict, to_tensors
+from agf_core.models.variants import ENSEMBLE, VARIANTS, from_checkpoint
+from agf_core.labels import MODALITIES
+from agf_core.inputs.metadata import VOCAB
+from agf_core.training.metrics import classification_report, ece_noise_floor
+from agf_core.personalization import Correction, Personalization, PersonalizationOptions, fit_biases, personal_logits
 
 BOOTSTRAP = 1000
 TEST_SEED = 7
@@ -109,7 +109,7 @@ def _plot(path: Path, xs, series: dict[str, list[float]], xlabel: str, ylabel: s
 def evaluate_fusion(data_root: str, runs: str | Path, out_dir: str | Path, shipped: str | Path | None = None) -> dict:
     runs, out = Path(runs), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    shipped = Path(shipped or checkpoint.ASSETS / "fusion.pt")
+    shipped = Path(shipped or checkpoint.WEIGHTS / "fusion.pt")
     names = (*VARIANTS, ENSEMBLE, *sorted(p.parent.name for p in runs.glob(f"*{finetuned_name('')}/best.pt")))
     models = {v: load_variant(runs / v / "best.pt") for v in names if (runs / v / "best.pt").exists()}
     if not models:
@@ -119,9 +119,7 @@ def evaluate_fusion(data_root: str, runs: str | Path, out_dir: str | Path, shipp
     ship_name = ship_meta["variant"]
     branches = Branches.load()
     for name, (_, _, meta) in [*models.items(), ("shipped", (None, None, ship_meta))]:
-        if meta.get("branches") != branches.digests:
-            raise ValueError(f"fusion {name} was trained on other branch checkpoints than assets/models holds; "
-                             "retrain it")
+        checkpoint.check_trained_over(meta, branches.digests, f"fusion {name}")
     pools = load_pools(data_root, "test", branches)
     beds = eval_sets(pools, TEST_SEED)
     # A fine-tuned fusion is scored on what its own branch tops make of the same test rows.

@@ -9,27 +9,26 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import torch
 
-from . import checkpoint
-from .audio import to_mono_16k
-from .corruption import add_noise
-from .audio_encoder import AudioEncoderConfig, AudioNet, AudioNetConfig, SpeechFrontEnd, pad_frames
-from .data import read_ravdess
-from .features import cached
-from .labels import NUM_EMOTIONS
-from .losses import make_loss
-from .metrics import classification_report
-from .training import TrainOptions, fit
+from agf_core import checkpoint
+from agf_core.inputs.audio import read_audio, to_mono_16k
+from agf_core.training.corruption import add_noise
+from agf_core.models.audio import AudioEncoderConfig, AudioNet, AudioNetConfig, SpeechFrontEnd, pad_frames
+from agf_core.training.data import read_ravdess
+from agf_core.training.features import cached
+from agf_core.labels import NUM_EMOTIONS
+from agf_core.training.losses import make_loss
+from agf_core.training.metrics import classification_report
+from agf_core.training.loop import TrainOptions, fit
 
 AUDIO_DEFAULTS = TrainOptions(epochs=60, batch_size=32, lr=1e-3, weight_decay=5e-2, loss="ce",
                               label_smoothing=0.1, warmup_epochs=3, patience=15)
 
 
 def read_wave(path: Path) -> np.ndarray:
-    x, sr = sf.read(path, dtype="float32", always_2d=False)
-    return to_mono_16k((sr, x))
+    """A corpus clip as 16 kHz mono float32 (N,)."""
+    return to_mono_16k(read_audio(path))
 
 
 def frame_features(data_root: str, split: str, encoder: AudioEncoderConfig, noisy_copy: bool

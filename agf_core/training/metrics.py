@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-from .labels import EMOTIONS
+from agf_core.labels import EMOTIONS
 
 
 def classification_report(y_true: np.ndarray, probs: np.ndarray) -> dict:

@@ -8,15 +8,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpoint
-from .data import read_goemotions, read_meld
-from .features import cached
-from .head import ClassifierHead, HeadConfig
-from .labels import NUM_EMOTIONS
-from .losses import make_loss
-from .metrics import classification_report
-from .text_encoder import TextEncoder, TextEncoderConfig
-from .training import TrainOptions, fit
+from agf_core import checkpoint
+from agf_core.training.data import read_goemotions, read_meld
+from agf_core.training.features import cached
+from agf_core.models.head import ClassifierHead, HeadConfig
+from agf_core.labels import NUM_EMOTIONS
+from agf_core.training.losses import make_loss
+from agf_core.training.metrics import classification_report
+from agf_core.models.text import TextEncoder, TextEncoderConfig
+from agf_core.training.loop import TrainOptions, fit
 
 TEXT_DEFAULTS = TrainOptions(epochs=40, batch_size=64, lr=1e-3, weight_decay=1e-2, loss="weighted_ce",
                              patience=8)
@@ -91,7 +91,7 @@ def train_text_finetune(data_root: str, out_dir: str | Path, opts: TrainOptions 
                         encoder: TextEncoderConfig = TextEncoderConfig()) -> dict:
     """Fine-tune the transformer and the head together on MELD train; selection on MELD dev weighted-F1.
     The checkpoint holds the encoder's weights (float16, to halve the file) beside the head's."""
-    from .data import read_meld
+    from agf_core.training.data import read_meld
     train = read_meld(data_root, "train", encoder.context_turns)
     dev = read_meld(data_root, "dev", encoder.context_turns)
     y = np.array([r.label for r in train])

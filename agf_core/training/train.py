@@ -1,0 +1,165 @@
+"""Train a branch or the fusion: `python -m agf_core.train --task {text,audio,video,fusion} --data-root
+../shared/data --out DIR`. The fusion trains over the shipped branches; `--variant all` (its default) trains
+every variant of the study into DIR/<variant>/; `--variant agf_logit --seeds 0 1 2` trains those seeds
+(DIR/agf_logit, DIR/agf_logit_s1, ...) and averages them into DIR/agf_logit_ensemble/best.pt;
+`--finetune --init FILE` is the optional second phase: the branches' top layers fine-tuned together with that
+trained fusion, into DIR/<its variant>_finetuned/ (agf_core/training/fusion/finetune.py).
+
+Every run is seeded and resumable: run the same command again after a stop and it goes on from DIR/last.pt.
+The best dev checkpoint is DIR/best.pt; copy it to agf_core/weights/ to ship it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from agf_core.device import set_threads
+from agf_core.training.losses import LOSSES
+
+TASKS = ("text", "audio", "video", "fusion")
+TASK_ALIASES = {"face": "video"}  # the face branch's task was called "face" before "video" named the modality
+
+
+def task_name(name: str) -> str:
+    """argparse type for --task: a task or an old alias."""
+    name = TASK_ALIASES.get(name, name)
+    if name not in TASKS:
+        raise argparse.ArgumentTypeError(f"{name!r} is not a task; accepted: {', '.join(TASKS)} (face = video)")
+    return name
+
+
+def data_root(path: str) -> str:
+    """argparse type for --data-root: a folder that exists (the labelled data, e.g. ../shared/data)."""
+    if not Path(path).is_dir():
+        raise argparse.ArgumentTypeError(f"{path!r} is not a folder; pass the labelled data's root, "
+                                         "e.g. --data-root ../shared/data")
+    return path
+
+
+def _recipe(task: str):
+    if task == "video":
+        from agf_core.training.video import FACE_DEFAULTS, train_face
+        return FACE_DEFAULTS, train_face
+    if task == "text":
+        from agf_core.training.text import TEXT_DEFAULTS, train_text
+        return TEXT_DEFAULTS, train_text
+    if task == "audio":
+        from agf_core.training.audio import AUDIO_DEFAULTS, train_audio
+        return AUDIO_DEFAULTS, train_audio
+    if task == "fusion":
+        from agf_core.training.fusion.recipe import FUSION_DEFAULTS, train_fusion
+        return FUSION_DEFAULTS, train_fusion
+    raise ValueError(f"unknown task {task!r}; accepted: {', '.join(TASKS)}")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(prog="python -m agf_core.train", description=__doc__.splitlines()[0])
+    ap.add_argument("--task", required=True, type=task_name, help=f"one of {', '.join(TASKS)}")
+    ap.add_argument("--data-root", required=True, type=data_root,
+                    help="folder holding text/, audio/, faces/ (../shared/data)")
+    ap.add_argument("--out", required=True, help="run folder: best.pt, last.pt, log.jsonl")
+    ap.add_argument("--epochs", type=int)
+    ap.add_argument("--batch-size", type=int)
+    ap.add_argument("--lr", type=float)
+    ap.add_argument("--loss", choices=LOSSES)
+    ap.add_argument("--seed", type=int)
+    ap.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    ap.add_argument("--frontend", choices=("whisper", "logmel", "hf"), default="whisper",
+                    help="audio only: the speech front end (see agf_core/models/audio.py)")
+    ap.add_argument("--goemotions", action="store_true", help="text only: add GoEmotions-Ekman train")
+    ap.add_argument("--finetune", action="store_true", help="text: fine-tune the transformer too; fusion: "
+                    "fine-tune the branches' top layers together with the fusion --init")
+    ap.add_argument("--init", help="fusion --finetune only: the trained fusion checkpoint to start from")
+    ap.add_argument("--fit-on", default="train", choices=("train", "dev"),
+                    help="fusion only: fit on the train splits (default) or on half of the dev splits (stacking)")
+    ap.add_argument("--variant", default="all", help="fusion only: one of the variants in "
+                    "agf_core/models/variants.py, or all (each into OUT/<variant>)")
+    ap.add_argument("--seeds", type=int, nargs="+", help="fusion only: train one variant with each seed and "
+                    "average them into OUT/<variant>_ensemble")
+    args = ap.parse_args(argv)
+    set_threads(args.threads)
+    defaults, train = _recipe(args.task)
+    if args.task == "text" and args.finetune:
+        from agf_core.training.text import TEXT_FINETUNE_DEFAULTS, train_text_finetune
+        defaults, train = TEXT_FINETUNE_DEFAULTS, train_text_finetune
+    overrides = {k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+                                   "loss": args.loss, "seed": args.seed}.items() if v is not None}
+    extra = {}
+    if args.task == "audio":
+        from agf_core.models.audio import AudioEncoderConfig
+        extra["encoder"] = AudioEncoderConfig(frontend=args.frontend)
+    if args.task == "text" and not args.finetune:
+        extra["use_goemotions"] = args.goemotions
+    if args.init and not (args.task == "fusion" and args.finetune):
+        raise SystemExit(f"--init {args.init} is only accepted with --task fusion --finetune")
+    if args.task == "fusion" and args.finetune:
+        if not args.init:
+            raise SystemExit("--task fusion --finetune needs --init FILE, a trained fusion checkpoint "
+                             "(e.g. runs/fusion/agf_logit_ensemble/best.pt)")
+        if args.seeds or args.variant != "all":
+            raise SystemExit("--finetune fine-tunes the --init checkpoint as it is; drop --variant and --seeds")
+        return train_fusion_finetune(args.data_root, args.out, args.init, overrides, args.fit_on)
+    if args.task == "fusion" and args.seeds:
+        return train_fusion_ensemble(args.data_root, args.out, replace(defaults, **overrides), args.variant,
+                                     args.seeds, args.fit_on)
+    if args.task == "fusion":
+        return train_fusion_variants(args.data_root, args.out, replace(defaults, **overrides), args.variant,
+                                     args.fit_on)
+    best = train(args.data_root, args.out, replace(defaults, **overrides), **extra)
+    print(json.dumps({"best": best}, indent=2))
+    return best
+
+
+def train_fusion_variants(data_root: str, out: str, opts, variant: str, fit_on: str = "train") -> dict:
+    from agf_core.training.fusion.pools import Branches
+    from agf_core.training.fusion.recipe import train_fusion
+    from agf_core.models.variants import VARIANTS, check_variant
+    try:
+        check_variant(variant, also=("all",))
+    except ValueError as e:
+        raise SystemExit(f"--variant: {e}") from None
+    branches = Branches.load()
+    results = {v: train_fusion(data_root, Path(out) / v, opts, v, branches, fit_on)
+               for v in (VARIANTS if variant == "all" else (variant,))}
+    print(json.dumps(results, indent=2))
+    return results
+
+
+def train_fusion_ensemble(data_root: str, out: str, opts, variant: str, seeds: list[int], fit_on: str = "train"
+                          ) -> dict:
+    from agf_core.training.fusion.pools import Branches
+    from agf_core.training.fusion.recipe import assemble_ensemble, member_dir, train_fusion
+    from agf_core.models.variants import check_variant, ensemble_name
+    try:
+        check_variant(variant)
+    except ValueError as e:
+        raise SystemExit(f"--seeds needs one --variant: {e}") from None
+    seeds = list(dict.fromkeys(seeds))  # each seed once, in the order given
+    if len(seeds) < 2:
+        raise SystemExit(f"--seeds {seeds} must name at least 2 different seeds")
+    branches = Branches.load()
+    members = [member_dir(out, variant, s) for s in seeds]
+    results = {str(d): train_fusion(data_root, d, replace(opts, seed=s), variant, branches, fit_on)
+               for s, d in zip(seeds, members)}
+    results["ensemble"] = assemble_ensemble(data_root, [d / "best.pt" for d in members],
+                                            Path(out) / ensemble_name(variant) / "best.pt", branches)
+    print(json.dumps(results, indent=2, default=str))
+    return results
+
+
+def train_fusion_finetune(data_root: str, out: str, init: str, overrides: dict, fit_on: str = "train") -> dict:
+    from agf_core import checkpoint
+    from agf_core.training.fusion.finetune import FINETUNE_DEFAULTS, finetune_fusion, finetuned_name
+    from agf_core.models.variants import variant_name
+    if not Path(init).is_file():
+        raise SystemExit(f"--init {init} is not a file; pass a trained fusion checkpoint")
+    out_dir = Path(out) / finetuned_name(variant_name(checkpoint.load(init, "fusion")))
+    result = finetune_fusion(data_root, out_dir, init, replace(FINETUNE_DEFAULTS, **overrides), fit_on=fit_on)
+    print(json.dumps(result, indent=2, default=str))
+    return result
+
+
+if __name__ == "__main__":
+    main()
