@@ -6,6 +6,7 @@ others go on: nothing the participant said is dropped, and the stream never dies
 """
 from __future__ import annotations
 
+import logging
 import time
 import traceback
 from collections import deque
@@ -20,11 +21,13 @@ from agf_core.metadata import UNKNOWN, check_metadata, estimate_timbre
 from agf_core.personalization import Personalization
 from agf_core.recognizer import EmotionRecognizer, Prediction
 
-from .reply import STRATEGIES, ReplyGenerator
+from .reply import FALLBACK_TEXT, Reply, ReplyGenerator, ReplyInput
 from .session import SessionState
 from .transcriber import Transcriber
 from .utterance import Utterance, UtteranceSegmenter, VadOptions
 from .video import FaceWindow, VideoOptions
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class Turn:
     source: str
     prediction: Prediction
     reply: str
+    strategy: str = ""      # how the reply answered (streaming/reply.py), as logged in the session
 
 
 class LivePipeline:
@@ -164,23 +168,30 @@ class LivePipeline:
         return self._turn(state, str(text).strip(), "typed")
 
     def _turn(self, state: LiveState, text: str, source: str) -> Turn:
+        words = None  # the text model's reading of these words alone, for the reply
         if text:
             context = [u["text"] for u in state.session.transcript[-self.options.context_turns:]]
             out = self._guard(state, "text", "text_emotion", self.recognizer.text, text, context)
             if out is not None:
                 state.speech["text"] = (state.session.now(), out)
                 state.status["text"] = "ok"
+                words = out.probs
         pred = self.fuse(state, source)
         emotion = pred.label if pred.probs else "neutral"
-        reply = ""
-        if text:
-            with self._timed(state, "reply"):
-                try:
-                    reply = self.reply(text, emotion, state.session.history())
-                except Exception as e:  # noqa: BLE001
-                    reply = f"(reply unavailable: {e})"
-            state.session.add_turn(text, source, emotion, reply, STRATEGIES[emotion])
-        return Turn(text, source, pred, reply)
+        if not text:
+            return Turn(text, source, pred, "")
+        with self._timed(state, "reply"):
+            reply = self._reply(state, ReplyInput.from_prediction(text, pred, words))
+        state.session.add_turn(text, source, emotion, reply.text, reply.strategy)
+        return Turn(text, source, pred, reply.text, reply.strategy)
+
+    def _reply(self, state: LiveState, said: ReplyInput) -> Reply:
+        """The reply, or a plain-language fallback when the generator fails (the details go to the log)."""
+        try:
+            return self.reply(said, state.session.history())
+        except Exception:  # noqa: BLE001  the participant sees no exception text
+            log.exception("reply generator %s failed on %r", type(self.reply).__name__, said.text[:80])
+            return Reply(FALLBACK_TEXT, "fallback", "neutral", "reply failed")
 
     def correct(self, state: LiveState, felt: str, note: str = "") -> dict:
         """"That's not how I feel": log the correction and adapt the fusion for this participant only."""
