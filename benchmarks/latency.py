@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
     from agf_core.recognizer import default_recognizer
     from streaming.charts import importance_figure, modality_bars_figure, timeline_figure
     from streaming.pipeline import LivePipeline
-    from streaming.reply import TemplateReply
+    from streaming.reply import ReplyInput, TemplateReply
     from streaming.transcriber import WhisperTranscriber
     from streaming.utterance import UtteranceSegmenter
 
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> dict:
         "fusion": timed(lambda: pipe.fuse(state, "typed"), args.repeats),
         "charts": timed(lambda: (timeline_figure(state.session.timeline), importance_figure(state.session.timeline),
                                  modality_bars_figure(state.last.per_modality)), args.repeats),
-        "reply": timed(lambda: pipe.reply(text, "joy", state.session.history()), args.repeats),
+        "reply": timed(lambda: pipe.reply(ReplyInput(text, "joy", 0.9), state.session.history()), args.repeats),
     }
     # end to end
     t_state = pipe.new_state("video")

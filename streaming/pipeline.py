@@ -22,7 +22,7 @@ from agf_core.personalization import Personalization
 from agf_core.recognizer import EmotionRecognizer, Prediction
 from agf_core.status import NO_FACE, ModalityStatus
 
-from .reply import STRATEGIES, ReplyGenerator
+from .reply import FALLBACK_TEXT, Reply, ReplyGenerator, ReplyInput
 from .session import SessionState
 from .transcriber import Transcriber
 from .utterance import Utterance, UtteranceSegmenter, VadOptions
@@ -66,6 +66,7 @@ class Turn:
     source: str
     prediction: Prediction
     reply: str
+    strategy: str = ""      # how the reply answered (streaming/reply.py), as logged in the session
 
 
 class LivePipeline:
@@ -174,24 +175,30 @@ class LivePipeline:
         return self._turn(state, str(text).strip(), "typed")
 
     def _turn(self, state: LiveState, text: str, source: str) -> Turn:
+        words = None  # the text model's reading of these words alone, for the reply
         if text:
             context = [u["text"] for u in state.session.transcript[-self.options.context_turns:]]
             out = self._guard(state, "text", "text_emotion", self.recognizer.text, text, context)
             if out is not None:
                 state.speech["text"] = (state.session.now(), out)
                 state.status["text"] = ModalityStatus.ok()
+                words = out.probs
         pred = self.fuse(state, source)
         emotion = pred.label or "neutral"
-        reply = ""
-        if text:
-            with self._timed(state, "reply"):
-                try:
-                    reply = self.reply(text, emotion, state.session.history())
-                except Exception:  # noqa: BLE001  the conversation goes on; details to the log
-                    log.exception("reply failed (session %s)", state.session.session_id)
-                    reply = "Sorry, I lost my words for a moment. Please go on."
-            state.session.add_turn(text, source, emotion, reply, STRATEGIES[emotion])
-        return Turn(text, source, pred, reply)
+        if not text:
+            return Turn(text, source, pred, "")
+        with self._timed(state, "reply"):
+            reply = self._reply(state, ReplyInput.from_prediction(text, pred, words))
+        state.session.add_turn(text, source, emotion, reply.text, reply.strategy)
+        return Turn(text, source, pred, reply.text, reply.strategy)
+
+    def _reply(self, state: LiveState, said: ReplyInput) -> Reply:
+        """The reply, or a plain-language fallback when the generator fails (the details go to the log)."""
+        try:
+            return self.reply(said, state.session.history())
+        except Exception:  # noqa: BLE001  the participant sees no exception text
+            log.exception("reply generator %s failed on %r", type(self.reply).__name__, said.text[:80])
+            return Reply(FALLBACK_TEXT, "fallback", "neutral", "reply failed")
 
     def correct(self, state: LiveState, felt: str, note: str = "") -> dict:
         """"That's not how I feel": log the correction and adapt the fusion for this participant only."""

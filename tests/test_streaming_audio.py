@@ -1,10 +1,10 @@
-"""Microphone path pieces: utterance segmentation on synthesised speech with silences, transcription, replies."""
+"""Microphone path pieces: utterance segmentation on synthesised speech with silences, transcription.
+Replies are tested in tests/test_reply.py."""
 import numpy as np
 import pytest
 
 from agf_core.inputs.audio import resample, to_mono_16k
 from conftest import speak
-from streaming.reply import STRATEGIES, TemplateReply, topic_of
 from streaming.utterance import UtteranceSegmenter, VadOptions
 
 
@@ -71,63 +71,6 @@ def test_whisper_transcribes_synthesised_speech(speech):
     assert "so happy" in text and "see you" in text
 
 
-def test_reply_strategy_per_emotion_refers_to_what_was_said():
-    reply = TemplateReply()
-    assert set(STRATEGIES) == set(reply.bank)
-    said = "I failed my driving test"
-    assert topic_of(said) == "your driving test"
-    assert topic_of("I am so happy to see you") == ""
-    assert "sorry" in reply(said, "sadness").lower() or "down" in reply(said, "sadness").lower() \
-        or "painful" in reply(said, "sadness").lower()
-    for emotion in STRATEGIES:
-        assert "driving test" in reply(said, emotion)
-    assert "{topic}" not in reply("um yes", "joy")
-    with pytest.raises(ValueError, match="'bored'"):
-        reply(said, "bored")
-
-
-def test_replies_do_not_repeat_back_to_back():
-    reply = TemplateReply(seed=1)
-    history = []
-    for _ in range(6):
-        r = reply("my exam results", "joy", history)
-        assert r not in [h for _, h in history[-1:]]
-        history.append(("my exam results", r))
-
-
 def test_resample_round_trip_keeps_length():
     x = np.random.default_rng(0).normal(size=48000).astype(np.float32)
     assert len(resample(x, 48000, 16000)) == 16000
-
-
-def test_generator_reply_uses_an_openai_compatible_endpoint_and_falls_back():
-    import json
-    import threading
-    from http.server import BaseHTTPRequestHandler, HTTPServer
-
-    from streaming.reply import GeneratorReply
-
-    seen = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
-            seen["body"] = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            out = json.dumps({"choices": [{"message": {"content": "That sounds lovely!"}}]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(out)
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.handle_request, daemon=True).start()
-    gen = GeneratorReply(model="any", endpoint=f"http://127.0.0.1:{server.server_port}/v1")
-    assert gen("We got a puppy", "joy") == "That sounds lovely!"
-    assert "shared warmth" in seen["body"]["messages"][0]["content"]
-    server.server_close()
-    dead = GeneratorReply(model="any", endpoint="http://127.0.0.1:9/v1", timeout_s=1)
-    assert "puppy" in dead("We got a puppy", "joy")     # template fallback still refers to it
-    with pytest.raises(ValueError, match="model id"):
-        GeneratorReply()
