@@ -22,9 +22,10 @@ import numpy as np  # noqa: E402
 from agf_core.labels import EMOTIONS, MODALITIES  # noqa: E402
 from agf_core.inputs.metadata import VOCAB  # noqa: E402
 from streaming.charts import MODALITY_NAMES, importance_figure, modality_bars_figure, timeline_figure  # noqa: E402
-from streaming.pipeline import LiveState, LivePipeline, latency_summary  # noqa: E402
+from streaming.pipeline import LivePipeline, latency_summary  # noqa: E402
+from streaming.state import LiveState  # noqa: E402
 from streaming import ASSETS  # noqa: E402
-from streaming.video import draw_box  # noqa: E402
+from streaming.worker import ensure_worker, stop_worker  # noqa: E402
 
 log = logging.getLogger("demo")
 CONSENT = """**Before you start.** This demo estimates emotions from your face (webcam), voice and words
@@ -54,14 +55,46 @@ def make_pipeline(options: DemoOptions = DemoOptions()) -> LivePipeline:
 
 
 # ---- rendering ---------------------------------------------------------------------------------------
+UNCERTAIN_BELOW = 0.40   # the shown label's smoothed probability under which the page says "uncertain"
+STATE_WORDS = {"ok": "on", "absent": "off", "failed": "not working"}
+
+
 def status_line(state: LiveState) -> str:
-    parts = [f"{MODALITY_NAMES[m]}: {state.status[m]}" for m in MODALITIES]
+    """Each modality in plain words, then the fusion and latency for the curious."""
+    parts = []
+    for m in MODALITIES:
+        s = state.status[m]
+        parts.append(f"{MODALITY_NAMES[m]}: {s.state}" + (f" ({s.reason})" if s.reason else ""))
+    box = state.inbox
+    if box.audio_s > 1.0:
+        parts.append(f"catching up on {box.audio_s:.0f} s of speech")
+    if box.audio_lost_s:
+        parts.append(f"{box.audio_lost_s:.0f} s of speech could not be processed")
     lat = latency_summary(state)
     timing = " · ".join(f"{k} {v['median_ms']:.0f} ms" for k, v in lat.items())
     fusion = f"fusion: {state.last.fusion}" if state.last is not None else ""
     if state.personal.active:
         fusion += f", adapted to you ({len(state.personal.corrections)} correction(s))"
     return " | ".join(parts) + (f"\n\n{fusion}" if fusion else "") + (f"\n\nmedian latency: {timing}" if timing else "")
+
+
+def headline(state: LiveState) -> str:
+    """The smoothed, hysteresis label: the one the timeline records as shown, with its confidence."""
+    smoother = state.session.smoother
+    if smoother.probs is None:
+        return "### Right now: waiting for your face, voice or words"
+    p = float(smoother.probs[EMOTIONS.index(smoother.label)])
+    if p < UNCERTAIN_BELOW:
+        return f"### Right now: uncertain (perhaps {smoother.label}, {p:.0%})"
+    return f"### Right now: {smoother.label} ({p:.0%})"
+
+
+def live_words(state: LiveState) -> str:
+    """What is being said right now: "listening…" from speech onset, then the words decoded so far."""
+    if state.listening.since_s is None:
+        return ""
+    partial = state.listening.partial
+    return "🎙️ **listening…**" + (f" _{partial}_" if partial else "")
 
 
 def chat_messages(state: LiveState) -> list[dict]:
@@ -73,15 +106,16 @@ def chat_messages(state: LiveState) -> list[dict]:
 
 
 def view(state: LiveState) -> tuple:
-    """Label, timeline, importance, per-modality bars, chat and status for the current state."""
-    rows = state.session.timeline
-    pred = state.last
-    label = {}
-    if rows and state.session.smoother.probs is not None:  # the smoothed probabilities, so it does not flicker
-        label = {e: float(p) for e, p in zip(EMOTIONS, state.session.smoother.probs)}
-    per_modality = pred.per_modality if pred is not None else {}
-    return (label, timeline_figure(rows), importance_figure(rows), modality_bars_figure(per_modality),
-            chat_messages(state), status_line(state))
+    """Headline, live words, notice, timeline, importance, per-modality bars, chat and status."""
+    with state.lock:
+        state.rendered = state.version
+        rows = list(state.session.timeline)
+        per_modality = state.last.per_modality if state.last is not None else {}
+        return (headline(state), live_words(state), state.notice, timeline_figure(rows), importance_figure(rows),
+                modality_bars_figure(per_modality), chat_messages(state), status_line(state))
+
+
+N_VIEW = 8
 
 
 def _ready(state: LiveState | None) -> bool:
@@ -93,32 +127,39 @@ def start_session(pipeline: LivePipeline, consent: bool, participant_id: str, st
                   keep_raw: bool = False):
     if not consent:
         raise gr.Error("Please tick the consent box to start: capture stays off until you do.")
+    if state is not None:
+        stop_worker(state)
     state = pipeline.new_state(participant_id.strip())
     state.session.consent = True
     state.keep_raw = bool(keep_raw)
-    return (state, gr.update(visible=True), f"Session {state.session.session_id} started.") + view(state)
+    return (state, gr.update(visible=True), f"Session {state.session.session_id} started.",
+            gr.Timer(active=True)) + view(state)
 
 
-def on_frame(pipeline: LivePipeline, frame: np.ndarray | None, state: LiveState | None):
-    """A webcam frame: the preview with the face box, and a refreshed view when the window updated."""
-    if not _ready(state) or frame is None:
-        return (gr.skip(),) * 7
-    pred = pipeline.on_frame(state, frame)
-    preview = draw_box(frame, state.face.box, state.session.smoother.label if state.face.box else "")
-    return (preview[::2, ::2],) + (view(state) if pred is not None else (gr.skip(),) * 5 + (status_line(state),))
+def on_frame(pipeline: LivePipeline, frame: np.ndarray | None, state: LiveState | None) -> None:
+    """A webcam frame: queued for the session's worker; returns at once (the page refreshes on its timer)."""
+    if _ready(state) and frame is not None:
+        pipeline.on_frame(state, frame)
+        ensure_worker(pipeline, state)
 
 
-def on_audio(pipeline: LivePipeline, chunk: tuple[int, np.ndarray] | None, state: LiveState | None):
-    if not _ready(state) or chunk is None:
-        return (gr.skip(),) * 6
-    turns = pipeline.on_audio(state, chunk)
-    return view(state) if turns else (gr.skip(),) * 5 + (status_line(state),)
+def on_audio(pipeline: LivePipeline, chunk: tuple[int, np.ndarray] | None, state: LiveState | None) -> None:
+    """A microphone chunk: queued, every sample of it, for the session's worker; returns at once."""
+    if _ready(state) and chunk is not None:
+        pipeline.on_audio(state, chunk)
+        ensure_worker(pipeline, state)
 
 
-def on_stop_recording(pipeline: LivePipeline, state: LiveState | None):
-    if not _ready(state):
-        return (gr.skip(),) * 6
-    pipeline.close(state)
+def on_stop_recording(pipeline: LivePipeline, state: LiveState | None) -> None:
+    if _ready(state):
+        pipeline.close(state)
+        ensure_worker(pipeline, state)
+
+
+def refresh(state: LiveState | None):
+    """The page's timer: a new view when the session changed since the last one, else nothing."""
+    if not _ready(state) or state.version == getattr(state, "rendered", -1):
+        return (gr.skip(),) * N_VIEW
     return view(state)
 
 
@@ -144,7 +185,8 @@ def on_correction(pipeline: LivePipeline, felt: str, note: str, state: LiveState
     row = pipeline.correct(state, felt, note)
     adapted = (f" The fusion now adapts to you ({len(state.personal.corrections)} correction(s), this session only)."
                if row["adapted"] else "")
-    return f"Noted: shown {row['shown']}, you feel {felt}. Thank you.{adapted}"
+    # the choice and the note reset, so the next correction is a new explicit choice
+    return f"Noted: shown {row['shown']}, you feel {felt}. Thank you.{adapted}", None, ""
 
 
 def on_export(state: LiveState | None):
@@ -168,10 +210,10 @@ def on_export(state: LiveState | None):
 
 
 def release(state: LiveState | None) -> None:
-    """Free a closed session's buffers (face crops, audio in progress, timeline)."""
+    """Free a closed session's worker and buffers (face crops, audio in progress, timeline)."""
     if state is not None:
+        stop_worker(state)
         state.face.crops.clear()
-        state.segmenter = None
         state.session.timeline.clear()
 
 
@@ -195,7 +237,6 @@ def build(pipeline: LivePipeline) -> gr.Blocks:
                 with gr.Column(scale=1):
                     webcam = gr.Image(sources=["webcam"], streaming=True, label="Webcam", type="numpy",
                                       elem_id="webcam")
-                    preview = gr.Image(label="Face", interactive=False, elem_id="face-preview")
                     mic = gr.Audio(sources=["microphone"], streaming=True, label="Microphone", type="numpy",
                                    elem_id="mic")
                     with gr.Row():
@@ -204,36 +245,43 @@ def build(pipeline: LivePipeline) -> gr.Blocks:
                         timbre = gr.Dropdown(list(VOCAB["timbre"]), value="unknown",
                                              label="Voice timbre (unknown = estimate from voice)")
                 with gr.Column(scale=2):
-                    label = gr.Label(num_top_classes=3, label="Right now", elem_id="current-label")
-                    timeline = gr.Plot(label="Timeline")
+                    head = gr.Markdown(elem_id="headline")
+                    words = gr.Markdown(elem_id="live-words")
+                    notice = gr.Markdown(elem_id="notice")
+                    timeline = gr.Plot(label="Timeline", elem_id="timeline")
                     with gr.Row():
-                        importance = gr.Plot(label="Modality importance")
-                        bars = gr.Plot(label="Per modality")
+                        importance = gr.Plot(label="Modality importance", elem_id="importance")
+                        bars = gr.Plot(label="Per modality", elem_id="bars")
             with gr.Row():
                 with gr.Column(scale=2):
-                    chat = gr.Chatbot(label="Conversation", height=300)
+                    chat = gr.Chatbot(label="Conversation", height=300, elem_id="chat")
                     text = gr.Textbox(label="Type instead", placeholder="Say something and press Enter")
                 with gr.Column(scale=1):
-                    felt = gr.Dropdown(list(EMOTIONS), label="That's not how I feel. I feel…")
+                    felt = gr.Dropdown(list(EMOTIONS), value=None, label="That's not how I feel. I feel…")
                     note = gr.Textbox(label="Note (optional)", max_lines=2)
                     correct = gr.Button("Send correction")
                     corrected = gr.Markdown()
                     export = gr.Button("Export session (JSON + CSV)")
                     files = gr.File(label="Export", file_count="multiple", elem_id="export-files")
             status = gr.Markdown(elem_id="status")
-        outs = [label, timeline, importance, bars, chat, status]
+        # The page refreshes from the session on this timer; the streams only queue input (see worker.py).
+        timer = gr.Timer(0.25, active=False)
+        outs = [head, words, notice, timeline, importance, bars, chat, status]
+        quiet = {"show_progress": "hidden", "api_visibility": "private"}
         start.click(partial(start_session, pipeline), [consent, participant, state, keep_raw],
-                    [state, live, started] + outs)
-        webcam.stream(partial(on_frame, pipeline), [webcam, state], [preview] + outs, stream_every=0.1,
-                      time_limit=3600, concurrency_limit=None)
-        mic.stream(partial(on_audio, pipeline), [mic, state], outs, stream_every=0.5, time_limit=3600,
-                   concurrency_limit=None)
-        mic.stop_recording(partial(on_stop_recording, pipeline), [state], outs)
-        text.submit(partial(on_text, pipeline), [text, state], [text] + outs)
+                    [state, live, started, timer] + outs, api_visibility="private")
+        webcam.stream(partial(on_frame, pipeline), [webcam, state], None, stream_every=0.1,
+                      time_limit=3600, concurrency_limit=None, **quiet)
+        mic.stream(partial(on_audio, pipeline), [mic, state], None, stream_every=0.25, time_limit=3600,
+                   concurrency_limit=None, **quiet)
+        mic.stop_recording(partial(on_stop_recording, pipeline), [state], None, **quiet)
+        timer.tick(refresh, [state], outs, concurrency_limit=None, **quiet)
+        text.submit(partial(on_text, pipeline), [text, state], [text] + outs, api_visibility="private")
         for meta in (age, gender, timbre):
-            meta.change(on_metadata, [age, gender, timbre, state], [state])
-        correct.click(partial(on_correction, pipeline), [felt, note, state], [corrected])
-        export.click(on_export, [state], [files])
+            meta.change(on_metadata, [age, gender, timbre, state], [state], api_visibility="private")
+        correct.click(partial(on_correction, pipeline), [felt, note, state], [corrected, felt, note],
+                      api_visibility="private")
+        export.click(on_export, [state], [files], api_visibility="private")
     return demo
 
 

@@ -9,7 +9,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 
-from agf_core.labels import EMOTIONS, MODALITIES
+from agf_core.labels import EMOTIONS, MODALITIES, check_emotion
 from agf_core.recognizer import Prediction
 
 from .smoothing import LabelSmoother
@@ -54,8 +54,7 @@ class SessionState:
 
     def add_correction(self, felt: str, note: str = "") -> dict:
         """The participant says "that's not how I feel": store what was shown and what they chose."""
-        if felt not in EMOTIONS:
-            raise ValueError(f"unknown emotion {felt!r}; accepted: {', '.join(EMOTIONS)}")
+        check_emotion(felt)
         row = {"t": self.now(), "shown": self.smoother.label, "felt": felt, "note": note,
                "timeline_index": len(self.timeline) - 1}
         self.corrections.append(row)
@@ -78,8 +77,10 @@ class SessionState:
         return cls(**d)
 
     def timeline_csv(self) -> str:
-        """The timeline as CSV, one row per update, with every column any row has."""
-        cols = list(dict.fromkeys(k for row in self.timeline for k in row))
+        """The timeline as CSV, one row per update, with every column any row has (a header even when empty)."""
+        base = ["t", "source", "label", "confidence", "shown", "fusion", *(f"p_{e}" for e in EMOTIONS),
+                *(f"w_{m}" for m in MODALITIES)]
+        cols = list(dict.fromkeys(base + [k for row in self.timeline for k in row]))
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=cols, restval="")
         writer.writeheader()
