@@ -25,6 +25,8 @@ from streaming.charts import MODALITY_NAMES, importance_figure, modality_bars_fi
 from streaming.pipeline import LivePipeline, latency_summary  # noqa: E402
 from streaming.state import LiveState  # noqa: E402
 from streaming import ASSETS  # noqa: E402
+from streaming.capture import MicrophoneRoutes  # noqa: E402
+from streaming.metrics import MetricsLog, no_metrics  # noqa: E402
 from streaming.worker import ensure_worker, stop_worker  # noqa: E402
 
 log = logging.getLogger("demo")
@@ -42,6 +44,7 @@ class DemoOptions:
     asr_model: str = "tiny.en"
     reply_model: str = ""
     reply_endpoint: str = ""
+    metrics_log: str = ""       # a file for wall-clock live-path events (benchmarks/browser.py); off when ""
 
 
 def make_pipeline(options: DemoOptions = DemoOptions()) -> LivePipeline:
@@ -51,7 +54,9 @@ def make_pipeline(options: DemoOptions = DemoOptions()) -> LivePipeline:
     from streaming.transcriber import TranscriberOptions, WhisperTranscriber
     reply = (GeneratorReply(options.reply_model, options.reply_endpoint, os.environ.get("AGF_REPLY_API_KEY", ""))
              if options.reply_model or options.reply_endpoint else TemplateReply())
-    return LivePipeline(default_recognizer(), WhisperTranscriber(TranscriberOptions(model=options.asr_model)), reply)
+    metrics = MetricsLog(options.metrics_log) if options.metrics_log else no_metrics
+    return LivePipeline(default_recognizer(), WhisperTranscriber(TranscriberOptions(model=options.asr_model)), reply,
+                        metrics=metrics)
 
 
 # ---- rendering ---------------------------------------------------------------------------------------
@@ -123,8 +128,8 @@ def _ready(state: LiveState | None) -> bool:
 
 
 # ---- handlers ----------------------------------------------------------------------------------------
-def start_session(pipeline: LivePipeline, consent: bool, participant_id: str, state: LiveState | None,
-                  keep_raw: bool = False):
+def start_session(pipeline: LivePipeline, microphone: MicrophoneRoutes, consent: bool, participant_id: str,
+                  state: LiveState | None, keep_raw: bool = False):
     if not consent:
         raise gr.Error("Please tick the consent box to start: capture stays off until you do.")
     if state is not None:
@@ -132,8 +137,9 @@ def start_session(pipeline: LivePipeline, consent: bool, participant_id: str, st
     state = pipeline.new_state(participant_id.strip())
     state.session.consent = True
     state.keep_raw = bool(keep_raw)
+    token = microphone.register(state)          # the page's microphone posts with it (streaming/capture.py)
     return (state, gr.update(visible=True), f"Session {state.session.session_id} started.",
-            gr.Timer(active=True)) + view(state)
+            gr.Timer(active=True), f'<span data-token="{token}"></span>') + view(state)
 
 
 def on_frame(pipeline: LivePipeline, frame: np.ndarray | None, state: LiveState | None) -> None:
@@ -143,22 +149,9 @@ def on_frame(pipeline: LivePipeline, frame: np.ndarray | None, state: LiveState 
         ensure_worker(pipeline, state)
 
 
-def on_audio(pipeline: LivePipeline, chunk: tuple[int, np.ndarray] | None, state: LiveState | None) -> None:
-    """A microphone chunk: queued, every sample of it, for the session's worker; returns at once."""
-    if _ready(state) and chunk is not None:
-        pipeline.on_audio(state, chunk)
-        ensure_worker(pipeline, state)
-
-
-def on_stop_recording(pipeline: LivePipeline, state: LiveState | None) -> None:
-    if _ready(state):
-        pipeline.close(state)
-        ensure_worker(pipeline, state)
-
-
 def refresh(state: LiveState | None):
     """The page's timer: a new view when the session changed since the last one, else nothing."""
-    if not _ready(state) or state.version == getattr(state, "rendered", -1):
+    if not _ready(state) or state.version == state.rendered:
         return (gr.skip(),) * N_VIEW
     return view(state)
 
@@ -218,8 +211,10 @@ def release(state: LiveState | None) -> None:
 
 
 # ---- layout ------------------------------------------------------------------------------------------
-def build(pipeline: LivePipeline) -> gr.Blocks:
-    """The page, wired to `pipeline` (tests pass one with fake models)."""
+def build(pipeline: LivePipeline, microphone: MicrophoneRoutes | None = None) -> gr.Blocks:
+    """The page, wired to `pipeline` (tests pass one with fake models). The microphone's audio arrives through
+    `microphone`'s route (serve it with `launch(app_kwargs={"routes": microphone.routes()})`)."""
+    microphone = microphone or MicrophoneRoutes(pipeline)
     with gr.Blocks(title="AGF live emotion") as demo:
         # Gradio deletes a tab's state 60 min after it disconnects; the callback releases its buffers then.
         state = gr.State(None, delete_callback=release)
@@ -237,14 +232,16 @@ def build(pipeline: LivePipeline) -> gr.Blocks:
                 with gr.Column(scale=1):
                     webcam = gr.Image(sources=["webcam"], streaming=True, label="Webcam", type="numpy",
                                       elem_id="webcam")
-                    mic = gr.Audio(sources=["microphone"], streaming=True, label="Microphone", type="numpy",
-                                   elem_id="mic")
+                    mic = gr.Button("🎙️ Start microphone", elem_id="mic-button")
+                    gr.HTML("", elem_id="mic-notice")        # filled by assets/microphone.html
+                    token = gr.HTML("", elem_id="capture-token", container=False)
                     with gr.Row():
                         age = gr.Dropdown(list(VOCAB["age"]), value="unknown", label="Age group")
                         gender = gr.Dropdown(list(VOCAB["gender"]), value="unknown", label="Gender")
                         timbre = gr.Dropdown(list(VOCAB["timbre"]), value="unknown",
                                              label="Voice timbre (unknown = estimate from voice)")
                 with gr.Column(scale=2):
+                    gr.HTML("", elem_id="device-notice")     # filled by assets/devices.html in the browser
                     head = gr.Markdown(elem_id="headline")
                     words = gr.Markdown(elem_id="live-words")
                     notice = gr.Markdown(elem_id="notice")
@@ -268,15 +265,13 @@ def build(pipeline: LivePipeline) -> gr.Blocks:
         timer = gr.Timer(0.25, active=False)
         outs = [head, words, notice, timeline, importance, bars, chat, status]
         quiet = {"show_progress": "hidden", "api_visibility": "private"}
-        start.click(partial(start_session, pipeline), [consent, participant, state, keep_raw],
-                    [state, live, started, timer] + outs, api_visibility="private")
+        start.click(partial(start_session, pipeline, microphone), [consent, participant, state, keep_raw],
+                    [state, live, started, timer, token] + outs, **quiet)
         webcam.stream(partial(on_frame, pipeline), [webcam, state], None, stream_every=0.1,
                       time_limit=3600, concurrency_limit=None, **quiet)
-        mic.stream(partial(on_audio, pipeline), [mic, state], None, stream_every=0.25, time_limit=3600,
-                   concurrency_limit=None, **quiet)
-        mic.stop_recording(partial(on_stop_recording, pipeline), [state], None, **quiet)
+        mic.click(None, js="() => window.agfMic.toggle()")       # recorded in the page, posted losslessly
         timer.tick(refresh, [state], outs, concurrency_limit=None, **quiet)
-        text.submit(partial(on_text, pipeline), [text, state], [text] + outs, api_visibility="private")
+        text.submit(partial(on_text, pipeline), [text, state], [text] + outs, **quiet)
         for meta in (age, gender, timbre):
             meta.change(on_metadata, [age, gender, timbre, state], [state], api_visibility="private")
         correct.click(partial(on_correction, pipeline), [felt, note, state], [corrected, felt, note],
@@ -296,11 +291,16 @@ def main(argv: list[str] | None = None) -> None:
                     "(key in AGF_REPLY_API_KEY)")
     ap.add_argument("--asr-model", default="tiny.en", help="faster-whisper model: the packaged tiny.en (offline), "
                     "a CTranslate2 folder, or a name such as small.en (downloaded where a hub is reachable)")
+    ap.add_argument("--metrics-log", default="", help="write live-path timings (no audio, no images) to this "
+                    "JSON-lines file, for benchmarks/browser.py")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    pipeline = make_pipeline(DemoOptions(args.asr_model, args.reply_model, args.reply_endpoint))
-    build(pipeline).queue(default_concurrency_limit=4).launch(server_name=args.host, server_port=args.port,
-                                                     share=args.share, css_paths=[ASSETS / "style.css"])
+    pipeline = make_pipeline(DemoOptions(args.asr_model, args.reply_model, args.reply_endpoint, args.metrics_log))
+    microphone = MicrophoneRoutes(pipeline)
+    build(pipeline, microphone).queue(default_concurrency_limit=4).launch(
+        server_name=args.host, server_port=args.port, share=args.share, css_paths=[ASSETS / "style.css"],
+        head_paths=[ASSETS / "devices.html", ASSETS / "microphone.html"],
+        app_kwargs={"routes": microphone.routes()})
 
 
 if __name__ == "__main__":

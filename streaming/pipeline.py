@@ -23,6 +23,7 @@ from agf_core.labels import check_emotion
 from agf_core.recognizer import EmotionRecognizer, Prediction
 from agf_core.status import NO_FACE, ModalityStatus
 
+from .metrics import no_metrics
 from .reply import FALLBACK_TEXT, Reply, ReplyGenerator, ReplyInput
 from .session import SessionState
 from .state import LiveState
@@ -60,8 +61,9 @@ class Turn:
 
 class LivePipeline:
     def __init__(self, recognizer: EmotionRecognizer, transcriber: Transcriber, reply: ReplyGenerator,
-                 options: PipelineOptions = PipelineOptions()):
+                 options: PipelineOptions = PipelineOptions(), metrics=no_metrics):
         self.recognizer, self.transcriber, self.reply, self.options = recognizer, transcriber, reply, options
+        self.metrics = metrics   # streaming/metrics.py: wall-clock events for the browser benchmark
 
     def new_state(self, participant_id: str = "") -> LiveState:
         state = LiveState(SessionState(participant_id=participant_id), FaceWindow(self.options.video))
@@ -86,6 +88,7 @@ class LivePipeline:
                 state.changed()
             return False
         state.put_audio(rate, x)
+        self.metrics("chunk", state.session.session_id, rate=rate, samples=len(x))
         return True
 
     def close(self, state: LiveState) -> None:
@@ -109,6 +112,7 @@ class LivePipeline:
                 with state.lock:
                     state.listening.since_s, state.listening.partial = state.session.now(), ""
                     state.changed()
+                self.metrics("listening", state.session.session_id, onset_s=seg.speech_start_s)
         if state.inbox.end_of_audio:
             with state.lock:
                 state.inbox.end_of_audio = False
@@ -145,6 +149,7 @@ class LivePipeline:
         with state.lock:
             state.listening.partial, state.listening.partial_audio_s = text, seconds
             state.changed()
+        self.metrics("partial", state.session.session_id, text=text, audio_s=seconds)
 
     def _face(self, state: LiveState, t: float, frame: np.ndarray) -> None:
         refreshed = self._guard(state, "video", "face", state.face.push, frame, t, self.recognizer)
@@ -179,7 +184,9 @@ class LivePipeline:
             return self._turn(state, "", "speech") if audio_out is not None else None
         if not text:      # nothing intelligible: the voice still counts
             return self._turn(state, "", "speech") if audio_out is not None else None
-        return self._turn(state, text, "speech")
+        turn = self._turn(state, text, "speech")
+        self.metrics("final", state.session.session_id, text=text, start_s=utt.start_s, end_s=utt.end_s)
+        return turn
 
     def _transcribe_once(self, audio: np.ndarray) -> str:
         text = self.transcriber(audio)

@@ -70,6 +70,7 @@ class LiveState:
     raw_faces: list = field(default_factory=list)   # (t, 48x48 uint8 crop) at each window refresh
     personal: Personalization = field(default_factory=Personalization)  # learnt from this participant only
     version: int = 0                 # bumped on every change the page shows
+    rendered: int = -1               # the version the page last got
     closed: bool = False
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     wake: threading.Event = field(default_factory=threading.Event, repr=False)

@@ -8,6 +8,7 @@ import pytest
 gr = pytest.importorskip("gradio")
 import demo  # noqa: E402
 from conftest import speak  # noqa: E402
+from streaming.capture import MicrophoneRoutes  # noqa: E402
 from streaming.worker import stop_worker  # noqa: E402
 
 VIEW = ["headline", "words", "notice", "timeline", "importance", "bars", "chat", "status"]
@@ -18,9 +19,14 @@ def pipe():
     return demo.make_pipeline()
 
 
+@pytest.fixture(scope="module")
+def mic(pipe):
+    return MicrophoneRoutes(pipe)
+
+
 @pytest.fixture()
-def state(pipe):
-    s = demo.start_session(pipe, True, "P42", None)[0]
+def state(pipe, mic):
+    s = demo.start_session(pipe, mic, True, "P42", None)[0]
     yield s
     stop_worker(s)
 
@@ -39,9 +45,11 @@ def _wait_view(state, until, timeout=60.0):
     raise AssertionError(f"the page never showed what was expected; last view: {last and last['status']}")
 
 
-def test_capture_stays_off_without_consent(pipe):
+def test_capture_stays_off_without_consent(pipe, mic):
     with pytest.raises(gr.Error, match="consent"):
-        demo.start_session(pipe, False, "", None)
+        demo.start_session(pipe, mic, False, "", None)
+    with pytest.raises(PermissionError):
+        mic.receive("not-a-token", 48000, np.zeros(100, np.int16).tobytes())
     assert demo.on_frame(pipe, np.zeros((480, 640, 3), np.uint8), None) is None
     assert demo.refresh(None) == (gr.skip(),) * len(VIEW)
 
@@ -64,15 +72,21 @@ def test_frames_are_queued_and_the_timer_shows_the_face(pipe, state, face_photo)
     _wait_view(state, lambda v: "face: absent (no face found)" in v["status"])
 
 
-def test_microphone_chunks_give_listening_then_transcript_and_reply(pipe, state, tmp_path):
+def test_microphone_posts_give_listening_then_transcript_and_reply(pipe, mic, tmp_path):
+    start = demo.start_session(pipe, mic, True, "P43", None)
+    state, token_html = start[0], start[4]
+    token = token_html.split('"')[1]
     _, speech = speak("I am so happy to see you again today.", tmp_path / "s.wav")
     pcm = np.concatenate([np.zeros(24000, np.int16), speech, np.zeros(96000, np.int16)])
-    for i in range(0, len(pcm), 12000):
-        demo.on_audio(pipe, (48000, pcm[i:i + 12000]), state)
-    assert state.inbox.samples_in == len(pcm)                          # every sample reached the session
+    for i in range(0, len(pcm), 9600):                                 # the page posts every 200 ms
+        got = mic.receive(token, 48000, pcm[i:i + 9600].tobytes())
+    assert got["samples"] == state.inbox.samples_in == len(pcm)       # every sample reached the session
+    with pytest.raises(ValueError, match="int16"):
+        mic.receive(token, 48000, b"\x00" * 3)
     view = _wait_view(state, lambda v: len(v["chat"]) >= 2)
     said = view["chat"][0]["content"].lower()
     assert "happy" in said and "(speech" in said and view["words"] == ""
+    stop_worker(state)
 
 
 def test_correction_resets_and_export_round_trip(pipe, state):
@@ -90,14 +104,14 @@ def test_correction_resets_and_export_round_trip(pipe, state):
     assert open(csv_path).read().count("\n") == len(data["timeline"]) + 1
 
 
-def test_raw_media_is_exported_only_with_opt_in(pipe, face_photo, tmp_path):
+def test_raw_media_is_exported_only_with_opt_in(pipe, mic, face_photo, tmp_path):
     import cv2
     _, speech = speak("Keep this recording please.", tmp_path / "s.wav")
     pcm = np.concatenate([np.zeros(24000, np.int16), speech, np.zeros(96000, np.int16)])
     frame = cv2.resize(face_photo, (640, 480))
     exports = {}
     for keep in (False, True):
-        state = demo.start_session(pipe, True, "raw", None, keep)[0]
+        state = demo.start_session(pipe, mic, True, "raw", None, keep)[0]
         stop_worker(state)                                             # run the pipeline here, in order
         pipe.on_frame(state, frame)
         for i in range(0, len(pcm), 24000):

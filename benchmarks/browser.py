@@ -1,0 +1,256 @@
+"""The live loop measured as a participant lives it: headless Chromium with a fake camera (a face photo) and a
+fake microphone (sentences synthesised by espeak-ng with short pauses), against `python demo.py`.
+
+    python -m benchmarks.browser --out reports/ [--seconds 40]
+
+Times come from two clocks on the same machine: the page (Date.now(), sampled every 20 ms by an injected
+script: when "listening" shows, when partial words show, when a transcript + reply shows) and the server
+(`demo.py --metrics-log`: when each microphone chunk arrived). The capture time of a sample is its chunk's
+arrival time minus the samples after it in that chunk. Speech onsets and ends are found in the wav itself.
+Writes reports/benchmark_browser.json: one key per target row of issue 11, medians and p95s in seconds,
+the machine and the commit. Not a test: tests/test_browser.py checks behaviour with the same kit.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+SENTENCES = [("Yesterday my cat knocked over a glass of water.", "water"),
+             ("I am really angry about the broken window.", "window"),
+             ("Tomorrow we will go to the beach together.", "beach")]
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+# Samples the page's text every 20 ms; keeps each change of the live words and the conversation with its time.
+OBSERVER = """
+window.__agf = [];
+setInterval(() => {
+  for (const id of ["live-words", "chat", "headline"]) {
+    const el = document.getElementById(id);
+    const text = el ? el.innerText : "";
+    const last = window.__agf.filter(e => e.id === id).pop();
+    if (!last || last.text !== text) window.__agf.push({id, text, t: Date.now() / 1000});
+  }
+}, 20);
+"""
+
+
+def missing_tools() -> list[str]:
+    return [t for t in ("chromium", "ffmpeg", "espeak-ng", "sox") if shutil.which(t) is None]
+
+
+def make_media(folder: Path, sentences=SENTENCES, pause_s: float = 1.0, lead_s: float = 1.0, tail_s: float = 4.0,
+               photo: Path = ROOT / "tests/assets/grace_hopper.jpg") -> tuple[Path, Path, list[tuple[float, float]]]:
+    """A y4m of a face photo and a 48 kHz mono wav of the sentences with pauses; returns the speech
+    (onset, end) of each sentence in the wav, in seconds, found from its loudness."""
+    import soundfile as sf
+    folder.mkdir(parents=True, exist_ok=True)
+    y4m, wav = folder / "face.y4m", folder / "speech.wav"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-loop", "1", "-i", str(photo), "-t", "3", "-r", "10",
+                    "-vf", "scale=640:480,setsar=1", "-pix_fmt", "yuv420p", str(y4m)], check=True)
+    parts, spans, t = [np.zeros(int(48000 * lead_s), np.float32)], [], lead_s
+    for i, (sentence, _) in enumerate(sentences):
+        raw = folder / f"s{i}.wav"
+        subprocess.run(["espeak-ng", "-w", str(raw), sentence], check=True)
+        subprocess.run(["sox", str(raw), "-r", "48000", "-c", "1", "-b", "16", str(raw.with_suffix(".48k.wav"))],
+                       check=True)
+        x, _ = sf.read(raw.with_suffix(".48k.wav"), dtype="float32")
+        loud = np.flatnonzero(np.abs(x) > 0.02)
+        x = x[loud[0]:loud[-1] + 1]                                      # speech only, no espeak padding
+        spans.append((t, t + len(x) / 48000))
+        parts += [x, np.zeros(int(48000 * pause_s), np.float32)]
+        t += len(x) / 48000 + pause_s
+    parts.append(np.zeros(int(48000 * tail_s), np.float32))
+    sf.write(wav, np.concatenate(parts), 48000, subtype="PCM_16")
+    return y4m, wav, spans
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def demo_server(*args: str, timeout_s: float = 240):
+    """`python demo.py` on a free port; yields its URL; stops it afterwards."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "demo.py", "--port", str(port), *args], cwd=ROOT,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + timeout_s
+    try:
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError(f"demo.py did not start: {proc.stdout.read()[-2000:] if proc.stdout else ''}")
+                time.sleep(1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def launch(playwright, y4m: Path | None = None, wav: Path | None = None):
+    flags = FLAGS + ([f"--use-file-for-fake-video-capture={y4m}"] if y4m else []) + \
+        ([f"--use-file-for-fake-audio-capture={wav}"] if wav else [])
+    return playwright.chromium.launch(executable_path=shutil.which("chromium"), args=flags)
+
+
+def start_session(page, url: str, participant: str = "") -> None:
+    from playwright.sync_api import expect
+    page.goto(url, wait_until="load")
+    page.get_by_label("I agree to take part").check()
+    if participant:
+        page.get_by_label("Participant ID (optional)").fill(participant)
+    page.get_by_role("button", name="Start session").click()
+    expect(page.get_by_text("started.")).to_be_visible(timeout=30_000)
+
+
+def start_streams(page, webcam: bool = True) -> float:
+    """Webcam (optional) then microphone; returns the wall time the microphone was started."""
+    if webcam:
+        page.get_by_text("Click to Access Webcam").click()
+        page.locator("#webcam button:has-text('Record')").click()
+    page.locator("#mic-button").click()
+    page.wait_for_function("window.agfMic && window.agfMic.running", timeout=15_000)
+    return time.time()
+
+
+def stop_microphone(page) -> dict:
+    """Stop the microphone; returns the samples the page captured and the samples the server acknowledged."""
+    page.locator("#mic-button").click()
+    page.wait_for_function("!window.agfMic.running && window.agfMic.sent === window.agfMic.captured",
+                           timeout=30_000)
+    return page.evaluate("({captured: window.agfMic.captured, sent: window.agfMic.sent, rate: window.agfMic.rate,"
+                         " clock: window.agfMic.clock})")
+
+
+def first_time(events: list[dict], element: str, after: float, test) -> float | None:
+    return next((e["t"] for e in events if e["id"] == element and e["t"] >= after and test(e["text"])), None)
+
+
+def capture_clock(counts: dict) -> tuple[np.ndarray, np.ndarray]:
+    """From the page's microphone: stream seconds recorded at the end of each audio block, and when."""
+    clock = np.array(counts["clock"], dtype=np.float64)                   # (blocks, 2): samples so far, time
+    return clock[:, 0] / counts["rate"], clock[:, 1]
+
+
+def captured_at(stream_s: float, ends: np.ndarray, times: np.ndarray) -> float:
+    """Wall time at which stream second `stream_s` was recorded: its block's time minus what came after it."""
+    i = min(int(np.searchsorted(ends, stream_s)), len(ends) - 1)
+    return float(times[i] - (ends[i] - stream_s))
+
+
+def pct(xs: list[float]) -> dict:
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return {"n": 0}
+    return {"median_s": round(float(np.median(xs)), 3), "p95_s": round(float(np.percentile(xs, 95)), 3),
+            "n": len(xs), "all_s": [round(x, 3) for x in xs]}
+
+
+def measure(seconds: float, folder: Path) -> dict:
+    from playwright.sync_api import sync_playwright
+    y4m, wav, spans = make_media(folder)
+    import soundfile as sf
+    loop_s = sf.info(wav).duration
+    log_path = folder / "metrics.jsonl"
+    with demo_server("--metrics-log", str(log_path)) as url, sync_playwright() as p:
+        browser = launch(p, y4m, wav)
+        page = browser.new_context(permissions=["camera", "microphone"],
+                                   viewport={"width": 1400, "height": 1800}).new_page()
+        page.add_init_script(OBSERVER)
+        start_session(page, url, "bench")
+        start_streams(page, webcam=True)
+        time.sleep(seconds / 2)
+        typed = []
+        for message in ("I just got some wonderful news!", "This is so frustrating."):   # typed while streaming
+            box = page.get_by_placeholder("Say something and press Enter")
+            box.fill(message)
+            t0 = time.time()
+            box.press("Enter")
+            page.wait_for_function(f"document.getElementById('chat').innerText.includes({json.dumps(message)})",
+                                   timeout=30_000)
+            typed.append(time.time() - t0)
+            time.sleep(2)
+        time.sleep(seconds / 2)
+        counts = stop_microphone(page)
+        time.sleep(3)
+        events = page.evaluate("window.__agf")
+        page.screenshot(path=str(folder / "page.png"), full_page=True)
+        browser.close()
+    log = [json.loads(line) for line in log_path.read_text().splitlines()]
+    return analyse(log, events, spans, loop_s, counts, typed)
+
+
+def analyse(log, events, spans, loop_s, counts, typed) -> dict:
+    ends, arrivals = capture_clock(counts)
+    received_s = sum(e["samples"] / e["rate"] for e in log if e["event"] == "chunk")   # what the server got
+    sent_s = counts["captured"] / counts["rate"]                                     # what the page recorded
+    final_lat, onset_lat, first_words, found = [], [], [], []
+    for loop in range(int(received_s // loop_s) + 1):
+        for (onset, end), (sentence, key) in zip(spans, SENTENCES):
+            s_onset, s_end = loop * loop_s + onset, loop * loop_s + end
+            if s_end + 1.0 > received_s:
+                continue
+            t_onset, t_end = captured_at(s_onset, ends, arrivals), captured_at(s_end, ends, arrivals)
+            shown = first_time(events, "chat", t_onset, lambda text, k=key: text.lower().count(k) > loop)
+            found.append(shown is not None)
+            if shown is not None:
+                final_lat.append(shown - t_end)
+            listening = first_time(events, "live-words", t_onset - 0.2, lambda text: "listening" in text)
+            onset_lat.append(None if listening is None else listening - t_onset)
+            words = first_time(events, "live-words", t_onset, lambda text: len(text.split()) > 1 and "…" in text
+                               and len(text.split("…", 1)[1].strip()) > 0)
+            first_words.append(None if words is None or words > t_end + 1 else words - t_onset)
+    return {
+        "speech_received_over_sent": round(received_s / sent_s, 4) if sent_s else None,
+        "speech_received_s": round(received_s, 2), "speech_sent_s": round(float(sent_s), 2),
+        "sentences_found": f"{sum(found)}/{len(found)}",
+        "end_of_speech_to_transcript_and_reply_on_page": pct(final_lat),
+        "speech_onset_to_listening_on_page": pct(onset_lat),
+        "speech_onset_to_first_partial_words_on_page": pct(first_words),
+        "typed_to_reply_on_page_while_streaming": pct(typed),
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.browser", description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default="reports")
+    ap.add_argument("--seconds", type=float, default=40.0, help="how long the microphone streams")
+    ap.add_argument("--work", default="/tmp/agf_browser_bench", help="scratch folder for media and logs")
+    args = ap.parse_args(argv)
+    if missing_tools():
+        raise SystemExit(f"needs {', '.join(missing_tools())} (apt-get install chromium ffmpeg espeak-ng sox)")
+    result = measure(args.seconds, Path(args.work))
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+    report = {"machine": {"cpu_count": os.cpu_count(), "load_avg_1m_at_end": os.getloadavg()[0]},
+              "commit": commit.strip(), "seconds_streamed": args.seconds, **result}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "benchmark_browser.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps({k: (v if not isinstance(v, dict) else {kk: vv for kk, vv in v.items() if kk != "all_s"})
+                      for k, v in report.items()}, indent=2))
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Lossless microphone capture for the browser page.
+
+Gradio's streaming audio keeps only the newest chunk of a stream event on the server (`/stream/{event_id}`
+overwrites `event.data`) and the page drops chunks while the stream is opening: under load, speech is lost.
+So the page (assets/microphone.html) records the microphone itself and posts 16-bit PCM to `POST
+/agf/audio`, one request at a time, keeping what it recorded meanwhile and sending it with the next request:
+nothing is dropped, and every sample is counted on both sides. Each session gets a secret token; a request
+without the right token reaches no session.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+import weakref
+
+import numpy as np
+from fastapi import Request            # at module level: FastAPI resolves the endpoint's annotations here
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+
+from .pipeline import LivePipeline
+from .state import LiveState
+from .worker import ensure_worker
+
+log = logging.getLogger(__name__)
+MAX_BODY = 48_000 * 2 * 12          # 12 s of 48 kHz int16: more than the page ever holds back
+
+
+class MicrophoneRoutes:
+    """The capture endpoint and the sessions it may feed (token -> live state; weak, so a closed session
+    disappears with its state)."""
+
+    def __init__(self, pipeline: LivePipeline):
+        self.pipeline = pipeline
+        self._sessions: weakref.WeakValueDictionary[str, LiveState] = weakref.WeakValueDictionary()
+
+    def register(self, state: LiveState) -> str:
+        token = secrets.token_urlsafe(24)
+        self._sessions[token] = state
+        return token
+
+    def receive(self, token: str, rate: int, body: bytes, end: bool = False) -> dict:
+        """One post from the page: int16 mono PCM at `rate`. Returns the samples received so far."""
+        state = self._sessions.get(token)
+        if state is None or not state.session.consent or state.closed:
+            raise PermissionError("no live session for this token")
+        if len(body) % 2 or len(body) > MAX_BODY:
+            raise ValueError(f"audio body of {len(body)} bytes is not accepted; accepted: int16 PCM, "
+                             f"at most {MAX_BODY} bytes")
+        if body:
+            if not self.pipeline.on_audio(state, (rate, np.frombuffer(body, np.int16).copy())):
+                raise ValueError(f"audio at {rate} Hz is not accepted")
+        if end:
+            self.pipeline.close(state)
+        ensure_worker(self.pipeline, state)
+        return {"samples": state.inbox.samples_in}
+
+    def routes(self) -> list:
+        """FastAPI routes for `launch(app_kwargs={"routes": ...})`."""
+        async def audio(request: Request) -> JSONResponse:
+            q = request.query_params
+            try:
+                out = self.receive(q.get("token", ""), int(q.get("rate", "0")), await request.body(),
+                                   end=q.get("end") == "1")
+            except PermissionError as e:
+                return JSONResponse({"error": str(e)}, status_code=403)
+            except ValueError as e:
+                log.warning("refused microphone audio: %s", e)
+                return JSONResponse({"error": str(e)}, status_code=400)
+            return JSONResponse(out)
+
+        return [APIRoute("/agf/audio", audio, methods=["POST"], include_in_schema=False)]
