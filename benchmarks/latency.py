@@ -146,6 +146,7 @@ def simulate_session(pipe, frame, sentence, minutes: float, fps: float) -> dict:
                 pipe.on_audio(state, (48000, ten_s[k * 24000:(k + 1) * 24000]))
                 for _ in range(max(1, int(fps / 2))):
                     pipe.on_frame(state, frame)
+                pipe.step(state)                                           # what the session's worker runs
         samples.append(round(rss_mb(), 1))
     slope = float(np.polyfit(np.arange(len(samples)), samples, 1)[0]) if len(samples) > 2 else 0.0
     half = len(samples) // 2
