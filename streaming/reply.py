@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Mapping, Protocol, Sequence
 
 import numpy as np
 
-from agf_core.labels import EMOTIONS
+from agf_core.labels import EMOTIONS, check_emotion
 
 from . import ASSETS
 from .reply_cues import Cues, StatedFeeling, read_cues
@@ -78,8 +78,7 @@ class ReplyInput:
     def __post_init__(self):
         if not isinstance(self.text, str):
             raise TypeError(f"text must be a str, got {type(self.text).__name__} {self.text!r:.60}")
-        if self.label not in EMOTIONS:
-            raise ValueError(f"unknown emotion {self.label!r}; accepted: {', '.join(EMOTIONS)}")
+        check_emotion(self.label)
         if not (isinstance(self.confidence, (int, float)) and 0.0 <= self.confidence <= 1.0):
             raise ValueError(f"confidence must be a number in [0, 1], got {self.confidence!r}")
         for m in self.modalities:
