@@ -260,7 +260,7 @@ def markdown(report: dict) -> str:
              f"cpu_threads={report['threads']}, int8. RTF = compute seconds per audio second (wall / process CPU); "
              "the machine is shared, so wall RTF includes other processes' load.", "",
              "| model | setting | clips kept | RAVDESS WER | TESS WER | jfk WER | RTF wall | RTF CPU | "
-             "median s/clip (wall) |", "|---|---|---|---|---|---|---|---|---|"]
+             "median s/clip, RAVDESS (wall) |", "|---|---|---|---|---|---|---|---|---|"]
     for r in report["runs"]:
         c = r["corpora"]
         all_rows = [c[k] for k in c]
@@ -271,12 +271,15 @@ def markdown(report: dict) -> str:
         lines.append(f"| {r['model']} | {r['setting']} | {'all' if r['every'] == 1 else '1 in ' + str(r['every'])} "
                      f"| {cell('ravdess')} | {cell('tess')} | {cell('jfk')} | {rtf_w:.3f} | {rtf_c:.3f} | "
                      f"{c.get('ravdess', c.get('tess', {})).get('median_clip_wall_s', '—')} |")
-    lines += ["", "RAVDESS WER per emotion (%):", "",
+    lines += ["", "Subsets (`--every K`) keep every K-th clip in filename order: the same clips for every model and "
+              "setting, but in RAVDESS they fall on fixed places in each actor's folder, so they do not cover all "
+              "emotions; per-emotion WER is given for runs on all clips only.",
+              "", "RAVDESS WER per emotion (%), all 1,440 clips (calm kept apart from neutral):", "",
               "| model | setting | " + " | ".join(RAVDESS_EMOTIONS.values()) + " |",
               "|---|---|" + "---|" * len(RAVDESS_EMOTIONS)]
     for r in report["runs"]:
         pe = r["ravdess_per_emotion"]
-        if pe:
+        if pe and r["every"] == 1:
             lines.append(f"| {r['model']} | {r['setting']} | " +
                          " | ".join(f"{100 * pe[e]:.1f}" if e in pe else "—" for e in RAVDESS_EMOTIONS.values()) + " |")
     probe = report.get("latency_probe")
