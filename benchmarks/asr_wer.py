@@ -24,6 +24,7 @@ import os
 import platform
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -326,7 +327,8 @@ def main(argv: list[str] | None = None) -> None:
         runs.append(summarize(path, model, setting, int(every.removeprefix("every"))))
     probe_path = args.work / "latency_probe.json"
     runs.sort(key=lambda r: (r["every"], MODELS.index(r["model"]), list(SETTINGS).index(r["setting"])))
-    report = {"commit": commit(), "machine": machine(), "threads": args.threads, "compute_type": "int8",
+    report = {"commit": commit(), "machine": machine(),
+              "command": "python -m benchmarks.asr_wer " + " ".join(sys.argv[1:] if argv is None else argv), "threads": args.threads, "compute_type": "int8",
               "normalisation": normalize.__doc__, "runs": runs,
               "latency_probe": json.loads(probe_path.read_text()) if probe_path.exists() else None}
     args.out.mkdir(parents=True, exist_ok=True)
