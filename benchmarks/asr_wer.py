@@ -255,6 +255,17 @@ def commit() -> str:
         return "unknown"
 
 
+FULL_SIZE = {"ravdess": 1440, "tess": 1400, "jfk": 1}
+
+
+def kept(run: dict) -> str:
+    """'all', '1 in K', or 'all (partial: ...)' for a run on all clips that has not finished."""
+    if run["every"] != 1:
+        return f"1 in {run['every']}"
+    short = [f"{c} {s['clips']}/{FULL_SIZE[c]}" for c, s in run["corpora"].items() if s["clips"] < FULL_SIZE[c]]
+    return "all" + (f" (partial: {', '.join(short)})" if short else "")
+
+
 def markdown(report: dict) -> str:
     lines = ["# ASR word error rate (benchmarks/asr_wer.py)", "",
              f"Commit `{report['commit'][:10]}`, {report['machine']['cpu']}, {report['machine']['cores']} cores, "
@@ -269,7 +280,7 @@ def markdown(report: dict) -> str:
         rtf_w = sum(x["rtf_wall"] * x["audio_s"] for x in all_rows) / audio
         rtf_c = sum(x["rtf_cpu"] * x["audio_s"] for x in all_rows) / audio
         cell = lambda k: f"{100 * c[k]['wer']:.1f} % ({c[k]['clips']})" if k in c else "—"  # noqa: E731
-        lines.append(f"| {r['model']} | {r['setting']} | {'all' if r['every'] == 1 else '1 in ' + str(r['every'])} "
+        lines.append(f"| {r['model']} | {r['setting']} | {kept(r)} "
                      f"| {cell('ravdess')} | {cell('tess')} | {cell('jfk')} | {rtf_w:.3f} | {rtf_c:.3f} | "
                      f"{c.get('ravdess', c.get('tess', {})).get('median_clip_wall_s', '—')} |")
     lines += ["", "Subsets (`--every K`) keep every K-th clip in filename order: the same clips for every model and "
@@ -281,7 +292,7 @@ def markdown(report: dict) -> str:
     for r in report["runs"]:
         pe = r["ravdess_per_emotion"]
         if pe and r["every"] == 1:
-            lines.append(f"| {r['model']} | {r['setting']} | " +
+            lines.append(f"| {r['model']} | {r['setting']}{'' if kept(r) == 'all' else ' (partial run)'} | " +
                          " | ".join(f"{100 * pe[e]:.1f}" if e in pe else "—" for e in RAVDESS_EMOTIONS.values()) + " |")
     probe = report.get("latency_probe")
     if probe:
