@@ -121,7 +121,7 @@ def read_ravdess(root: str | Path, split: str) -> list[SpeechClip]:
 
 
 def cache_dir() -> Path:
-    path = Path(os.environ.get("AGF_CACHE", Path(__file__).resolve().parent.parent / ".cache"))
+    path = Path(os.environ.get("AGF_CACHE", Path(__file__).resolve().parents[2] / ".cache"))  # the checkout root
     path.mkdir(parents=True, exist_ok=True)
     return path
 
