@@ -70,12 +70,16 @@ def main(argv: list[str] | None = None) -> int:
         while not args.seconds or time.time() - start < args.seconds:
             if cam is not None:
                 ok, bgr = cam.read()
-                if ok and (pred := pipe.on_frame(state, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))) is not None:
-                    print(f"[{state.session.now():7.1f}s] face   {describe(pred)}")
+                if ok:
+                    pipe.on_frame(state, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
             while not chunks.empty():
-                for turn in pipe.on_audio(state, chunks.get_nowait()):
-                    print(f"[{state.session.now():7.1f}s] said   \"{turn.text}\"  {describe(turn.prediction)}")
-                    print(f"{'':10} reply  {turn.reply}")
+                pipe.on_audio(state, chunks.get_nowait())
+            rows = len(state.session.timeline)
+            for turn in pipe.step(state):          # no browser here: this loop is the session's worker
+                print(f"[{state.session.now():7.1f}s] said   \"{turn.text}\"  {describe(turn.prediction)}")
+                print(f"{'':10} reply  {turn.reply}")
+            if len(state.session.timeline) > rows and state.last is not None:
+                print(f"[{state.session.now():7.1f}s] now    {describe(state.last)}")
             time.sleep(1 / args.fps)
     except KeyboardInterrupt:
         pass
