@@ -15,13 +15,22 @@ def pipe():
 
 
 @pytest.fixture()
-def state(pipe):
-    return demo.start_session(pipe, True, "P42", None)[0]
+def study(tmp_path):
+    from streaming.store import StudyStore
+    from streaming.study import Study
+    return Study(StudyStore(f"sqlite:///{tmp_path}/study.db"))
 
 
-def test_capture_stays_off_without_consent(pipe):
+@pytest.fixture()
+def state(pipe, study):
+    return demo.start_session(pipe, study, True, "P42", None)[0]
+
+
+def test_capture_stays_off_without_consent(pipe, study):
     with pytest.raises(gr.Error, match="consent"):
-        demo.start_session(pipe, False, "", None)
+        demo.start_session(pipe, study, False, "", None)
+    with pytest.raises(gr.Error, match="'a/b' is not accepted"):
+        demo.start_session(pipe, study, True, "a/b", None)
     assert demo.on_frame(pipe, np.zeros((480, 640, 3), np.uint8), None) == (gr.skip(),) * 7
 
 
@@ -54,34 +63,51 @@ def test_microphone_chunks_give_transcript_and_reply(pipe, state, tmp_path):
     assert "happy" in said and "(speech" in said
 
 
-def test_correction_and_export_round_trip(pipe, state):
+def test_correction_and_export_round_trip(pipe, study, state):
     demo.on_text(pipe, "That was awful.", state)
     answer = demo.on_correction(pipe, "surprise", "", state)
     assert "you feel surprise" in answer and "adapts to you (1 correction(s)" in answer
     assert "adapted to you (1 correction(s))" in demo.status_line(state)
     with pytest.raises(gr.Error, match="Pick the emotion"):
         demo.on_correction(pipe, None, "", state)
-    json_path, csv_path = demo.on_export(state)
-    data = json.loads(open(json_path).read())
+    html = demo.on_export(study, state)
+    files = {f.suffix: f for f in study.desk.files()}
+    assert set(files) == {".json", ".csv", ".parquet"} and html.count("<a href=") == 3
+    data = json.loads(files[".json"].read_text())
     assert data["participant_id"] == "P42" and data["corrections"][0]["felt"] == "surprise"
-    assert data["transcript"][0]["text"] == "That was awful."
-    assert open(csv_path).read().count("\n") == len(data["timeline"]) + 1
+    assert data["corrections"][0]["adapted"] is True
+    assert data["utterances"][0]["text"] == "That was awful." and data["replies"][0]["strategy"]
+    assert files[".csv"].read_text().count("\n") == len(data["timeline"]) + 1
+    demo.on_end(study, state)
+    assert study.desk.files() == [] and study.store.session(state.session.session_id)["state"] == "ended"
 
 
-def test_raw_media_is_exported_only_with_opt_in(pipe, face_photo, tmp_path):
+def test_withdraw_deletes_the_session(pipe, study, state):
+    demo.on_text(pipe, "Please forget this.", state)
+    with pytest.raises(gr.Error, match="Tick"):
+        demo.on_withdraw(study, False, state)
+    demo.on_withdraw(study, True, state)
+    assert study.store.session(state.session.session_id) is None
+    assert study.store.rows("utterances", state.session.session_id) == []
+
+
+def test_raw_media_is_stored_only_with_opt_in(pipe, study, face_photo, tmp_path):
     import cv2
     _, speech = speak("Keep this recording please.", tmp_path / "s.wav")
     pcm = np.concatenate([np.zeros(24000, np.int16), speech, np.zeros(96000, np.int16)])
     frame = cv2.resize(face_photo, (640, 480))
-    exports = {}
+    media = {}
     for keep in (False, True):
-        state = demo.start_session(pipe, True, "raw", None, keep)[0]
+        state = demo.start_session(pipe, study, True, "raw", None, keep)[0]
         demo.on_frame(pipe, frame, state)
         for i in range(0, len(pcm), 24000):
             demo.on_audio(pipe, (48000, pcm[i:i + 24000]), state)
-        exports[keep] = demo.on_export(state)
-    assert len(exports[False]) == 2
-    wavs = [f for f in exports[True] if f.endswith(".wav")]
-    faces = [f for f in exports[True] if f.endswith("_faces.npz")]
-    assert len(wavs) == 1 and len(faces) == 1
-    assert np.load(faces[0])["crops"].shape[1:] == (48, 48)
+        assert len(state.raw_audio) == 0 and len(state.raw_faces) == 0  # nothing held in memory
+        media[keep] = study.store.media_items(state.session.session_id)
+        demo.on_export(study, state)
+        names = [f.name for f in study.desk.files() if state.session.session_id in f.name]
+        assert len([n for n in names if n.endswith(".wav")]) == (1 if keep else 0)
+    assert media[False] == []
+    kinds = [k for k, _, _ in media[True]]
+    assert kinds.count("audio") == 1 and kinds.count("face") == 1
+    assert next(a for k, _, a in media[True] if k == "face").shape == (48, 48)
