@@ -279,8 +279,9 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
             on_unload(study, request)
         demo.unload(unload)
     if admin_password:
+        researcher = build_researcher_view(study.store, admin_password, study.desk)  # built outside, or it renders twice
         with demo.route("Researcher", "/researcher", show_in_navbar=False):
-            build_researcher_view(study.store, admin_password, study.desk).render()
+            researcher.render()
     return demo
 
 
@@ -340,7 +341,7 @@ def main(argv: list[str] | None = None) -> None:
     log.info("temp folder %s; exports in %s; store %s", temp.path, study.desk.root, args.store.split("@")[-1])
     demo.queue(default_concurrency_limit=4).launch(
         server_name=args.host, server_port=args.port, share=args.share, auth=auth or None,
-        css_paths=[ASSETS / "style.css"], app_kwargs={"middleware": [Middleware(AccessMiddleware, desk=study.desk,
+        css_paths=[ASSETS / "style.css"], footer_links=["gradio", "settings"], app_kwargs={"middleware": [Middleware(AccessMiddleware, desk=study.desk,
                                                                                   secure=args.share)]})
 
 

@@ -5,7 +5,9 @@ URL and no script can read it.
 
 Exports are handed out by `ExportDesk`: files in one private folder per session, outside Gradio's served cache,
 each downloadable once, by the browser that asked, within `ttl_s`, at `agf/export/<token>`; then deleted.
-`AccessMiddleware` (an ASGI middleware given to Gradio's app) sets the cookie and serves those downloads.
+`AccessMiddleware` (an ASGI middleware given to Gradio's app) sets the cookie, binds each Gradio session hash
+to the first browser that uses it (another browser's request with that hash gets 403, so it can neither run
+events in that session nor read its queue messages), and serves those downloads.
 """
 from __future__ import annotations
 
@@ -14,14 +16,16 @@ import functools
 import inspect
 import logging
 import os
+import re
 import secrets
 import shutil
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from http.cookies import SimpleCookie
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 log = logging.getLogger(__name__)
 
@@ -141,11 +145,36 @@ class ExportDesk:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-class AccessMiddleware:
-    """ASGI: give each browser its owner cookie; serve `agf/export/<token>/<name>` to that owner only."""
+class SessionBinding:
+    """Gradio session hash -> the owner cookie that first used it (bounded: the oldest are forgotten)."""
 
-    def __init__(self, app, desk: ExportDesk, secure: bool = False):
+    def __init__(self, max_sessions: int = 100_000):
+        self._owners: OrderedDict[str, str] = OrderedDict()
+        self.max_sessions = max_sessions
+        self._lock = threading.Lock()
+
+    def allows(self, session_hash: str, owner: str) -> bool:
+        """True when `owner` may use `session_hash`; the first owner to use a hash claims it."""
+        if not session_hash:
+            return True
+        with self._lock:
+            bound = self._owners.get(session_hash)
+            if bound is None:
+                if owner:
+                    self._owners[session_hash] = owner
+                    while len(self._owners) > self.max_sessions:
+                        self._owners.popitem(last=False)
+                return True
+            return bool(owner) and secrets.compare_digest(bound, owner)
+
+
+class AccessMiddleware:
+    """ASGI: give each browser its owner cookie; refuse a request that uses another browser's Gradio session
+    hash (queue join/data, heartbeat, stream chunks, cancel); serve `agf/export/<token>/<name>` to its owner."""
+
+    def __init__(self, app, desk: ExportDesk, secure: bool = False, binding: SessionBinding | None = None):
         self.app, self.desk, self.secure = app, desk, secure
+        self.binding = binding or SessionBinding()
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -155,6 +184,15 @@ class AccessMiddleware:
         if f"/{EXPORT_ROUTE}" in path:
             token = path.split(f"/{EXPORT_ROUTE}", 1)[1].split("/")[0]
             return await self._download(token, owner, send)
+        session_hash = _query_hash(scope) or (path.rsplit("/heartbeat/", 1)[1] if "/heartbeat/" in path else "")
+        if scope.get("method") == "POST" and (path.endswith(BODY_HASH_PATHS) or "/stream/" in path):
+            body = await _read_body(receive)
+            m = BODY_HASH.search(body)
+            session_hash = session_hash or (m.group(1).decode("latin-1") if m else "")
+            receive = _replay(body, receive)
+        if not self.binding.allows(session_hash, owner):
+            log.warning("refused %s for another browser's session", path)
+            return await _respond(send, 403, b"This session belongs to another browser.")
         if owner:
             return await self.app(scope, receive, send)
         new = secrets.token_urlsafe(24)
@@ -162,24 +200,58 @@ class AccessMiddleware:
 
         async def send_with_cookie(message):
             if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = list(message["headers"]) + [(b"set-cookie", cookie.encode())]
+                message["headers"] = list(message.get("headers", [])) + [(b"set-cookie", cookie.encode())]
             await send(message)
         return await self.app(scope, receive, send_with_cookie)
 
     async def _download(self, token: str, owner: str, send) -> None:
         path = self.desk.take(token, owner)
         if path is None:
-            body, status, headers = b"Not found.", 404, [(b"content-type", b"text/plain")]
-        else:
-            body, status = path.read_bytes(), 200
-            path.unlink(missing_ok=True)  # served once
-            headers = [(b"content-type", b"application/octet-stream"),
-                       (b"content-disposition", f'attachment; filename="{path.name}"'.encode()),
-                       (b"cache-control", b"no-store")]
-        await send({"type": "http.response.start", "status": status,
-                    "headers": headers + [(b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+            return await _respond(send, 404, b"Not found.")
+        body = path.read_bytes()
+        path.unlink(missing_ok=True)  # served once
+        await _respond(send, 200, body, [(b"content-type", b"application/octet-stream"),
+                                         (b"content-disposition", f'attachment; filename="{path.name}"'.encode())])
+
+
+BODY_HASH_PATHS = ("/queue/join", "/cancel")
+BODY_HASH = re.compile(rb'"session_hash"\s*:\s*"([^"]{1,128})"')
+
+
+def _query_hash(scope) -> str:
+    for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1")):
+        if k == "session_hash":
+            return v
+    return ""
+
+
+async def _read_body(receive) -> bytes:
+    chunks, more = [], True
+    while more:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, original):
+    """A receive() that gives the body already read, then whatever the client sends next (a disconnect)."""
+    sent = False
+
+    async def receive():
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await original()
+    return receive
+
+
+async def _respond(send, status: int, body: bytes, headers: list | None = None) -> None:
+    headers = headers or [(b"content-type", b"text/plain")]
+    await send({"type": "http.response.start", "status": status,
+                "headers": headers + [(b"content-length", str(len(body)).encode()), (b"cache-control", b"no-store")]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _cookie(scope) -> str:

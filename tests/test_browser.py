@@ -13,6 +13,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "tests" / "output"
 SENTENCE = "I am so happy to see you again today."
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
 
 
 def _free_port() -> int:
@@ -39,10 +42,11 @@ def media(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server():
+def server(tmp_path_factory):
     port = _free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen([sys.executable, "demo.py", "--port", str(port)], cwd=ROOT, env=env,
+    store = f"sqlite:///{tmp_path_factory.mktemp('store')}/study.db"
+    proc = subprocess.Popen([sys.executable, "demo.py", "--port", str(port), "--store", store], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 180
@@ -66,10 +70,7 @@ def test_live_session_in_chromium(media, server):
     from playwright.sync_api import expect, sync_playwright
     y4m, wav = media
     OUTPUT.mkdir(parents=True, exist_ok=True)
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-             f"--use-file-for-fake-video-capture={y4m}", f"--use-file-for-fake-audio-capture={wav}"]
+    flags = FLAGS + [f"--use-file-for-fake-video-capture={y4m}", f"--use-file-for-fake-audio-capture={wav}"]
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=flags)
         context = browser.new_context(permissions=["camera", "microphone"], accept_downloads=True,
@@ -114,16 +115,18 @@ def test_live_session_in_chromium(media, server):
         other.context.close()
 
         # export downloads the session with its rows
-        page.get_by_role("button", name="Export session (JSON + CSV)").click()
+        page.get_by_role("button", name="Export session (JSON, CSV, Parquet)").click()
         links = page.locator("#export-files a[download]")
-        expect(links.nth(1)).to_be_visible(timeout=30_000)
+        expect(links.nth(2)).to_be_visible(timeout=30_000)
         exported = {}
         for i in range(links.count()):
             with page.expect_download() as info:
                 links.nth(i).click()
-            exported[info.value.suggested_filename] = Path(info.value.path()).read_text()
+            exported[info.value.suggested_filename] = Path(info.value.path()).read_bytes()
+        exported = {k: v.decode() for k, v in exported.items() if not k.endswith(".parquet")}
         json_text = next(v for k, v in exported.items() if k.endswith(".json"))
         csv_text = next(v for k, v in exported.items() if k.endswith(".csv"))
         assert "championship" in json_text and "happy to see you" in json_text.lower()
-        assert csv_text.startswith("t,source,label") and csv_text.count("\n") >= 3
+        assert csv_text.startswith("study,condition,participant_id,session_id,wall_time,t,source,label")
+        assert csv_text.count("\n") >= 3
         browser.close()
