@@ -28,15 +28,16 @@ from starlette.middleware import Middleware  # noqa: E402
 from agf_core.labels import EMOTIONS, MODALITIES  # noqa: E402
 from agf_core.inputs.metadata import VOCAB  # noqa: E402
 from streaming.charts import MODALITY_NAMES, importance_figure, modality_bars_figure, timeline_figure  # noqa: E402
-from streaming.pipeline import LiveState, LivePipeline, latency_summary  # noqa: E402
+from streaming.pipeline import LivePipeline, latency_summary  # noqa: E402
+from streaming.state import LiveState  # noqa: E402
 from streaming import ASSETS  # noqa: E402
-from streaming.video import draw_box  # noqa: E402
 from streaming.access import AccessMiddleware, owned, owner_of  # noqa: E402
-from streaming.privacy import CONSENT_VERSION, PrivacyOptions, PrivateTemp, consent_text, in_memory_image_class  # noqa: E402,E501
+from streaming.privacy import CONSENT_VERSION, PrivacyOptions, PrivateTemp, consent_text  # noqa: E402
 from streaming.provenance import provenance  # noqa: E402
 from streaming.researcher import build_researcher_view, links  # noqa: E402
 from streaming.store import DEFAULT_URL, StudyStore  # noqa: E402
 from streaming.study import Study, StudyOptions  # noqa: E402
+from streaming.worker import ensure_worker, stop_worker  # noqa: E402
 
 log = logging.getLogger("demo")
 PRIVATE = {"api_visibility": "private"}  # the page's own events only: no API endpoint, not in the API docs
@@ -61,14 +62,46 @@ def make_pipeline(options: DemoOptions = DemoOptions()) -> LivePipeline:
 
 
 # ---- rendering ---------------------------------------------------------------------------------------
+UNCERTAIN_BELOW = 0.40   # the shown label's smoothed probability under which the page says "uncertain"
+STATE_WORDS = {"ok": "on", "absent": "off", "failed": "not working"}
+
+
 def status_line(state: LiveState) -> str:
-    parts = [f"{MODALITY_NAMES[m]}: {state.status[m]}" for m in MODALITIES]
+    """Each modality in plain words, then the fusion and latency for the curious."""
+    parts = []
+    for m in MODALITIES:
+        s = state.status[m]
+        parts.append(f"{MODALITY_NAMES[m]}: {s.state}" + (f" ({s.reason})" if s.reason else ""))
+    box = state.inbox
+    if box.audio_s > 1.0:
+        parts.append(f"catching up on {box.audio_s:.0f} s of speech")
+    if box.audio_lost_s:
+        parts.append(f"{box.audio_lost_s:.0f} s of speech could not be processed")
     lat = latency_summary(state)
     timing = " · ".join(f"{k} {v['median_ms']:.0f} ms" for k, v in lat.items())
     fusion = f"fusion: {state.last.fusion}" if state.last is not None else ""
     if state.personal.active:
         fusion += f", adapted to you ({len(state.personal.corrections)} correction(s))"
     return " | ".join(parts) + (f"\n\n{fusion}" if fusion else "") + (f"\n\nmedian latency: {timing}" if timing else "")
+
+
+def headline(state: LiveState) -> str:
+    """The smoothed, hysteresis label: the one the timeline records as shown, with its confidence."""
+    smoother = state.session.smoother
+    if smoother.probs is None:
+        return "### Right now: waiting for your face, voice or words"
+    p = float(smoother.probs[EMOTIONS.index(smoother.label)])
+    if p < UNCERTAIN_BELOW:
+        return f"### Right now: uncertain (perhaps {smoother.label}, {p:.0%})"
+    return f"### Right now: {smoother.label} ({p:.0%})"
+
+
+def live_words(state: LiveState) -> str:
+    """What is being said right now: "listening…" from speech onset, then the words decoded so far."""
+    if state.listening.since_s is None:
+        return ""
+    partial = state.listening.partial
+    return "🎙️ **listening…**" + (f" _{partial}_" if partial else "")
 
 
 def chat_messages(state: LiveState) -> list[dict]:
@@ -80,15 +113,16 @@ def chat_messages(state: LiveState) -> list[dict]:
 
 
 def view(state: LiveState) -> tuple:
-    """Label, timeline, importance, per-modality bars, chat and status for the current state."""
-    rows = state.session.timeline
-    pred = state.last
-    label = {}
-    if rows and state.session.smoother.probs is not None:  # the smoothed probabilities, so it does not flicker
-        label = {e: float(p) for e, p in zip(EMOTIONS, state.session.smoother.probs)}
-    per_modality = pred.per_modality if pred is not None else {}
-    return (label, timeline_figure(rows), importance_figure(rows), modality_bars_figure(per_modality),
-            chat_messages(state), status_line(state))
+    """Headline, live words, notice, timeline, importance, per-modality bars, chat and status."""
+    with state.lock:
+        state.rendered = state.version
+        rows = list(state.session.timeline)
+        per_modality = state.last.per_modality if state.last is not None else {}
+        return (headline(state), live_words(state), state.notice, timeline_figure(rows), importance_figure(rows),
+                modality_bars_figure(per_modality), chat_messages(state), status_line(state))
+
+
+N_VIEW = 8
 
 
 def _ready(state: LiveState | None) -> bool:
@@ -106,8 +140,10 @@ def start_session(pipeline: LivePipeline, study: Study, consent: bool, participa
     owner = owner_of(request)
     if request is not None and not owner:
         raise gr.Error("This page needs its cookie to keep your session private: allow cookies and reload.")
-    if state is not None and state.session.sink is not None:
-        study.end(state, latency_summary(state))  # a second Start in the same tab: the first session ends
+    if state is not None:
+        stop_worker(state)
+        if state.session.sink is not None:
+            study.end(state, latency_summary(state))  # a second Start in the same tab: the first session ends
     state = pipeline.new_state()
     state.session.consent = True
     try:
@@ -116,29 +152,34 @@ def start_session(pipeline: LivePipeline, study: Study, consent: bool, participa
     except ValueError as e:
         raise gr.Error(str(e), print_exception=False) from e
     who = f" for participant {state.session.participant_id}" if state.session.participant_id else ""
-    return (state, gr.update(visible=True), f"Session {state.session.session_id}{who} started.") + view(state)
+    return (state, gr.update(visible=True), f"Session {state.session.session_id}{who} started.",
+            gr.Timer(active=True)) + view(state)
 
 
-def on_frame(pipeline: LivePipeline, frame: np.ndarray | None, state: LiveState | None):
-    """A webcam frame: the preview with the face box, and a refreshed view when the window updated."""
-    if not _ready(state) or frame is None:
-        return (gr.skip(),) * 7
-    pred = pipeline.on_frame(state, frame)
-    preview = draw_box(frame, state.face.box, state.session.smoother.label if state.face.box else "")
-    return (preview[::2, ::2],) + (view(state) if pred is not None else (gr.skip(),) * 5 + (status_line(state),))
+def on_frame(pipeline: LivePipeline, frame: np.ndarray | None, state: LiveState | None) -> None:
+    """A webcam frame: queued for the session's worker; returns at once (the page refreshes on its timer)."""
+    if _ready(state) and frame is not None:
+        pipeline.on_frame(state, frame)
+        ensure_worker(pipeline, state)
 
 
-def on_audio(pipeline: LivePipeline, chunk: tuple[int, np.ndarray] | None, state: LiveState | None):
-    if not _ready(state) or chunk is None:
-        return (gr.skip(),) * 6
-    turns = pipeline.on_audio(state, chunk)
-    return view(state) if turns else (gr.skip(),) * 5 + (status_line(state),)
+def on_audio(pipeline: LivePipeline, chunk: tuple[int, np.ndarray] | None, state: LiveState | None) -> None:
+    """A microphone chunk: queued, every sample of it, for the session's worker; returns at once."""
+    if _ready(state) and chunk is not None:
+        pipeline.on_audio(state, chunk)
+        ensure_worker(pipeline, state)
 
 
-def on_stop_recording(pipeline: LivePipeline, state: LiveState | None):
-    if not _ready(state):
-        return (gr.skip(),) * 6
-    pipeline.close(state)
+def on_stop_recording(pipeline: LivePipeline, state: LiveState | None) -> None:
+    if _ready(state):
+        pipeline.close(state)
+        ensure_worker(pipeline, state)
+
+
+def refresh(state: LiveState | None):
+    """The page's timer: a new view when the session changed since the last one, else nothing."""
+    if not _ready(state) or state.version == getattr(state, "rendered", -1):
+        return (gr.skip(),) * N_VIEW
     return view(state)
 
 
@@ -164,7 +205,8 @@ def on_correction(pipeline: LivePipeline, felt: str, note: str, state: LiveState
     row = pipeline.correct(state, felt, note)
     adapted = (f" The fusion now adapts to you ({len(state.personal.corrections)} correction(s), this session only)."
                if row["adapted"] else "")
-    return f"Noted: shown {row['shown']}, you feel {felt}. Thank you.{adapted}"
+    # the choice and the note reset, so the next correction is a new explicit choice
+    return f"Noted: shown {row['shown']}, you feel {felt}. Thank you.{adapted}", None, ""
 
 
 def on_export(study: Study, state: LiveState | None, request: gr.Request | None = None):
@@ -178,9 +220,10 @@ def on_export(study: Study, state: LiveState | None, request: gr.Request | None 
 def on_end(study: Study, state: LiveState | None):
     if state is None or state.session.sink is None:
         raise gr.Error("No session to end.")
+    stop_worker(state)
     study.end(state, latency_summary(state))
     state.session.consent = False  # capture stops being processed
-    return gr.update(visible=False), f"Session {state.session.session_id} ended. Thank you."
+    return gr.update(visible=False), f"Session {state.session.session_id} ended. Thank you.", gr.Timer(active=False)
 
 
 def on_withdraw(study: Study, confirm: bool, state: LiveState | None):
@@ -188,23 +231,27 @@ def on_withdraw(study: Study, confirm: bool, state: LiveState | None):
         raise gr.Error("No session to withdraw from.")
     if not confirm:
         raise gr.Error("Tick 'Yes, delete everything from this session' first.")
+    stop_worker(state)  # no row is written after the delete
     n = study.withdraw(state)
     state.session.consent = False
     release(state)
-    return gr.update(visible=False), f"Withdrawn: this session and all its data ({n} records) were deleted."
+    return (gr.update(visible=False), f"Withdrawn: this session and all its data ({n} records) were deleted.",
+            gr.Timer(active=False))
 
 
 def release(state: LiveState | None) -> None:
-    """Free a closed session's buffers (face crops, audio in progress, timeline)."""
+    """Free a closed session's worker and buffers (face crops, audio in progress, timeline)."""
     if state is not None:
+        stop_worker(state)
         state.face.crops.clear()
-        state.segmenter = None
         state.session.timeline.clear()
 
 
 def on_unload(study: Study, request: gr.Request):
     """A tab closed or reloaded: its session ends in the store (everything already written stays)."""
-    study.unload(request.session_hash, latency_summary)
+    state = study.unload(request.session_hash, latency_summary)
+    if state is not None:
+        stop_worker(state)
 
 
 # ---- layout ------------------------------------------------------------------------------------------
@@ -212,7 +259,6 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
     """The page, wired to `pipeline` (tests pass one with fake models) and `study` (default: an in-memory
     store); with `admin_password`, the researcher view at /researcher."""
     study = study or Study(StudyStore("sqlite://"))
-    InMemoryImage = in_memory_image_class()
     with gr.Blocks(title="AGF live emotion", analytics_enabled=False) as demo:
         # Gradio deletes a tab's state 60 min after it disconnects; the callback releases its buffers then.
         state = gr.State(None, delete_callback=release)
@@ -230,7 +276,6 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
                 with gr.Column(scale=1):
                     webcam = gr.Image(sources=["webcam"], streaming=True, label="Webcam", type="numpy",
                                       elem_id="webcam")
-                    preview = InMemoryImage(label="Face", interactive=False, elem_id="face-preview")
                     mic = gr.Audio(sources=["microphone"], streaming=True, label="Microphone", type="numpy",
                                    elem_id="mic")
                     with gr.Row():
@@ -239,17 +284,19 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
                         timbre = gr.Dropdown(list(VOCAB["timbre"]), value="unknown",
                                              label="Voice timbre (unknown = estimate from voice)")
                 with gr.Column(scale=2):
-                    label = gr.Label(num_top_classes=3, label="Right now", elem_id="current-label")
-                    timeline = gr.Plot(label="Timeline")
+                    head = gr.Markdown(elem_id="headline")
+                    words = gr.Markdown(elem_id="live-words")
+                    notice = gr.Markdown(elem_id="notice")
+                    timeline = gr.Plot(label="Timeline", elem_id="timeline")
                     with gr.Row():
-                        importance = gr.Plot(label="Modality importance")
-                        bars = gr.Plot(label="Per modality")
+                        importance = gr.Plot(label="Modality importance", elem_id="importance")
+                        bars = gr.Plot(label="Per modality", elem_id="bars")
             with gr.Row():
                 with gr.Column(scale=2):
-                    chat = gr.Chatbot(label="Conversation", height=300)
+                    chat = gr.Chatbot(label="Conversation", height=300, elem_id="chat")
                     text = gr.Textbox(label="Type instead", placeholder="Say something and press Enter")
                 with gr.Column(scale=1):
-                    felt = gr.Dropdown(list(EMOTIONS), label="That's not how I feel. I feel…")
+                    felt = gr.Dropdown(list(EMOTIONS), value=None, label="That's not how I feel. I feel…")
                     note = gr.Textbox(label="Note (optional)", max_lines=2)
                     correct = gr.Button("Send correction")
                     corrected = gr.Markdown()
@@ -259,21 +306,27 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
                     confirm = gr.Checkbox(label="Yes, delete everything from this session", value=False)
                     withdraw = gr.Button("Withdraw and delete my data", variant="stop")
             status = gr.Markdown(elem_id="status")
-        outs = [label, timeline, importance, bars, chat, status]
+        # The page refreshes from the session on this timer; the streams only queue input (see worker.py).
+        timer = gr.Timer(0.25, active=False)
+        outs = [head, words, notice, timeline, importance, bars, chat, status]
+        quiet = {"show_progress": "hidden", **PRIVATE}
+        # owned(): every handler gets the request and refuses a state of another browser (streaming/access.py)
         start.click(owned(partial(start_session, pipeline, study)), [consent, participant, state, keep_raw],
-                    [state, live, started] + outs, **PRIVATE)
-        webcam.stream(owned(partial(on_frame, pipeline)), [webcam, state], [preview] + outs, stream_every=0.1,
-                      time_limit=3600, concurrency_limit=None, **PRIVATE)
-        mic.stream(owned(partial(on_audio, pipeline)), [mic, state], outs, stream_every=0.5, time_limit=3600,
-                   concurrency_limit=None, **PRIVATE)
-        mic.stop_recording(owned(partial(on_stop_recording, pipeline)), [state], outs, **PRIVATE)
+                    [state, live, started, timer] + outs, **PRIVATE)
+        webcam.stream(owned(partial(on_frame, pipeline)), [webcam, state], None, stream_every=0.1,
+                      time_limit=3600, concurrency_limit=None, **quiet)
+        mic.stream(owned(partial(on_audio, pipeline)), [mic, state], None, stream_every=0.25, time_limit=3600,
+                   concurrency_limit=None, **quiet)
+        mic.stop_recording(owned(partial(on_stop_recording, pipeline)), [state], None, **quiet)
+        timer.tick(owned(refresh), [state], outs, concurrency_limit=None, **quiet)
         text.submit(owned(partial(on_text, pipeline)), [text, state], [text] + outs, **PRIVATE)
         for meta in (age, gender, timbre):
             meta.change(owned(on_metadata), [age, gender, timbre, state], [state], **PRIVATE)
-        correct.click(owned(partial(on_correction, pipeline)), [felt, note, state], [corrected], **PRIVATE)
+        correct.click(owned(partial(on_correction, pipeline)), [felt, note, state], [corrected, felt, note],
+                      **PRIVATE)
         export.click(owned(partial(on_export, study)), [state], [files], **PRIVATE)
-        end.click(owned(partial(on_end, study)), [state], [live, started], **PRIVATE)
-        withdraw.click(owned(partial(on_withdraw, study)), [confirm, state], [live, started], **PRIVATE)
+        end.click(owned(partial(on_end, study)), [state], [live, started, timer], **PRIVATE)
+        withdraw.click(owned(partial(on_withdraw, study)), [confirm, state], [live, started, timer], **PRIVATE)
 
         def unload(request: gr.Request):
             on_unload(study, request)

@@ -11,9 +11,11 @@ MODALITY_COLOURS = {"text": "#5c6bc0", "audio": "#26a69a", "video": "#ef6c00"}
 MODALITY_NAMES = {"text": "words", "audio": "voice", "video": "face"}
 
 
-def _layout(fig: go.Figure, title: str, height: int = 260) -> go.Figure:
+def _layout(fig: go.Figure, title: str, height: int = 300) -> go.Figure:
+    # Legend to the right of the plot, so it never sits on the x-axis title or tick labels.
     fig.update_layout(title={"text": title, "font": {"size": 14}}, height=height, template="plotly_white",
-                      margin={"l": 40, "r": 10, "t": 36, "b": 30}, legend={"orientation": "h", "y": -0.2})
+                      margin={"l": 56, "r": 10, "t": 40, "b": 48},
+                      legend={"orientation": "v", "x": 1.02, "y": 1.0, "xanchor": "left", "font": {"size": 10}, "tracegroupgap": 2})
     return fig
 
 
@@ -25,8 +27,8 @@ def timeline_figure(rows: list[dict], window_s: float = 60.0) -> go.Figure:
     for e in EMOTIONS:
         fig.add_scatter(x=[r["t"] for r in recent], y=[r[f"p_{e}"] for r in recent], name=e, mode="lines",
                         line={"color": COLOURS[e], "width": 2})
-    fig.update_xaxes(title_text="seconds", range=[max(0.0, end - window_s), max(end, 1.0)])
-    fig.update_yaxes(range=[0, 1])
+    fig.update_xaxes(title_text="time in session (s)", range=[max(0.0, end - window_s), max(end, 1.0)])
+    fig.update_yaxes(title_text="probability", range=[0, 1])
     return _layout(fig, "Emotion, last 60 s")
 
 
@@ -42,8 +44,9 @@ def importance_figure(rows: list[dict], window_s: float = 60.0) -> go.Figure:
     for m in MODALITIES:
         fig.add_scatter(x=[r["t"] for r in recent], y=[r.get(f"w_{m}", 0.0) for r in recent],
                         name=MODALITY_NAMES[m], mode="lines", line={"color": MODALITY_COLOURS[m]})
-    fig.update_layout(xaxis={"domain": [0.32, 1.0], "title": "seconds"},
-                      xaxis2={"domain": [0.0, 0.26], "anchor": "y"}, yaxis={"range": [0, 1]})
+    fig.update_layout(xaxis={"domain": [0.34, 1.0], "title": {"text": "time (s)"}},
+                      xaxis2={"domain": [0.0, 0.26], "anchor": "y", "title": {"text": "now"}},
+                      yaxis={"range": [0, 1], "title": {"text": "weight"}})
     return _layout(fig, "How much each modality counted")
 
 
@@ -55,5 +58,6 @@ def modality_bars_figure(per_modality: dict[str, dict[str, float]]) -> go.Figure
             fig.add_bar(x=list(EMOTIONS), y=[per_modality[m][e] for e in EMOTIONS], name=MODALITY_NAMES[m],
                         marker_color=MODALITY_COLOURS[m])
     fig.update_layout(barmode="group")
-    fig.update_yaxes(range=[0, 1])
-    return _layout(fig, "Per modality")
+    fig.update_xaxes(tickangle=0, tickfont={"size": 10})
+    fig.update_yaxes(title_text="probability", range=[0, 1])
+    return _layout(fig, "Each modality's own reading")

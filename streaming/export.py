@@ -73,6 +73,7 @@ def export_sessions(store: StudyStore, session_ids: list[str], folder: Path, for
         raise ValueError(f"unknown export format(s) {bad}; accepted: {', '.join(FORMATS)}")
     if not session_ids:
         raise ValueError("no sessions to export")
+    store.flush()  # every row handed to the store so far
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     stem = stem or (f"session_{session_ids[0]}" if len(session_ids) == 1 else f"sessions_{len(session_ids)}")

@@ -1,8 +1,11 @@
 """The live pipeline: frames, microphone chunks and typed text in; fused updates, transcript and replies out.
 
-`LivePipeline` holds what is shared (models, options); `LiveState` holds one participant's session.
-Every stage is timed, and a stage that raises marks its modality unavailable with the reason while the
-others go on: nothing the participant said is dropped, and the stream never dies.
+`LivePipeline` holds what every session shares (models, options); `LiveState` one participant's session.
+Capture never waits for compute: `on_frame` / `on_audio` only put input in the session's inbox and return.
+`step` (run by the session's worker thread, streaming/worker.py, or called directly in tests) takes the
+input out and runs VAD, partial and final transcription, the emotion models, fusion and the reply.
+Every stage is timed; a stage that fails marks its modality failed (its last output expires at once) and
+the others go on. The participant sees plain language; the details go to the log.
 """
 from __future__ import annotations
 
@@ -10,27 +13,26 @@ import logging
 import time
 from collections import deque
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from agf_core.branches import BranchOutput
 from agf_core.inputs.audio import SAMPLE_RATE
 from agf_core.inputs.metadata import UNKNOWN, estimate_timbre, with_timbre
-from agf_core.labels import MODALITIES
-from agf_core.personalization import Personalization
+from agf_core.labels import check_emotion
 from agf_core.recognizer import EmotionRecognizer, Prediction
 from agf_core.status import NO_FACE, ModalityStatus
 
 from .reply import FALLBACK_TEXT, Reply, ReplyGenerator, ReplyInput
 from .session import SessionState
+from .state import LiveState
 from .transcriber import Transcriber
-from .utterance import Utterance, UtteranceSegmenter, VadOptions
+from .utterance import Utterance, UtteranceSegmenter, VadOptions, check_chunk
 from .video import FaceWindow, VideoOptions
 
 log = logging.getLogger(__name__)
 NOTHING_SAID = "nothing said recently"
-WAITING = ModalityStatus.absent("waiting")
+NOT_CAUGHT = "Sorry, I couldn't catch that. Could you say it again?"
 
 
 @dataclass(frozen=True)
@@ -40,23 +42,10 @@ class PipelineOptions:
     speech_valid_s: float = 8.0     # an utterance's audio/text emotion counts in fusion this long
     context_turns: int = 2
     latency_window: int = 200       # recent timings kept per stage
-
-
-@dataclass
-class LiveState:
-    """One participant's live session (kept in gr.State)."""
-    session: SessionState = field(default_factory=SessionState)
-    face: FaceWindow = field(default_factory=FaceWindow)
-    segmenter: UtteranceSegmenter = field(default_factory=UtteranceSegmenter)
-    speech: dict[str, tuple[float, BranchOutput]] = field(default_factory=dict)  # modality -> (t, output)
-    status: dict[str, ModalityStatus] = field(default_factory=lambda: {m: WAITING for m in MODALITIES})
-    timbre: str = UNKNOWN           # estimated from the voice
-    latency_ms: dict[str, deque] = field(default_factory=dict)
-    last: Prediction | None = None
-    keep_raw: bool = False          # the participant opted in to keeping raw audio and face crops
-    raw_audio: list = field(default_factory=list)   # (t, 16 kHz float32 utterance)
-    raw_faces: list = field(default_factory=list)   # (t, 48x48 uint8 crop) at each window refresh
-    personal: Personalization = field(default_factory=Personalization)  # learnt from this participant only
+    partial_every_s: float = 1.0    # re-decode the growing utterance this often while the person speaks
+    partial_min_s: float = 0.6      # ... once it is this long
+    asr_attempts: int = 2           # a failed transcription is retried once with the same audio
+    max_audio_backlog_s: float = 120.0
 
 
 @dataclass
@@ -75,33 +64,184 @@ class LivePipeline:
         self.recognizer, self.transcriber, self.reply, self.options = recognizer, transcriber, reply, options
 
     def new_state(self, participant_id: str = "") -> LiveState:
-        o = self.options
-        return LiveState(SessionState(participant_id=participant_id), FaceWindow(o.video), UtteranceSegmenter(o.vad))
+        state = LiveState(SessionState(participant_id=participant_id), FaceWindow(self.options.video))
+        state.inbox.max_audio_s = self.options.max_audio_backlog_s
+        return state
 
-    @contextmanager
-    def _timed(self, state: LiveState, stage: str):
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            q = state.latency_ms.setdefault(stage, deque(maxlen=self.options.latency_window))
-            q.append((time.perf_counter() - t0) * 1000)
+    # ---- capture: called by the browser's stream handlers; never computes -----------------------------
+    def on_frame(self, state: LiveState, frame: np.ndarray | None) -> None:
+        if frame is not None:
+            state.put_frame(state.session.now(), frame)
 
-    def _guard(self, state: LiveState, modality: str, stage: str, fn, *args):
-        """Run one stage; on failure mark the modality failed (its last output expires) and return None."""
+    def on_audio(self, state: LiveState, chunk: tuple[int, np.ndarray] | None) -> bool:
+        """Queue a microphone chunk; False (with a plain notice, details logged) when it is refused."""
+        if chunk is None:
+            return True
         try:
-            with self._timed(state, stage):
-                out = fn(*args)
-            return out
-        except Exception:  # noqa: BLE001  a failing stage must not end the stream
-            log.exception("stage %s failed (session %s)", stage, state.session.session_id)
-            state.status[modality] = ModalityStatus.failed(f"{stage} failed")
-            if modality == "video":
-                state.face.expire()
-            else:
-                state.speech.pop(modality, None)
+            rate, x = check_chunk(chunk)
+        except ValueError as e:
+            log.warning("refused a microphone chunk (session %s): %s", state.session.session_id, e)
+            with state.lock:
+                state.status["audio"] = ModalityStatus.failed("the microphone sent audio I can't use")
+                state.changed()
+            return False
+        state.put_audio(rate, x)
+        return True
+
+    def close(self, state: LiveState) -> None:
+        """The microphone stopped: the utterance in progress is finished by the worker."""
+        state.end_audio()
+
+    # ---- compute: the worker's unit of work ------------------------------------------------------------
+    def step(self, state: LiveState) -> list[Turn]:
+        """Process what is in the inbox: all audio (never dropped), then the newest frame. Returns the turns
+        of the utterances completed. Safe to call from one thread per session."""
+        turns = []
+        if state.segmenter is None:
+            state.segmenter = UtteranceSegmenter(self.options.vad)
+        seg = state.segmenter
+        for arrived, rate, x in state.take_audio():
+            was_listening = seg.in_speech
+            utterances = self._guard(state, "audio", "vad", seg.push, (rate, x)) or []
+            for utt in utterances:
+                turns += [t for t in [self.on_utterance(state, utt)] if t is not None]
+            if seg.in_speech and not was_listening or utterances and seg.in_speech:
+                with state.lock:
+                    state.listening.since_s, state.listening.partial = state.session.now(), ""
+                    state.changed()
+        if state.inbox.end_of_audio:
+            with state.lock:
+                state.inbox.end_of_audio = False
+            for utt in seg.flush():
+                turns += [t for t in [self.on_utterance(state, utt)] if t is not None]
+        self._partial(state)
+        frame = state.take_frame()
+        if frame is not None:
+            self._face(state, *frame)
+        return turns
+
+    def drain(self, state: LiveState) -> list[Turn]:
+        """Process everything queued (tests and the local app: no worker thread)."""
+        turns = self.step(state)
+        while state.inbox.audio or state.inbox.end_of_audio:
+            turns += self.step(state)
+        return turns
+
+    def _partial(self, state: LiveState) -> None:
+        """Re-decode the growing utterance about once a second, so words appear while the person speaks."""
+        audio = state.segmenter.current_audio()
+        if audio is None:
+            return
+        seconds = len(audio) / SAMPLE_RATE
+        due = seconds - state.listening.partial_audio_s >= self.options.partial_every_s
+        if seconds < self.options.partial_min_s or not due:
+            return
+        try:
+            with self._timed(state, "asr_partial"):
+                text = self._transcribe_once(audio)
+        except Exception:  # noqa: BLE001  a failed partial is only a missed preview; the final one retries
+            log.exception("partial transcription failed (session %s)", state.session.session_id)
+            return
+        with state.lock:
+            state.listening.partial, state.listening.partial_audio_s = text, seconds
+            state.changed()
+
+    def _face(self, state: LiveState, t: float, frame: np.ndarray) -> None:
+        refreshed = self._guard(state, "video", "face", state.face.push, frame, t, self.recognizer)
+        if refreshed is None:
+            return
+        with state.lock:
+            state.status["video"] = ModalityStatus.ok() if state.face.box is not None \
+                else ModalityStatus.absent(NO_FACE)
+            if refreshed and state.keep_raw:
+                state.raw_faces.append((t, state.face.crops[-1]))
+            if refreshed:
+                self.fuse(state, "video")
+            state.changed()
+
+    def on_utterance(self, state: LiveState, utt: Utterance) -> Turn | None:
+        now = state.session.now()
+        state.session.hear(now - utt.seconds, now)  # the turn's start/end in session seconds (study store)
+        if state.keep_raw:
+            state.raw_audio.append((now, utt.audio))
+        if state.timbre == UNKNOWN:
+            state.timbre = estimate_timbre(utt.audio)
+        audio_out = self._guard(state, "audio", "audio_emotion", self.recognizer.audio, (SAMPLE_RATE, utt.audio))
+        text = self._transcribe(state, utt.audio)
+        with state.lock:
+            if audio_out is not None:
+                state.speech["audio"] = (now, audio_out)
+                state.status["audio"] = ModalityStatus.ok()
+            state.listening.since_s, state.listening.partial, state.listening.partial_audio_s = None, "", 0.0
+            state.changed()
+        if text is None:  # transcription failed twice: say so; the voice still counts
+            with state.lock:
+                state.notice = NOT_CAUGHT
+            return self._turn(state, "", "speech") if audio_out is not None else None
+        if not text:      # nothing intelligible: the voice still counts
+            return self._turn(state, "", "speech") if audio_out is not None else None
+        return self._turn(state, text, "speech")
+
+    def _transcribe_once(self, audio: np.ndarray) -> str:
+        text = self.transcriber(audio)
+        if not isinstance(text, str):
+            raise TypeError(f"the transcriber returned {type(text).__name__}, expected str")
+        return text.strip()
+
+    def _transcribe(self, state: LiveState, audio: np.ndarray) -> str | None:
+        """The words of an utterance; the same audio is tried again once if the transcriber fails."""
+        for attempt in range(1, self.options.asr_attempts + 1):
+            try:
+                with self._timed(state, "asr"):
+                    return self._transcribe_once(audio)
+            except Exception:  # noqa: BLE001  the stream goes on; the participant is asked to repeat
+                log.exception("transcription attempt %d failed (session %s)", attempt, state.session.session_id)
+        with state.lock:
+            state.status["text"] = ModalityStatus.failed("speech recognition failed")
+            state.speech.pop("text", None)
+        return None
+
+    def on_text(self, state: LiveState, text: str | None) -> Turn | None:
+        """A typed message; same text path as speech. Runs in the caller's thread."""
+        if text is None or not str(text).strip():
             return None
+        return self._turn(state, str(text).strip(), "typed")
 
+    def _turn(self, state: LiveState, text: str, source: str) -> Turn:
+        words = None  # the text model's reading of these words alone, for the reply
+        if text:
+            with state.lock:
+                context = [u["text"] for u in state.session.transcript[-self.options.context_turns:]]
+            out = self._guard(state, "text", "text_emotion", self.recognizer.text, text, context)
+            if out is not None:
+                with state.lock:
+                    state.speech["text"] = (state.session.now(), out)
+                    state.status["text"] = ModalityStatus.ok()
+                words = out.probs
+        with state.lock:
+            pred = self.fuse(state, source)
+            history = state.session.history()
+        if not text:
+            with state.lock:
+                state.changed()
+            return Turn(text, source, pred, "")
+        with self._timed(state, "reply"):
+            reply = self._reply(state, ReplyInput.from_prediction(text, pred, words), history)
+        with state.lock:
+            state.session.add_turn(text, source, pred.label or "neutral", reply.text, reply.strategy)
+            state.notice = ""
+            state.changed()
+        return Turn(text, source, pred, reply.text, reply.strategy)
+
+    def _reply(self, state: LiveState, said: ReplyInput, history: list) -> Reply:
+        """The reply, or a plain-language fallback when the generator fails (the details go to the log)."""
+        try:
+            return self.reply(said, history)
+        except Exception:  # noqa: BLE001  the participant sees no exception text
+            log.exception("reply generator %s failed on %r", type(self.reply).__name__, said.text[:80])
+            return Reply(FALLBACK_TEXT, "fallback", "neutral", "reply failed")
+
+    # ---- fusion and corrections ------------------------------------------------------------------------
     def metadata(self, state: LiveState) -> dict[str, str]:
         meta = with_timbre(state.session.metadata, None)
         if meta["timbre"] == UNKNOWN:
@@ -109,7 +249,7 @@ class LivePipeline:
         return meta
 
     def fuse(self, state: LiveState, source: str) -> Prediction:
-        """Combine the freshest output of every modality present now and log it to the timeline."""
+        """Combine the freshest output of every modality present now and log it (call under state.lock)."""
         now = state.session.now()
         outs, status = {}, {}
         if state.face.present:
@@ -130,92 +270,50 @@ class LivePipeline:
         state.last = pred
         return pred
 
-    # ---- inputs -------------------------------------------------------------------------------------
-    def on_frame(self, state: LiveState, frame: np.ndarray) -> Prediction | None:
-        """A webcam frame; returns a fused update when the video window refreshed."""
-        if frame is None:
-            return None
-        t = state.session.now()
-        refreshed = self._guard(state, "video", "face", state.face.push, frame, t, self.recognizer)
-        if refreshed is None:
-            return None
-        state.status["video"] = ModalityStatus.ok() if state.face.box is not None else ModalityStatus.absent(NO_FACE)
-        if refreshed and state.keep_raw:
-            state.raw_faces.append((t, state.face.crops[-1]))
-        return self.fuse(state, "video") if refreshed else None
-
-    def on_audio(self, state: LiveState, chunk: tuple[int, np.ndarray]) -> list[Turn]:
-        """A microphone chunk; returns the turns of the utterances it completed."""
-        if chunk is None:
-            return []
-        utterances = self._guard(state, "audio", "vad", state.segmenter.push, chunk) or []
-        return [turn for u in utterances if (turn := self.on_utterance(state, u)) is not None]
-
-    def on_utterance(self, state: LiveState, utt: Utterance) -> Turn | None:
-        now = state.session.now()
-        state.session.hear(now - utt.seconds, now)  # the turn's start/end in session seconds (study store)
-        if state.keep_raw:
-            state.raw_audio.append((now, utt.audio))
-        if state.timbre == UNKNOWN:
-            state.timbre = estimate_timbre(utt.audio)
-        audio_out = self._guard(state, "audio", "audio_emotion", self.recognizer.audio, (SAMPLE_RATE, utt.audio))
-        if audio_out is not None:
-            state.speech["audio"] = (now, audio_out)
-            state.status["audio"] = ModalityStatus.ok()
-        text = self._guard(state, "text", "asr", self.transcriber, utt.audio)
-        if text is None:
-            text = ""
-        if not text.strip():  # nothing intelligible: the voice still counts
-            return self._turn(state, "", "speech") if audio_out is not None else None
-        return self._turn(state, text, "speech")
-
-    def on_text(self, state: LiveState, text: str) -> Turn | None:
-        """A typed message; same text path as speech."""
-        if text is None or not str(text).strip():
-            return None
-        return self._turn(state, str(text).strip(), "typed")
-
-    def _turn(self, state: LiveState, text: str, source: str) -> Turn:
-        words = None  # the text model's reading of these words alone, for the reply
-        if text:
-            context = [u["text"] for u in state.session.transcript[-self.options.context_turns:]]
-            out = self._guard(state, "text", "text_emotion", self.recognizer.text, text, context)
-            if out is not None:
-                state.speech["text"] = (state.session.now(), out)
-                state.status["text"] = ModalityStatus.ok()
-                words = out.probs
-        pred = self.fuse(state, source)
-        emotion = pred.label or "neutral"
-        if not text:
-            return Turn(text, source, pred, "")
-        with self._timed(state, "reply"):
-            reply = self._reply(state, ReplyInput.from_prediction(text, pred, words))
-        state.session.add_turn(text, source, emotion, reply.text, reply.strategy)
-        return Turn(text, source, pred, reply.text, reply.strategy)
-
-    def _reply(self, state: LiveState, said: ReplyInput) -> Reply:
-        """The reply, or a plain-language fallback when the generator fails (the details go to the log)."""
-        try:
-            return self.reply(said, state.session.history())
-        except Exception:  # noqa: BLE001  the participant sees no exception text
-            log.exception("reply generator %s failed on %r", type(self.reply).__name__, said.text[:80])
-            return Reply(FALLBACK_TEXT, "fallback", "neutral", "reply failed")
-
     def correct(self, state: LiveState, felt: str, note: str = "") -> dict:
         """"That's not how I feel": log the correction and adapt the fusion for this participant only."""
-        row = state.session.add_correction(felt, note)
-        # The smoothed label was shown; the biases learn from the latest fused prediction behind it.
-        row["learned_from"] = state.last.label if state.last is not None else ""
-        row["adapted"] = state.last is not None and self.recognizer.correct(state.last, felt, state.personal)
-        state.session.log_correction(row)
+        check_emotion(felt)
+        with state.lock:
+            row = state.session.add_correction(felt, note)
+            # The smoothed label was shown; the biases learn from the latest fused prediction behind it.
+            row["learned_from"] = state.last.label if state.last is not None else ""
+            row["adapted"] = state.last is not None and self.recognizer.correct(state.last, felt, state.personal)
+            state.session.log_correction(row)
+            state.changed()
         return row
 
-    def close(self, state: LiveState) -> list[Turn]:
-        """End of the microphone stream: process the utterance still in progress."""
-        return [turn for u in state.segmenter.flush() if (turn := self.on_utterance(state, u)) is not None]
+    # ---- bookkeeping ---------------------------------------------------------------------------------
+    @contextmanager
+    def _timed(self, state: LiveState, stage: str):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            q = state.latency_ms.setdefault(stage, deque(maxlen=self.options.latency_window))
+            q.append((time.perf_counter() - t0) * 1000)
+
+    def _guard(self, state: LiveState, modality: str, stage: str, fn, *args):
+        """Run one stage; on failure mark the modality failed (its last output expires) and return None."""
+        try:
+            with self._timed(state, stage):
+                return fn(*args)
+        except Exception:  # noqa: BLE001  a failing stage must not end the stream
+            log.exception("stage %s failed (session %s)", stage, state.session.session_id)
+            with state.lock:
+                state.status[modality] = ModalityStatus.failed(f"{STAGE_NAMES.get(stage, stage)} failed")
+                if modality == "video":
+                    state.face.expire()
+                else:
+                    state.speech.pop(modality, None)
+                state.changed()
+            return None
+
+
+STAGE_NAMES = {"vad": "listening", "face": "face reading", "audio_emotion": "voice reading",
+               "text_emotion": "word reading"}
 
 
 def latency_summary(state: LiveState) -> dict[str, dict[str, float]]:
     """Median and p95 in ms per stage over the recent window."""
     return {k: {"median_ms": round(float(np.median(v)), 1), "p95_ms": round(float(np.percentile(v, 95)), 1)}
-            for k, v in state.latency_ms.items() if v}
+            for k, v in list(state.latency_ms.items()) if v}

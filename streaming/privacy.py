@@ -8,13 +8,11 @@
   saves every streamed microphone chunk (`audio.wav`) it receives; a sweeper deletes every such file within
   `media_max_age_s` seconds, any other file (an export or researcher download that passed through Gradio)
   within `file_max_age_s`, and the whole folder at exit. Folders left by a killed server are removed at the
-  next start. The face preview never touches disk (`InMemoryImage` sends it inline).
+  next start. The page shows no camera preview, so no image is written.
 """
 from __future__ import annotations
 
 import atexit
-import base64
-import functools
 import logging
 import os
 import shutil
@@ -89,7 +87,7 @@ You can withdraw at any time with "Withdraw and delete my data": everything of t
 **What is not stored.** Camera frames and microphone audio are processed in memory. The web framework writes
 each half-second microphone chunk to a private temporary folder on this server as it receives it; each is
 deleted within {options.media_max_age_s + options.sweep_every_s:g} seconds, and the folder when the server
-stops. Face previews never touch disk. Only if you tick "keep my raw audio and face crops" are your spoken
+stops. No camera image is written. Only if you tick "keep my raw audio and face crops" are your spoken
 utterances (audio) and small face crops (48x48 pixels) also written to {store_label}.
 
 **Your export** (if you ask for one) is written to a folder of this session only, can be downloaded once from
@@ -163,31 +161,3 @@ def remove_stale(root: Path) -> list[Path]:
     if gone:
         log.info("removed %d temp folder(s) left by stopped servers", len(gone))
     return gone
-
-
-def inline_image(image, quality: int = 80) -> str:
-    """An RGB uint8 array as a JPEG data URL (sent inside the event's JSON, never written to disk)."""
-    import cv2
-    import numpy as np
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(np.asarray(image, np.uint8), cv2.COLOR_RGB2BGR),
-                           [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise ValueError(f"cannot encode an image of shape {getattr(image, 'shape', None)} as JPEG")
-    return "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode("ascii")
-
-
-@functools.lru_cache(maxsize=1)
-def in_memory_image_class():
-    """gr.Image whose output is a data URL instead of a file in Gradio's cache (built lazily: gradio optional)."""
-    import gradio as gr
-    from gradio.data_classes import ImageData
-
-    class InMemoryImage(gr.Image):
-        def get_block_name(self) -> str:
-            return "image"  # the same front-end component
-
-        def postprocess(self, value):
-            if value is None or isinstance(value, (str, Path)):
-                return super().postprocess(value)
-            return ImageData(url=inline_image(value), orig_name="preview.jpg", mime_type="image/jpeg")
-    return InMemoryImage

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from agf_core.labels import EMOTIONS, MODALITIES
+from agf_core.labels import EMOTIONS, MODALITIES, check_emotion
 from agf_core.recognizer import Prediction
 
 from .smoothing import LabelSmoother
@@ -101,8 +101,7 @@ class SessionState:
                  start: float | None = None, end: float | None = None) -> None:
         t = self.now()
         if source == "speech" and start is None and self.heard is not None:
-            start, end = self.heard
-        self.heard = None
+            (start, end), self.heard = self.heard, None
         said = {"t": t, "source": source, "text": text, "emotion": emotion, "start": start, "end": end}
         answer = {"t": t, "text": reply, "emotion": emotion, "strategy": strategy}
         self.transcript.append(said)
@@ -114,8 +113,7 @@ class SessionState:
 
     def add_correction(self, felt: str, note: str = "") -> dict:
         """The participant says "that's not how I feel": store what was shown and what they chose."""
-        if felt not in EMOTIONS:
-            raise ValueError(f"unknown emotion {felt!r}; accepted: {', '.join(EMOTIONS)}")
+        check_emotion(felt)
         row = {"t": self.now(), "shown": self.smoother.label, "felt": felt, "note": note,
                "timeline_index": self.counts["timeline"] - 1}
         self.corrections.append(row)
@@ -154,8 +152,10 @@ class SessionState:
         return cls(**d)
 
     def timeline_csv(self) -> str:
-        """The timeline in memory as CSV, one row per update, with every column any row has."""
-        cols = list(dict.fromkeys(k for row in self.timeline for k in row))
+        """The timeline as CSV, one row per update, with every column any row has (a header even when empty)."""
+        base = ["t", "source", "label", "confidence", "shown", "fusion", *(f"p_{e}" for e in EMOTIONS),
+                *(f"w_{m}" for m in MODALITIES)]
+        cols = list(dict.fromkeys(base + [k for row in self.timeline for k in row]))
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=cols, restval="")
         writer.writeheader()

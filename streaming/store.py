@@ -4,7 +4,9 @@
 SQLAlchemy 2 Core on any URL: the default is an SQLite file in WAL mode (`sqlite:///studies/agf.db`, created on
 first use), a PostgreSQL URL (`postgresql+psycopg://user@host/db`) serves several app replicas. A committed row
 survives a reload, a closed tab and a killed server process; the session in memory keeps only what the page
-shows (see `streaming.session`), so memory does not grow with the session.
+shows (see `streaming.session`), so memory does not grow with the session. A session's rows are committed by
+one writer thread per store, in order, so the live loop never waits on the database (a row is committed
+within milliseconds; `flush()` waits for every row handed over so far).
 
     store = StudyStore("sqlite:///studies/agf.db")
     writer = store.open_session(SessionRecord(session_id="ab12", study="pilot", participant_id="P01", ...))
@@ -18,6 +20,7 @@ import io
 import json
 import logging
 import re
+import queue
 import threading
 from collections import deque
 from dataclasses import asdict, dataclass, field
@@ -147,6 +150,33 @@ class StudyStore:
         except Exception as e:
             raise RuntimeError(f"cannot open the study store {_safe_url(url)!r}: {e}") from e
         self.url = url
+        self._queue: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._thread_lock = threading.Lock()
+
+    # ---- the writer thread --------------------------------------------------------------------------------
+    def submit(self, fn, *args) -> None:
+        """Run `fn(*args)` on the store's writer thread, after everything submitted before it."""
+        with self._thread_lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._drain, name="agf-store-writer", daemon=True)
+                self._thread.start()
+        self._queue.put((fn, args))
+
+    def flush(self) -> None:
+        """Wait until every submitted write has run."""
+        if self._thread is not None:
+            self._queue.join()
+
+    def _drain(self) -> None:
+        while True:
+            fn, args = self._queue.get()
+            try:
+                fn(*args)
+            except Exception:  # noqa: BLE001  a failed write is logged by its writer; the thread goes on
+                log.exception("store write failed")
+            finally:
+                self._queue.task_done()
 
     # ---- writes -------------------------------------------------------------------------------------------
     def open_session(self, record: SessionRecord) -> "SessionWriter":
@@ -167,7 +197,7 @@ class StudyStore:
         with self.engine.begin() as c:
             c.execute(t.insert().values(session_id=session_id, **values))
 
-    def update_session(self, session_id: str, **values) -> None:
+    def update_session(self, session_id: str, values: dict) -> None:
         for k in ("metadata", "provenance", "latency"):
             if k in values and not isinstance(values[k], str):
                 values[k] = json.dumps(values[k])
@@ -178,6 +208,7 @@ class StudyStore:
 
     def withdraw(self, session_id: str) -> int:
         """Delete the session and every row it wrote, in one transaction; returns how many rows went."""
+        self.flush()
         with self.engine.begin() as c:
             n = sum(c.execute(t.delete().where(t.c.session_id == session_id)).rowcount
                     for t in EVENT_TABLES.values())
@@ -257,6 +288,7 @@ class StudyStore:
         return out
 
     def close(self) -> None:
+        self.flush()
         self.engine.dispose()
 
 
@@ -271,6 +303,9 @@ class SessionWriter:
         self._lock = threading.Lock()
 
     def _write(self, table: str, row: dict) -> None:
+        self.store.submit(self._commit, table, row)
+
+    def _commit(self, table: str, row: dict) -> None:
         with self._lock:
             self.pending.append((table, row))
             while self.pending:
@@ -295,7 +330,7 @@ class SessionWriter:
         self._write("corrections", row)
 
     def metadata(self, metadata: dict) -> None:
-        self.store.update_session(self.session_id, metadata=metadata)
+        self.store.submit(self.store.update_session, self.session_id, {"metadata": dict(metadata)})
 
     def audio(self, t: float, samples16k: np.ndarray) -> None:
         """An utterance's audio as a 16 kHz WAV; only with the participant's opt-in."""
@@ -316,7 +351,9 @@ class SessionWriter:
 
     def end(self, latency: dict | None = None, state: str = "ended") -> None:
         """The session's end time and per-stage latencies."""
-        self.store.update_session(self.session_id, ended=now_iso(), state=state, latency=latency or {})
+        self.store.submit(self.store.update_session, self.session_id,
+                          {"ended": now_iso(), "state": state, "latency": latency or {}})
+        self.store.flush()
 
 
 class MediaSink:

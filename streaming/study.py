@@ -104,9 +104,10 @@ class Study:
             paths += export_media(self.store, s.session_id, folder)
         return [(p.name, self.desk.offer(owner, p)) for p in paths]
 
-    def unload(self, tab: str, latency_of=None) -> None:
-        """A tab closed or reloaded: end the session it started."""
+    def unload(self, tab: str, latency_of=None):
+        """A tab closed or reloaded: end the session it started; returns its state (None if none)."""
         with self._lock:
             state = self._tabs.pop(tab, None)
         if state is not None:
             self.end(state, latency_of(state) if latency_of else None, "ended")
+        return state

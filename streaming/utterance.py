@@ -1,9 +1,10 @@
-"""Microphone chunks -> utterances, by an energy voice-activity detector with an adaptive noise floor.
+"""Microphone chunks -> utterances, by a voice-activity detector (Silero by default, energy as fallback).
 
-Chunks arrive as Gradio delivers them, `(48000, int16[24000])` every ~0.5 s, or at any rate and size;
-each is resampled to 16 kHz mono float32 and cut into 30 ms frames. An utterance starts after
-`start_ms` of speech (keeping `preroll_ms` before it) and ends after `end_silence_ms` of silence, or at
-`max_seconds`. Memory is bounded: only the current utterance and the pre-roll are kept.
+Chunks arrive as the browser sends them, `(48000, int16[N])` a few times a second, or at any rate and size.
+They are resampled to 16 kHz mono float32 by one streaming resampler per stream (no clicks at chunk
+boundaries) and cut into 32 ms frames. An utterance starts after `start_ms` of speech (keeping `preroll_ms`
+before it) and ends after `end_silence_ms` of silence (the hangover), or at `max_seconds`. Memory is
+bounded: only the utterance in progress and the pre-roll are kept. Every sample pushed is counted.
 """
 from __future__ import annotations
 
@@ -12,26 +13,23 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from agf_core.inputs.audio import SAMPLE_RATE, to_mono_16k
+from agf_core.inputs.audio import SAMPLE_RATE
 
-FRAME = int(0.03 * SAMPLE_RATE)  # 30 ms
+from .vad import FRAME, FRAME_S, EnergyOptions, SpeechDetector, make_detector
+
+MIN_RATE, MAX_RATE = 8_000, 192_000   # what a microphone can plausibly deliver
+MAX_CHUNK_S = 10.0                    # the browser sends ~0.25-0.5 s; far more is not a live chunk
 
 
 @dataclass(frozen=True)
 class VadOptions:
-    threshold_db: float = 12.0      # speech: this far above the noise floor
-    min_speech_dbfs: float = -50.0  # and never quieter than this
-    start_ms: int = 150
-    end_silence_ms: int = 600
-    preroll_ms: int = 300
+    detector: str = "silero"        # or "energy"
+    energy: EnergyOptions = EnergyOptions()
+    start_ms: int = 96              # 3 frames of speech start an utterance
+    end_silence_ms: int = 480       # the hangover: this much silence ends it
+    preroll_ms: int = 320           # kept before the detected start, so the first syllable is not cut
     min_seconds: float = 0.4        # shorter bursts (clicks, coughs) are dropped
     max_seconds: float = 15.0       # a monologue is cut here so the display keeps moving
-
-
-def frame_dbfs(frames: np.ndarray) -> np.ndarray:
-    """(T, FRAME) float32 -> (T,) loudness in dBFS."""
-    rms = np.sqrt(np.mean(np.square(frames, dtype=np.float64), axis=1))
-    return 20 * np.log10(np.maximum(rms, 1e-5))
 
 
 @dataclass
@@ -46,10 +44,48 @@ class Utterance:
         return len(self.audio) / SAMPLE_RATE
 
 
+def check_chunk(chunk: object) -> tuple[int, np.ndarray]:
+    """A live microphone chunk `(rate, samples)`: refuse what no microphone sends (odd rates, minutes long)."""
+    if not isinstance(chunk, (tuple, list)) or len(chunk) != 2:
+        raise ValueError(f"a microphone chunk must be (sample_rate, samples), got {type(chunk).__name__}")
+    rate, x = chunk
+    if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or not MIN_RATE <= rate <= MAX_RATE:
+        raise ValueError(f"microphone sample rate {rate!r} is not accepted; accepted: {MIN_RATE}-{MAX_RATE} Hz")
+    if not isinstance(x, np.ndarray) or x.dtype not in (np.int16, np.int32, np.float32, np.float64):
+        raise ValueError(f"microphone samples must be an int16/int32/float ndarray, got "
+                         f"{getattr(x, 'dtype', type(x).__name__)}")
+    if x.ndim not in (1, 2) or len(x) > MAX_CHUNK_S * rate:
+        raise ValueError(f"microphone chunk of shape {x.shape} at {rate} Hz is not accepted; "
+                         f"accepted: (N,) or (N, channels) with N <= {MAX_CHUNK_S:.0f} s of samples")
+    return int(rate), x
+
+
+class StreamResampler:
+    """One stream's chunks at `rate` -> 16 kHz mono float32, with the filter state carried across chunks."""
+
+    def __init__(self, rate: int):
+        import soxr
+        self.rate = rate
+        self._stream = None if rate == SAMPLE_RATE else soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32")
+
+    def __call__(self, x: np.ndarray, last: bool = False) -> np.ndarray:
+        if x.dtype == np.int16:
+            x = x.astype(np.float32) / 32768.0
+        elif x.dtype == np.int32:
+            x = x.astype(np.float32) / 2147483648.0
+        x = np.nan_to_num(x.astype(np.float32))
+        if x.ndim == 2:
+            x = x.mean(1)                                                  # downmix
+        return x if self._stream is None else self._stream.resample_chunk(x, last=last)
+
+
 @dataclass
 class UtteranceSegmenter:
     options: VadOptions = field(default_factory=VadOptions)
-    noise_db: float = -60.0
+    detector: SpeechDetector | None = None
+    samples_in: int = 0                 # at the chunks' own rate: every sample the stream delivered
+    seconds_in: float = 0.0
+    _resampler: StreamResampler | None = None
     _pending: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     _preroll: deque = field(default_factory=deque)
     _speech: list = field(default_factory=list)
@@ -58,33 +94,50 @@ class UtteranceSegmenter:
     _frames_seen: int = 0
     _start_frame: int = 0
 
+    def __post_init__(self):
+        if self.detector is None:
+            self.detector = make_detector(self.options.detector)
+
     def push(self, chunk: tuple[int, np.ndarray]) -> list[Utterance]:
         """Add one microphone chunk; return the utterances it completed (usually none or one)."""
-        x = np.concatenate([self._pending, to_mono_16k(chunk)])
+        rate, x = check_chunk(chunk)
+        if self._resampler is None or self._resampler.rate != rate:
+            self._resampler = StreamResampler(rate)
+        self.samples_in += len(x)
+        self.seconds_in += len(x) / rate
+        x = np.concatenate([self._pending, self._resampler(x)])
         n = len(x) // FRAME
         self._pending = x[n * FRAME:]
-        if n == 0:
-            return []
-        frames = x[: n * FRAME].reshape(n, FRAME)
-        return [u for f, db in zip(frames, frame_dbfs(frames)) if (u := self._step(f, db)) is not None]
+        return [u for f in x[: n * FRAME].reshape(n, FRAME) if (u := self._step(f)) is not None]
+
+    @property
+    def in_speech(self) -> bool:
+        return self._in_speech
+
+    @property
+    def speech_start_s(self) -> float | None:
+        """Where the utterance in progress began (stream seconds), None between utterances."""
+        return self._start_frame * FRAME_S if self._in_speech else None
+
+    def current_audio(self) -> np.ndarray | None:
+        """The utterance in progress so far (16 kHz float32), for partial transcripts; None between utterances."""
+        return np.concatenate(self._speech) if self._in_speech and self._speech else None
 
     def flush(self) -> list[Utterance]:
         """End of stream: the utterance in progress, if long enough."""
         done = self._finish() if self._in_speech else None
         return [done] if done is not None else []
 
-    def _step(self, frame: np.ndarray, db: float) -> Utterance | None:
+    def _step(self, frame: np.ndarray) -> Utterance | None:
         o = self.options
         self._frames_seen += 1
-        speech = db > max(self.noise_db + o.threshold_db, o.min_speech_dbfs)
-        if not speech:  # the floor follows quiet frames quickly and loud ones slowly
-            self.noise_db += (0.05 if db > self.noise_db else 0.3) * (db - self.noise_db)
+        speech = self.detector(frame)
         if not self._in_speech:
             self._preroll.append(frame)
-            while len(self._preroll) > (o.preroll_ms + o.start_ms) // 30:
+            while len(self._preroll) * FRAME_S * 1000 > o.preroll_ms + o.start_ms:
                 self._preroll.popleft()
             self._run = self._run + 1 if speech else 0
-            if self._run * 30 >= o.start_ms:
+            if self._run * FRAME_S * 1000 >= o.start_ms:
                 self._in_speech, self._run = True, 0
                 self._speech = list(self._preroll)
                 self._start_frame = self._frames_seen - len(self._speech)
@@ -92,7 +145,7 @@ class UtteranceSegmenter:
             return None
         self._speech.append(frame)
         self._run = 0 if speech else self._run + 1
-        if self._run * 30 >= o.end_silence_ms or len(self._speech) * 30 >= o.max_seconds * 1000:
+        if self._run * FRAME_S * 1000 >= o.end_silence_ms or len(self._speech) * FRAME_S >= o.max_seconds:
             return self._finish()
         return None
 
@@ -100,7 +153,7 @@ class UtteranceSegmenter:
         audio = np.concatenate(self._speech) if self._speech else np.zeros(0, np.float32)
         trail = min(self._run, max(0, len(self._speech) - 1)) * FRAME  # drop most of the trailing silence
         audio = audio[: len(audio) - trail + 6 * FRAME] if trail else audio
-        start = self._start_frame * 0.03
+        start = self._start_frame * FRAME_S
         self._speech, self._in_speech, self._run = [], False, 0
         if len(audio) < self.options.min_seconds * SAMPLE_RATE:
             return None

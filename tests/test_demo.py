@@ -1,5 +1,6 @@
-"""demo.py's handlers called directly, as the streams call them."""
+"""demo.py's handlers called directly, as the streams and the page's timer call them."""
 import json
+import time
 
 import numpy as np
 import pytest
@@ -7,6 +8,9 @@ import pytest
 gr = pytest.importorskip("gradio")
 import demo  # noqa: E402
 from conftest import speak  # noqa: E402
+from streaming.worker import stop_worker  # noqa: E402
+
+VIEW = ["headline", "words", "notice", "timeline", "importance", "bars", "chat", "status"]
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +27,23 @@ def study(tmp_path):
 
 @pytest.fixture()
 def state(pipe, study):
-    return demo.start_session(pipe, study, True, "P42", None)[0]
+    s = demo.start_session(pipe, study, True, "P42", None)[0]
+    yield s
+    stop_worker(s)
+
+
+def _wait_view(state, until, timeout=60.0):
+    """Poll the page's timer handler until `until(view)` holds, as the browser does every 0.25 s."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        out = demo.refresh(state)
+        if out[0] is not gr.skip():
+            last = dict(zip(VIEW, out))
+            if until(last):
+                return last
+        time.sleep(0.05)
+    raise AssertionError(f"the page never showed what was expected; last view: {last and last['status']}")
 
 
 def test_capture_stays_off_without_consent(pipe, study):
@@ -31,42 +51,44 @@ def test_capture_stays_off_without_consent(pipe, study):
         demo.start_session(pipe, study, False, "", None)
     with pytest.raises(gr.Error, match="'a/b' is not accepted"):
         demo.start_session(pipe, study, True, "a/b", None)
-    assert demo.on_frame(pipe, np.zeros((480, 640, 3), np.uint8), None) == (gr.skip(),) * 7
+    assert demo.on_frame(pipe, np.zeros((480, 640, 3), np.uint8), None) is None
+    assert demo.refresh(None) == (gr.skip(),) * len(VIEW)
 
 
-def test_typed_text_updates_the_view(pipe, state):
-    out = demo.on_text(pipe, "I'm so happy we finally made it!", state)
-    cleared, label, timeline, importance, bars, chat, status = out
-    assert cleared == "" and max(label, key=label.get) == "joy"
-    assert len(chat) == 2 and chat[1]["role"] == "assistant"
-    assert len(timeline.data) == 7 and "words: ok" in status
-    assert "fusion: agf_logit_ensemble (fusion.pt, calibrated)" in status
+def test_typed_text_updates_the_view_at_once(pipe, state):
+    out = dict(zip(["cleared"] + VIEW, demo.on_text(pipe, "I'm so happy we finally made it!", state)))
+    assert out["cleared"] == "" and "Right now: joy" in out["headline"]
+    assert len(out["chat"]) == 2 and out["chat"][1]["role"] == "assistant"
+    assert len(out["timeline"].data) == 7 and "words: ok" in out["status"]
+    assert "fusion: agf_logit_ensemble (fusion.pt, calibrated)" in out["status"]
+    assert demo.refresh(state) == (gr.skip(),) * len(VIEW)          # nothing new since: the timer sends nothing
 
 
-def test_frames_give_preview_and_face_status(pipe, state, face_photo):
+def test_frames_are_queued_and_the_timer_shows_the_face(pipe, state, face_photo):
     import cv2
     frame = cv2.resize(face_photo, (640, 480))
-    out = demo.on_frame(pipe, frame, state)
-    assert out[0].shape == (240, 320, 3)
-    assert "face: ok" in out[-1]
-    out = demo.on_frame(pipe, np.zeros((480, 640, 3), np.uint8), state)
-    assert "face: absent: no face found" in out[-1]
+    assert demo.on_frame(pipe, frame, state) is None                  # the stream handler returns at once
+    _wait_view(state, lambda v: "face: ok" in v["status"])
+    demo.on_frame(pipe, np.zeros((480, 640, 3), np.uint8), state)
+    _wait_view(state, lambda v: "face: absent (no face found)" in v["status"])
 
 
-def test_microphone_chunks_give_transcript_and_reply(pipe, state, tmp_path):
+def test_microphone_chunks_give_listening_then_transcript_and_reply(pipe, state, tmp_path):
     _, speech = speak("I am so happy to see you again today.", tmp_path / "s.wav")
     pcm = np.concatenate([np.zeros(24000, np.int16), speech, np.zeros(96000, np.int16)])
-    views = [demo.on_audio(pipe, (48000, pcm[i:i + 24000]), state) for i in range(0, len(pcm), 24000)]
-    chats = [v[4] for v in views if v[4] is not gr.skip() and not isinstance(v[4], dict)]
-    assert chats, "no utterance was completed"
-    said = chats[-1][0]["content"].lower()
-    assert "happy" in said and "(speech" in said
+    for i in range(0, len(pcm), 12000):
+        demo.on_audio(pipe, (48000, pcm[i:i + 12000]), state)
+    assert state.inbox.samples_in == len(pcm)                          # every sample reached the session
+    view = _wait_view(state, lambda v: len(v["chat"]) >= 2)
+    said = view["chat"][0]["content"].lower()
+    assert "happy" in said and "(speech" in said and view["words"] == ""
 
 
-def test_correction_and_export_round_trip(pipe, study, state):
+def test_correction_resets_and_export_round_trip(pipe, study, state):
     demo.on_text(pipe, "That was awful.", state)
-    answer = demo.on_correction(pipe, "surprise", "", state)
+    answer, felt, note = demo.on_correction(pipe, "surprise", "a note", state)
     assert "you feel surprise" in answer and "adapts to you (1 correction(s)" in answer
+    assert felt is None and note == ""                                 # the next correction is a new choice
     assert "adapted to you (1 correction(s))" in demo.status_line(state)
     with pytest.raises(gr.Error, match="Pick the emotion"):
         demo.on_correction(pipe, None, "", state)
@@ -75,7 +97,7 @@ def test_correction_and_export_round_trip(pipe, study, state):
     assert set(files) == {".json", ".csv", ".parquet"} and html.count("<a href=") == 3
     data = json.loads(files[".json"].read_text())
     assert data["participant_id"] == "P42" and data["corrections"][0]["felt"] == "surprise"
-    assert data["corrections"][0]["adapted"] is True
+    assert data["corrections"][0]["adapted"] is True and data["corrections"][0]["note"] == "a note"
     assert data["utterances"][0]["text"] == "That was awful." and data["replies"][0]["strategy"]
     assert files[".csv"].read_text().count("\n") == len(data["timeline"]) + 1
     demo.on_end(study, state)
@@ -99,15 +121,18 @@ def test_raw_media_is_stored_only_with_opt_in(pipe, study, face_photo, tmp_path)
     media = {}
     for keep in (False, True):
         state = demo.start_session(pipe, study, True, "raw", None, keep)[0]
-        demo.on_frame(pipe, frame, state)
+        stop_worker(state)                                             # run the pipeline here, in order
+        pipe.on_frame(state, frame)
         for i in range(0, len(pcm), 24000):
-            demo.on_audio(pipe, (48000, pcm[i:i + 24000]), state)
+            pipe.on_audio(state, (48000, pcm[i:i + 24000]))
+        pipe.close(state)
+        pipe.drain(state)
         assert len(state.raw_audio) == 0 and len(state.raw_faces) == 0  # nothing held in memory
-        media[keep] = study.store.media_items(state.session.session_id)
         demo.on_export(study, state)
+        media[keep] = study.store.media_items(state.session.session_id)
         names = [f.name for f in study.desk.files() if state.session.session_id in f.name]
         assert len([n for n in names if n.endswith(".wav")]) == (1 if keep else 0)
     assert media[False] == []
     kinds = [k for k, _, _ in media[True]]
-    assert kinds.count("audio") == 1 and kinds.count("face") == 1
+    assert kinds.count("audio") == 1 and kinds.count("face") >= 1
     assert next(a for k, _, a in media[True] if k == "face").shape == (48, 48)

@@ -31,7 +31,8 @@ def test_silent_audio_gets_less_weight(recognizer, speech, condition):
     text = "I don't know what to say about it."
     clean = recognizer.predict(text=text, audio=(sr, x))
     spoiled = recognizer.predict(text=text, audio=(sr, degrade_audio(x, condition, np.random.default_rng(0))))
-    assert spoiled.weights["audio"] < clean.weights["audio"]
+    # a noise floor below -50 dBFS is no speech at all: predict leaves the voice out (weight 0)
+    assert spoiled.weights.get("audio", 0.0) < clean.weights["audio"]
 
 
 def test_noisy_ravdess_speech_gets_less_weight(recognizer, data_root):
@@ -85,6 +86,6 @@ def test_fusion_refuses_branches_it_was_not_trained_over(tmp_path):
     first = next(iter(ck["state_dict"]))
     ck["state_dict"][first] = ck["state_dict"][first] + 0.01   # a retrained face branch
     torch.save(ck, tmp_path / "video.pt")
-    with pytest.raises(ValueError, match="other video checkpoints"):
+    with pytest.raises(ValueError, match="other video checkpoint"):
         EmotionRecognizer.from_pretrained(tmp_path)
     assert EmotionRecognizer.from_pretrained(RecognizerConfig(folder=tmp_path, fusion=None)).fusion == "average"

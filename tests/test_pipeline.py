@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from conftest import speak
-from streaming.pipeline import LivePipeline, latency_summary
+from streaming.pipeline import LivePipeline, PipelineOptions, latency_summary
 from streaming.reply import TemplateReply
 
 
@@ -47,8 +47,12 @@ def test_utterance_gives_transcript_audio_text_and_reply(recognizer, utterance_p
     asr = FakeTranscriber()
     pipe = LivePipeline(recognizer, asr, TemplateReply())
     state = pipe.new_state()
-    turns = [t for c in _chunks(utterance_pcm) for t in pipe.on_audio(state, c)] + pipe.close(state)
-    assert len(turns) == 1 and asr.calls == 1
+    for c in _chunks(utterance_pcm):
+        assert pipe.on_audio(state, c)                     # queued only: nothing runs in the handler
+    assert asr.calls == 0 and state.inbox.samples_in == len(utterance_pcm)
+    pipe.close(state)
+    turns = pipe.drain(state)
+    assert len(turns) == 1 and asr.calls >= 1              # the final transcript (plus partials while speaking)
     turn = turns[0]
     assert turn.text == "I passed my exam today" and turn.reply
     assert set(turn.prediction.per_modality) == {"audio", "text"}
@@ -59,7 +63,10 @@ def test_utterance_gives_transcript_audio_text_and_reply(recognizer, utterance_p
 def test_failing_asr_keeps_the_voice(recognizer, utterance_pcm):
     pipe = LivePipeline(recognizer, BrokenTranscriber(), TemplateReply())
     state = pipe.new_state()
-    turns = [t for c in _chunks(utterance_pcm) for t in pipe.on_audio(state, c)] + pipe.close(state)
+    for c in _chunks(utterance_pcm):
+        pipe.on_audio(state, c)
+    pipe.close(state)
+    turns = pipe.drain(state)
     assert len(turns) == 1 and set(turns[0].prediction.per_modality) == {"audio"}
     assert state.status["text"].state == "failed" and "ASR exploded" not in str(state.status["text"])
     assert turns[0].prediction.status["text"].state == "failed"
@@ -70,22 +77,102 @@ def test_frames_and_no_face(recognizer, face_photo):
     pipe = LivePipeline(recognizer, FakeTranscriber(), TemplateReply())
     state = pipe.new_state()
     frame = cv2.resize(face_photo, (640, 480))
-    preds = [p for _ in range(3) if (p := pipe.on_frame(state, frame)) is not None]
-    assert preds and set(preds[0].per_modality) == {"video"}
-    blank = np.zeros((480, 640, 3), np.uint8)
-    assert pipe.on_frame(state, blank) is None and state.status["video"].reason == "no face found"
-    assert pipe.on_frame(state, None) is None
+    pipe.on_frame(state, frame)
+    pipe.step(state)
+    assert set(state.last.per_modality) == {"video"} and state.status["video"].state == "ok"
+    pipe.on_frame(state, np.zeros((480, 640, 3), np.uint8))
+    pipe.step(state)
+    assert state.status["video"].reason == "no face found"
+    pipe.on_frame(state, None)
+    assert state.inbox.frame is None
     # a bad frame marks video failed (in plain words; details go to the log) instead of raising
-    assert pipe.on_frame(state, np.zeros((10, 10), np.uint8)) is None
+    pipe.on_frame(state, np.zeros((10, 10), np.uint8))
+    pipe.step(state)
     assert state.status["video"].state == "failed" and "ValueError" not in str(state.status["video"])
 
 
-def test_bad_audio_chunk_does_not_raise(recognizer):
+def test_only_the_newest_frame_waits_and_dropped_frames_are_counted(recognizer, face_photo):
     pipe = LivePipeline(recognizer, FakeTranscriber(), TemplateReply())
     state = pipe.new_state()
-    assert pipe.on_audio(state, (48000, np.zeros(10, np.uint8))) == []
-    assert state.status["audio"].state == "failed"
-    assert pipe.on_audio(state, None) == []
+    for _ in range(5):
+        pipe.on_frame(state, face_photo)
+    assert state.inbox.frames_in == 5 and state.inbox.frames_dropped == 4
+    pipe.step(state)
+    assert state.inbox.frame is None
+
+
+@pytest.mark.parametrize("chunk", [(48000, np.zeros(10, np.uint8)), (10, np.zeros(24000, np.int16)),
+                                   (48000, np.zeros(48000 * 60, np.int16)), (48000.0, np.zeros(10, np.int16))])
+def test_bad_audio_chunk_is_refused_without_raising(recognizer, chunk):
+    pipe = LivePipeline(recognizer, FakeTranscriber(), TemplateReply())
+    state = pipe.new_state()
+    assert pipe.on_audio(state, chunk) is False
+    assert state.status["audio"].state == "failed" and state.inbox.samples_in == 0
+    assert "dtype" not in str(state.status["audio"])                      # plain words for the participant
+    assert pipe.on_audio(state, None) is True
+
+
+class FlakyTranscriber:
+    def __init__(self, fails: int, result="I passed my exam today"):
+        self.fails, self.result, self.calls = fails, result, 0
+
+    def __call__(self, audio16k):
+        self.calls += 1
+        if self.calls <= self.fails:
+            raise RuntimeError("ASR hiccup")
+        return self.result
+
+
+def _speak_and_drain(pipe, state, pcm):
+    for c in _chunks(pcm):
+        pipe.on_audio(state, c)
+    pipe.close(state)
+    return pipe.drain(state)
+
+
+def test_a_failed_transcription_is_retried_with_the_same_audio(recognizer, utterance_pcm):
+    asr = FlakyTranscriber(fails=1)
+    pipe = LivePipeline(recognizer, asr, TemplateReply(), PipelineOptions(partial_every_s=1e9))
+    state = pipe.new_state()
+    turns = _speak_and_drain(pipe, state, utterance_pcm)
+    assert asr.calls == 2 and turns[0].text == "I passed my exam today" and state.notice == ""
+
+
+def test_asr_that_fails_twice_or_returns_no_str_asks_to_repeat(recognizer, utterance_pcm):
+    for asr in (FlakyTranscriber(fails=5), FakeTranscriber(text=None)):
+        pipe = LivePipeline(recognizer, asr, TemplateReply(), PipelineOptions(partial_every_s=1e9))
+        state = pipe.new_state()
+        turns = _speak_and_drain(pipe, state, utterance_pcm)
+        assert "couldn't catch that" in state.notice
+        assert state.status["text"].state == "failed" and set(turns[0].prediction.per_modality) == {"audio"}
+
+
+def test_a_failing_text_model_does_not_leave_the_last_words_in_fusion(recognizer):
+    class BrokenText:
+        def __getattr__(self, name):
+            return getattr(recognizer, name)
+
+        def text(self, *a, **k):
+            raise RuntimeError("text model down")
+    pipe = LivePipeline(recognizer, FakeTranscriber(), TemplateReply())
+    state = pipe.new_state()
+    pipe.on_text(state, "We won the championship!")
+    pipe.recognizer = BrokenText()
+    turn = pipe.on_text(state, "My dog died this morning.")
+    assert "text" not in turn.prediction.per_modality and turn.prediction.status["text"].state == "failed"
+
+
+def test_partial_words_appear_while_speaking(recognizer, utterance_pcm):
+    asr = FakeTranscriber("I passed")
+    pipe = LivePipeline(recognizer, asr, TemplateReply(), PipelineOptions(partial_every_s=0.5))
+    state = pipe.new_state()
+    seen = []
+    for c in _chunks(utterance_pcm, 12000):
+        pipe.on_audio(state, c)
+        pipe.step(state)
+        seen.append((state.listening.since_s is not None, state.listening.partial))
+    assert any(listening for listening, _ in seen)
+    assert ("I passed" in [p for _, p in seen]) and state.listening.since_s is None   # final replaced it
 
 
 def test_local_mode_without_devices_exits_with_a_clear_message():

@@ -53,3 +53,8 @@ def test_sessions_are_independent():
     a, b = SessionState(), SessionState()
     a.add_correction("joy")
     assert b.corrections == [] and a.session_id != b.session_id
+
+
+def test_an_empty_timeline_exports_a_header():
+    header = SessionState().timeline_csv().splitlines()
+    assert len(header) == 1 and header[0].startswith("t,source,label,confidence,shown")

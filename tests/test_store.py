@@ -86,6 +86,7 @@ def test_raw_media_only_with_opt_in(store):
         w = _open(store, sid, keep_raw=keep)
         MediaSink(w, "audio").append((1.0, np.sin(np.linspace(0, 100, 16000)).astype(np.float32) * 0.5))
         MediaSink(w, "face").append((1.0, np.full((48, 48), 7, np.uint8)))
+    store.flush()
     assert store.media_items("no") == []
     items = store.media_items("yes")
     assert [k for k, _, _ in items] == ["audio", "face"]
@@ -147,6 +148,7 @@ def test_rows_committed_before_a_kill_survive(tmp_path):
         for i in range(200):
             w.timeline({{"t": i * 0.1, "label": "joy"}})
         w.utterance({{"t": 19.9, "text": "last words", "source": "speech"}})
+        store.flush()  # committed: the live loop's rows are committed within milliseconds
         print("written", flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
     """)
@@ -178,6 +180,7 @@ def test_memory_stays_bounded_over_a_long_session(tmp_path):
         session.add_prediction(_pred("joy" if i % 3 else "sadness"), "video", t=t)
         if i % 80 == 0:
             session.add_turn(f"turn {i}", "typed", "joy", "ok", "plain")
+    store.flush()
     assert session.counts["timeline"] == 14400 and len(store.rows("timeline", "long")) == 14400
     assert len(session.timeline) <= 90 * 8 + 1
     assert session.timeline[0]["t"] >= 30 * 60 - 90 - 1
@@ -198,6 +201,7 @@ def test_a_failed_write_is_retried_not_lost(tmp_path):
     store.insert = flaky
     for t in (0.1, 0.2, 0.3):
         w.timeline({"t": t, "label": "joy"})
+    store.flush()
     assert w.failed == 1 and len(w.pending) == 0
     assert [r["t"] for r in store.rows("timeline", "r1")] == [0.1, 0.2, 0.3]
 

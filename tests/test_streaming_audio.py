@@ -55,14 +55,41 @@ def test_silence_and_clicks_give_nothing():
 def test_long_speech_is_cut_and_clipping_flagged():
     t = np.arange(48000 * 4) / 48000
     loud = (np.sign(np.sin(2 * np.pi * 200 * t)) * 32767).astype(np.int16)   # clipped square wave
-    seg = UtteranceSegmenter(VadOptions(max_seconds=1.5))
+    seg = UtteranceSegmenter(VadOptions(detector="energy", max_seconds=1.5))   # Silero: a square wave is no voice
     out = [u for c in _chunks(loud) for u in seg.push(c)]
     assert len(out) >= 2 and all(u.seconds <= 1.6 for u in out) and out[0].clipped
 
 
-def test_bad_chunk_is_named():
-    with pytest.raises(ValueError, match="dtype"):
-        UtteranceSegmenter().push((48000, np.zeros(100, np.uint8)))
+@pytest.mark.parametrize("chunk, match", [((48000, np.zeros(100, np.uint8)), "uint8"),
+                                          ((10, np.zeros(24000, np.int16)), "rate 10 is not accepted"),
+                                          ((48000, np.zeros(48000 * 11, np.int16)), "N <= 10 s")])
+def test_bad_chunk_is_named(chunk, match):
+    with pytest.raises(ValueError, match=match):
+        UtteranceSegmenter().push(chunk)
+
+
+@pytest.mark.parametrize("detector", ["silero", "energy"])
+def test_every_sample_is_counted_and_both_detectors_find_the_sentences(two_sentences, detector):
+    pcm, bounds = two_sentences
+    seg = UtteranceSegmenter(VadOptions(detector=detector))
+    out = [u for c in _chunks(pcm, 12000) for u in seg.push(c)] + seg.flush()
+    assert seg.samples_in == len(pcm) and abs(seg.seconds_in - len(pcm) / 48000) < 1e-9
+    assert len(out) == 2
+
+
+def test_speech_onset_is_seen_before_the_utterance_ends(two_sentences):
+    pcm, bounds = two_sentences
+    seg = UtteranceSegmenter()
+    onsets = []
+    for c in _chunks(pcm, 4800):                                  # 0.1 s chunks
+        seg.push(c)
+        if seg.in_speech and (not onsets or onsets[-1] is None):
+            onsets.append(seg.speech_start_s)
+            assert seg.current_audio() is not None
+        elif not seg.in_speech and onsets and onsets[-1] is not None:
+            onsets.append(None)
+    starts = [o for o in onsets if o is not None]
+    assert len(starts) == 2 and abs(starts[0] - bounds[1]) < 0.4
 
 
 def test_whisper_transcribes_synthesised_speech(speech):

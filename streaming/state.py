@@ -1,0 +1,119 @@
+"""One participant's live session: what arrived (the inbox), what the models made of it, what the page shows.
+
+The browser's stream handlers only put input here (`LiveState.put_audio`, `put_frame`) and return; the
+session's worker (streaming/worker.py) takes it out and runs the models; the page refreshes from it.
+Every field the worker and the handlers share is read and written under `lock`.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from agf_core.branches import BranchOutput
+from agf_core.inputs.metadata import UNKNOWN
+from agf_core.labels import MODALITIES
+from agf_core.personalization import Personalization
+from agf_core.recognizer import Prediction
+from agf_core.status import ModalityStatus
+
+from .session import SessionState
+from .utterance import UtteranceSegmenter
+from .video import FaceWindow
+
+WAITING = ModalityStatus.absent("waiting")
+
+
+@dataclass
+class Inbox:
+    """Input waiting for the worker. Audio is never dropped below `max_audio_s` of backlog; only the newest
+    video frame is kept (a frame the worker had no time for is replaced, counted in `frames_dropped`)."""
+    max_audio_s: float = 120.0
+    audio: deque = field(default_factory=deque)          # (arrival wall time, rate, samples)
+    audio_s: float = 0.0                                 # backlog in seconds
+    audio_lost_s: float = 0.0                            # only beyond max_audio_s: shown, never silent
+    end_of_audio: bool = False                           # the microphone stopped: flush the utterance
+    frame: tuple[float, np.ndarray] | None = None        # (session seconds, RGB frame)
+    frames_in: int = 0
+    frames_dropped: int = 0
+    samples_in: int = 0                                  # every audio sample the browser delivered
+    seconds_in: float = 0.0
+
+
+@dataclass
+class Listening:
+    """The utterance in progress, as the page shows it while the person speaks."""
+    since_s: float | None = None     # session seconds of speech onset; None when not listening
+    partial: str = ""                # words decoded so far
+    partial_audio_s: float = 0.0     # how much of the utterance the partial covers
+
+
+@dataclass
+class LiveState:
+    """One participant's live session (kept in gr.State, one per browser tab; never global)."""
+    session: SessionState = field(default_factory=SessionState)
+    face: FaceWindow = field(default_factory=FaceWindow)
+    segmenter: UtteranceSegmenter | None = None      # made by the worker: only the worker touches it
+    inbox: Inbox = field(default_factory=Inbox)
+    listening: Listening = field(default_factory=Listening)
+    speech: dict[str, tuple[float, BranchOutput]] = field(default_factory=dict)  # modality -> (t, output)
+    status: dict[str, ModalityStatus] = field(default_factory=lambda: {m: WAITING for m in MODALITIES})
+    notice: str = ""                 # a plain-language message for the participant ("I couldn't catch that")
+    timbre: str = UNKNOWN            # estimated from the voice
+    latency_ms: dict[str, deque] = field(default_factory=dict)
+    last: Prediction | None = None
+    keep_raw: bool = False           # the participant opted in to keeping raw audio and face crops
+    raw_audio: list = field(default_factory=list)   # (t, 16 kHz float32 utterance)
+    raw_faces: list = field(default_factory=list)   # (t, 48x48 uint8 crop) at each window refresh
+    personal: Personalization = field(default_factory=Personalization)  # learnt from this participant only
+    version: int = 0                 # bumped on every change the page shows
+    closed: bool = False
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    wake: threading.Event = field(default_factory=threading.Event, repr=False)
+    worker: object | None = field(default=None, repr=False)
+
+    def changed(self) -> None:
+        self.version += 1
+
+    def put_audio(self, rate: int, samples: np.ndarray) -> None:
+        with self.lock:
+            box = self.inbox
+            seconds = len(samples) / rate
+            box.samples_in += len(samples)
+            box.seconds_in += seconds
+            while box.audio and box.audio_s + seconds > box.max_audio_s:   # only when the worker is stuck
+                _, r, x = box.audio.popleft()
+                box.audio_s -= len(x) / r
+                box.audio_lost_s += len(x) / r
+            box.audio.append((time.time(), rate, samples))
+            box.audio_s += seconds
+        self.wake.set()
+
+    def put_frame(self, t: float, frame: np.ndarray) -> None:
+        with self.lock:
+            box = self.inbox
+            box.frames_in += 1
+            if box.frame is not None:
+                box.frames_dropped += 1
+            box.frame = (t, frame)
+        self.wake.set()
+
+    def end_audio(self) -> None:
+        with self.lock:
+            self.inbox.end_of_audio = True
+        self.wake.set()
+
+    def take_audio(self) -> list[tuple[float, int, np.ndarray]]:
+        with self.lock:
+            chunks = list(self.inbox.audio)
+            self.inbox.audio.clear()
+            self.inbox.audio_s = 0.0
+            return chunks
+
+    def take_frame(self) -> tuple[float, np.ndarray] | None:
+        with self.lock:
+            frame, self.inbox.frame = self.inbox.frame, None
+            return frame

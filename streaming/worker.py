@@ -1,0 +1,51 @@
+"""One worker thread per live session: takes what the stream handlers queued and runs the pipeline on it,
+so that capture never waits for compute (a Gradio stream handler that runs long loses the input that
+arrives meanwhile). It sleeps until input arrives and ends when the session closes or goes quiet."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from .pipeline import LivePipeline
+from .state import LiveState
+
+log = logging.getLogger(__name__)
+
+
+class SessionWorker(threading.Thread):
+    def __init__(self, pipeline: LivePipeline, state: LiveState, idle_exit_s: float = 300.0):
+        super().__init__(name=f"agf-session-{state.session.session_id}", daemon=True)
+        self.pipeline, self.state, self.idle_exit_s = pipeline, state, idle_exit_s
+
+    def run(self) -> None:
+        state, last_input = self.state, time.monotonic()
+        while not state.closed:
+            if not state.wake.wait(timeout=0.5):
+                if time.monotonic() - last_input > self.idle_exit_s:
+                    break                     # restarted by `ensure_worker` on the next input
+                continue
+            state.wake.clear()
+            last_input = time.monotonic()
+            try:
+                self.pipeline.step(state)
+            except Exception:  # noqa: BLE001  the worker must outlive any one bad step
+                log.exception("session %s: a pipeline step failed", state.session.session_id)
+        with state.lock:
+            if state.worker is self:
+                state.worker = None
+
+
+def ensure_worker(pipeline: LivePipeline, state: LiveState) -> None:
+    """Start the session's worker if it is not running (first input, or after it went idle)."""
+    with state.lock:
+        if state.closed or (state.worker is not None and state.worker.is_alive()):
+            return
+        state.worker = SessionWorker(pipeline, state)
+        state.worker.start()
+
+
+def stop_worker(state: LiveState) -> None:
+    """End the session's worker (tab closed / session over); queued input is dropped with the session."""
+    state.closed = True
+    state.wake.set()
