@@ -1,7 +1,7 @@
 """What touches disk and the network while a participant streams, and the consent text that says so.
 
 - Telemetry off: Gradio analytics (`GRADIO_ANALYTICS_ENABLED=False`, set before gradio is imported, and
-  `analytics_enabled=False` on the Blocks), Hugging Face telemetry; MediaPipe 1.2.2's native usage logger
+  `analytics_enabled=False` on the Blocks), Hugging Face telemetry, ONNX Runtime's telemetry events; MediaPipe 1.2.2's native usage logger
   (an HTTPS upload to play.googleapis.com/log, no documented switch) is handed an empty CA bundle so that no
   TLS connection it opens can be verified: at most a DNS lookup leaves the machine (README, Privacy).
 - Gradio's temp folder is private to this server process (mode 0700, `GRADIO_TEMP_DIR`) and swept: Gradio
@@ -51,6 +51,19 @@ def disable_telemetry() -> None:
     os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     _quiet_mediapipe()
+    _quiet_onnxruntime()
+
+
+def _quiet_onnxruntime() -> None:
+    """ONNX Runtime 1.31 (the Silero VAD) has a 1DS telemetry client that looks up
+    mobile.events.data.microsoft.com from a native thread once a session runs beside MediaPipe's library
+    (measured with strace); `disable_telemetry_events()` alone does not stop it, the environment switch
+    ORT_DISABLE_TELEMETRY read when onnxruntime loads does."""
+    import sys
+    os.environ["ORT_DISABLE_TELEMETRY"] = "1"
+    if "onnxruntime" in sys.modules:  # loaded already: the environment switch came too late for it
+        sys.modules["onnxruntime"].disable_telemetry_events()
+        log.warning("onnxruntime was imported before disable_telemetry(): its telemetry may be on")
 
 
 def _quiet_mediapipe() -> None:
