@@ -1,23 +1,29 @@
-"""Live multimodal emotion recognition in the browser: `python demo.py [--share] [--host H] [--port P]`.
+"""Live multimodal emotion recognition in the browser: `python demo.py [--share --auth U:P] [--store URL]`.
 
-Layout and wiring only: the live path is `streaming.pipeline.LivePipeline`, the models `agf_core`.
+Layout and wiring only: the live path is `streaming.pipeline.LivePipeline`, the models `agf_core`, the study
+(store, consent, exports) `streaming.study.Study`, what touches disk and network `streaming.privacy`.
 Each handler takes the session's `LiveState` (kept in gr.State, one per browser tab) and returns what the
-page shows; none of them raises into the stream.
+page shows; none of them raises into the stream. Every event is private (not an API endpoint) and checks
+that the state belongs to the calling browser (`streaming.access.owned`).
 """
 from __future__ import annotations
 
 import argparse
 import logging
 import os
-import tempfile
+import signal
+import sys
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # every default model ships offline
+from streaming.privacy import disable_telemetry  # noqa: E402
+
+disable_telemetry()  # before gradio is imported: analytics read their switch at import
 
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
+from starlette.middleware import Middleware  # noqa: E402
 
 from agf_core.models.audio import PACKAGED_WHISPER  # noqa: E402
 from agf_core.transcriber import TranscriberOptions  # noqa: E402
@@ -29,15 +35,16 @@ from streaming.state import LiveState  # noqa: E402
 from streaming import ASSETS  # noqa: E402
 from streaming.capture import MicrophoneRoutes  # noqa: E402
 from streaming.metrics import MetricsLog, no_metrics  # noqa: E402
+from streaming.access import AccessMiddleware, owned, owner_of  # noqa: E402
+from streaming.privacy import CONSENT_VERSION, PrivacyOptions, PrivateTemp, consent_text  # noqa: E402
+from streaming.provenance import provenance  # noqa: E402
+from streaming.researcher import build_researcher_view, links  # noqa: E402
+from streaming.store import DEFAULT_URL, StudyStore  # noqa: E402
+from streaming.study import Study, StudyOptions  # noqa: E402
 from streaming.worker import ensure_worker, stop_worker  # noqa: E402
 
 log = logging.getLogger("demo")
-CONSENT = """**Before you start.** This demo estimates emotions from your face (webcam), voice and words
-(microphone), and what you type. Frames and audio are processed in memory on this server and are **not
-stored** unless you tick "keep my raw audio and face crops" below (then they are added to your export);
-the timeline, transcript, replies and your corrections are kept for this session only, until you export
-them or close the tab. The estimates are
-what a model reads from expressions, not what you feel, and can be wrong."""
+PRIVATE = {"api_visibility": "private"}  # the page's own events only: no API endpoint, not in the API docs
 
 
 @dataclass(frozen=True)
@@ -130,17 +137,31 @@ def _ready(state: LiveState | None) -> bool:
 
 
 # ---- handlers ----------------------------------------------------------------------------------------
-def start_session(pipeline: LivePipeline, microphone: MicrophoneRoutes, consent: bool, participant_id: str,
-                  state: LiveState | None, keep_raw: bool = False):
+def start_session(pipeline: LivePipeline, study: Study, microphone: MicrophoneRoutes, consent: bool,
+                  participant_id: str, state: LiveState | None, keep_raw: bool = False,
+                  request: gr.Request | None = None):
+    """Consent given: a new session, opened in the study store with the consent record. The participant and
+    condition IDs may come from the link (`?pid=P01&condition=A`); a typed participant ID wins."""
     if not consent:
         raise gr.Error("Please tick the consent box to start: capture stays off until you do.")
+    query = dict(request.query_params) if request is not None else {}
+    owner = owner_of(request)
+    if request is not None and not owner:
+        raise gr.Error("This page needs its cookie to keep your session private: allow cookies and reload.")
     if state is not None:
         stop_worker(state)
-    state = pipeline.new_state(participant_id.strip())
+        if state.session.sink is not None:
+            study.end(state, latency_summary(state))  # a second Start in the same tab: the first session ends
+    state = pipeline.new_state()
     state.session.consent = True
-    state.keep_raw = bool(keep_raw)
+    try:
+        study.begin(state, (participant_id or "").strip() or query.get("pid", ""), query.get("condition", ""),
+                    bool(keep_raw), owner, request.session_hash if request is not None else "")
+    except ValueError as e:
+        raise gr.Error(str(e), print_exception=False) from e
     token = microphone.register(state)          # the page's microphone posts with it (streaming/capture.py)
-    return (state, gr.update(visible=True), f"Session {state.session.session_id} started.",
+    who = f" for participant {state.session.participant_id}" if state.session.participant_id else ""
+    return (state, gr.update(visible=True), f"Session {state.session.session_id}{who} started.",
             gr.Timer(active=True), f'<span data-token="{token}"></span>') + view(state)
 
 
@@ -167,8 +188,8 @@ def on_text(pipeline: LivePipeline, text: str, state: LiveState | None):
 
 def on_metadata(age: str, gender: str, timbre: str, state: LiveState | None):
     if state is not None:
-        state.session.metadata = {k: v for k, v in (("age", age), ("gender", gender), ("timbre", timbre))
-                                  if v != "unknown"}
+        state.session.set_metadata({k: v for k, v in (("age", age), ("gender", gender), ("timbre", timbre))
+                                    if v != "unknown"})
     return state
 
 
@@ -184,24 +205,34 @@ def on_correction(pipeline: LivePipeline, felt: str, note: str, state: LiveState
     return f"Noted: shown {row['shown']}, you feel {felt}. Thank you.{adapted}", None, ""
 
 
-def on_export(state: LiveState | None):
-    if state is None:
-        raise gr.Error("Nothing to export yet: start a session first.")
-    folder = Path(tempfile.mkdtemp(prefix=f"agf_{state.session.session_id}_"))
-    stem = f"session_{state.session.participant_id or 'anon'}_{state.session.session_id}"
-    (folder / f"{stem}.json").write_text(state.session.to_json())
-    (folder / f"{stem}_timeline.csv").write_text(state.session.timeline_csv())
-    files = [folder / f"{stem}.json", folder / f"{stem}_timeline.csv"]
-    if state.keep_raw:  # only with the participant's opt-in at the start of the session
-        import soundfile as sf
-        for i, (t, audio) in enumerate(state.raw_audio):
-            files.append(folder / f"{stem}_utterance{i:03d}_t{t:.1f}s.wav")
-            sf.write(files[-1], audio, 16000)
-        if state.raw_faces:
-            files.append(folder / f"{stem}_faces.npz")
-            np.savez_compressed(files[-1], t=np.array([t for t, _ in state.raw_faces]),
-                                crops=np.stack([c for _, c in state.raw_faces]))
-    return [str(f) for f in files]
+def on_export(study: Study, state: LiveState | None, request: gr.Request | None = None):
+    """The session from the study store as JSON, CSV and Parquet (+ raw media when opted in): one-time links
+    for this browser, deleted after the download, after a few minutes, or when the session ends."""
+    if state is None or state.session.sink is None:
+        raise gr.Error("Nothing to export: start a session first.")
+    return links(study.export(state, owner_of(request)))
+
+
+def on_end(study: Study, state: LiveState | None):
+    if state is None or state.session.sink is None:
+        raise gr.Error("No session to end.")
+    stop_worker(state)
+    study.end(state, latency_summary(state))
+    state.session.consent = False  # capture stops being processed
+    return gr.update(visible=False), f"Session {state.session.session_id} ended. Thank you.", gr.Timer(active=False)
+
+
+def on_withdraw(study: Study, confirm: bool, state: LiveState | None):
+    if state is None or state.session.sink is None:
+        raise gr.Error("No session to withdraw from.")
+    if not confirm:
+        raise gr.Error("Tick 'Yes, delete everything from this session' first.")
+    stop_worker(state)  # no row is written after the delete
+    n = study.withdraw(state)
+    state.session.consent = False
+    release(state)
+    return (gr.update(visible=False), f"Withdrawn: this session and all its data ({n} records) were deleted.",
+            gr.Timer(active=False))
 
 
 def release(state: LiveState | None) -> None:
@@ -212,23 +243,33 @@ def release(state: LiveState | None) -> None:
         state.session.timeline.clear()
 
 
+def on_unload(study: Study, request: gr.Request):
+    """A tab closed or reloaded: its session ends in the store (everything already written stays)."""
+    state = study.unload(request.session_hash, latency_summary)
+    if state is not None:
+        stop_worker(state)
+
+
 # ---- layout ------------------------------------------------------------------------------------------
-def build(pipeline: LivePipeline, microphone: MicrophoneRoutes | None = None) -> gr.Blocks:
-    """The page, wired to `pipeline` (tests pass one with fake models). The microphone's audio arrives through
+def build(pipeline: LivePipeline, study: Study | None = None, admin_password: str = "",
+          microphone: MicrophoneRoutes | None = None) -> gr.Blocks:
+    """The page, wired to `pipeline` (tests pass one with fake models) and `study` (default: an in-memory
+    store); with `admin_password`, the researcher view at /researcher. The microphone's audio arrives through
     `microphone`'s route (serve it with `launch(app_kwargs={"routes": microphone.routes()})`)."""
+    study = study or Study(StudyStore("sqlite://"))
     microphone = microphone or MicrophoneRoutes(pipeline)
-    with gr.Blocks(title="AGF live emotion") as demo:
+    with gr.Blocks(title="AGF live emotion", analytics_enabled=False) as demo:
         # Gradio deletes a tab's state 60 min after it disconnects; the callback releases its buffers then.
         state = gr.State(None, delete_callback=release)
         gr.Markdown("# How do you come across?\nFace, voice and words, fused live by Adaptive Gated Fusion.")
         with gr.Group(elem_id="consent"):
-            gr.Markdown(CONSENT)
+            gr.Markdown(consent_text(study.options.privacy))
             with gr.Row():
                 consent = gr.Checkbox(label="I agree to take part", value=False)
-                keep_raw = gr.Checkbox(label="Keep my raw audio and face crops for export", value=False)
+                keep_raw = gr.Checkbox(label="Keep my raw audio and face crops in the study store", value=False)
                 participant = gr.Textbox(label="Participant ID (optional)", max_lines=1)
                 start = gr.Button("Start session", variant="primary")
-            started = gr.Markdown()
+            started = gr.Markdown(elem_id="started")
         with gr.Column(visible=False) as live:
             with gr.Row():
                 with gr.Column(scale=1):
@@ -260,25 +301,39 @@ def build(pipeline: LivePipeline, microphone: MicrophoneRoutes | None = None) ->
                     note = gr.Textbox(label="Note (optional)", max_lines=2)
                     correct = gr.Button("Send correction")
                     corrected = gr.Markdown()
-                    export = gr.Button("Export session (JSON + CSV)")
-                    files = gr.File(label="Export", file_count="multiple", elem_id="export-files")
+                    export = gr.Button("Export session (JSON, CSV, Parquet)")
+                    files = gr.HTML(elem_id="export-files")
+                    end = gr.Button("End session")
+                    confirm = gr.Checkbox(label="Yes, delete everything from this session", value=False)
+                    withdraw = gr.Button("Withdraw and delete my data", variant="stop")
             status = gr.Markdown(elem_id="status")
         # The page refreshes from the session on this timer; the streams only queue input (see worker.py).
         timer = gr.Timer(0.25, active=False)
         outs = [head, words, notice, timeline, importance, bars, chat, status]
-        quiet = {"show_progress": "hidden", "api_visibility": "private"}
-        start.click(partial(start_session, pipeline, microphone), [consent, participant, state, keep_raw],
+        quiet = {"show_progress": "hidden", **PRIVATE}
+        # owned(): every handler gets the request and refuses a state of another browser (streaming/access.py)
+        start.click(owned(partial(start_session, pipeline, study, microphone)), [consent, participant, state, keep_raw],
                     [state, live, started, timer, token] + outs, **quiet)
-        webcam.stream(partial(on_frame, pipeline), [webcam, state], None, stream_every=0.1,
+        webcam.stream(owned(partial(on_frame, pipeline)), [webcam, state], None, stream_every=0.1,
                       time_limit=3600, concurrency_limit=None, **quiet)
         mic.click(None, js="() => window.agfMic.toggle()")       # recorded in the page, posted losslessly
-        timer.tick(refresh, [state], outs, concurrency_limit=None, **quiet)
-        text.submit(partial(on_text, pipeline), [text, state], [text] + outs, **quiet)
+        timer.tick(owned(refresh), [state], outs, concurrency_limit=None, **quiet)
+        text.submit(owned(partial(on_text, pipeline)), [text, state], [text] + outs, **quiet)
         for meta in (age, gender, timbre):
-            meta.change(on_metadata, [age, gender, timbre, state], [state], api_visibility="private")
-        correct.click(partial(on_correction, pipeline), [felt, note, state], [corrected, felt, note],
-                      api_visibility="private")
-        export.click(on_export, [state], [files], api_visibility="private")
+            meta.change(owned(on_metadata), [age, gender, timbre, state], [state], **PRIVATE)
+        correct.click(owned(partial(on_correction, pipeline)), [felt, note, state], [corrected, felt, note],
+                      **PRIVATE)
+        export.click(owned(partial(on_export, study)), [state], [files], **PRIVATE)
+        end.click(owned(partial(on_end, study)), [state], [live, started, timer], **PRIVATE)
+        withdraw.click(owned(partial(on_withdraw, study)), [confirm, state], [live, started, timer], **PRIVATE)
+
+        def unload(request: gr.Request):
+            on_unload(study, request)
+        demo.unload(unload)
+    if admin_password:
+        researcher = build_researcher_view(study.store, admin_password, study.desk)  # built outside, or it renders twice
+        with demo.route("Researcher", "/researcher", show_in_navbar=False):
+            researcher.render()
     return demo
 
 
@@ -291,11 +346,35 @@ def asr_model_arg(value: str) -> str:
                                      "or a CTranslate2 Whisper folder holding model.bin")
 
 
+def parse_auth(pairs: list[str]) -> list[tuple[str, str]]:
+    out = []
+    for pair in pairs:
+        user, sep, password = pair.partition(":")
+        if not sep or not user or not password:
+            raise SystemExit(f"--auth {pair!r} is not accepted: use USER:PASSWORD (repeat for more users)")
+        out.append((user, password))
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python demo.py", description=__doc__.splitlines()[0])
-    ap.add_argument("--share", action="store_true", help="create a public Gradio link (for remote studies)")
+    ap.add_argument("--share", action="store_true", help="create a public Gradio link (for remote studies; "
+                    "use with --auth)")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=7860)
+    ap.add_argument("--auth", action="append", default=[], metavar="USER:PASSWORD",
+                    help="protect the participant page with a login (repeatable)")
+    ap.add_argument("--admin-password", default=os.environ.get("AGF_ADMIN_PASSWORD", ""),
+                    help="enables the researcher view at /researcher (default: env AGF_ADMIN_PASSWORD)")
+    ap.add_argument("--store", default=os.environ.get("AGF_STORE", DEFAULT_URL),
+                    help=f"SQLAlchemy URL of the study store (default {DEFAULT_URL}; "
+                    "postgresql+psycopg://user:pw@host/db for several replicas)")
+    ap.add_argument("--study", default="default", help="study ID the sessions are filed under")
+    ap.add_argument("--condition", default="", help="condition when the link gives none (?condition=...)")
+    ap.add_argument("--retention-days", type=float, default=0.0,
+                    help="delete sessions from the store after this many days (default 0: keep)")
+    ap.add_argument("--export-ttl", type=float, default=300.0,
+                    help="seconds a participant's export link works (one download)")
     ap.add_argument("--reply-model", default="", help="transformers text-generation model id, or the model name "
                     "at --reply-endpoint (default: offline template replies)")
     ap.add_argument("--reply-endpoint", default="", help="OpenAI-compatible base URL, e.g. http://localhost:8000/v1 "
@@ -307,12 +386,30 @@ def main(argv: list[str] | None = None) -> None:
                     "JSON-lines file, for benchmarks/browser.py")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    auth = parse_auth(args.auth)
+    if args.share and not auth:
+        log.warning("--share without --auth: anyone with the link can open the participant page")
+    privacy = PrivacyOptions(export_ttl_s=args.export_ttl, retention_days=args.retention_days)
+    temp = PrivateTemp(privacy)  # before any component is built: they read GRADIO_TEMP_DIR
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a stopped server still cleans its temp folder
+    store = StudyStore(args.store)
+    if args.store.startswith("sqlite") and (n := store.mark_interrupted()):
+        log.info("%d session(s) from an earlier run marked interrupted (their rows are kept)", n)
+    if args.retention_days and (old := store.delete_older_than(args.retention_days)):
+        log.info("retention: %d session(s) older than %g days deleted", len(old), args.retention_days)
     pipeline = make_pipeline(DemoOptions(args.asr_model, args.reply_model, args.reply_endpoint, args.metrics_log))
     microphone = MicrophoneRoutes(pipeline)
-    build(pipeline, microphone).queue(default_concurrency_limit=4).launch(
-        server_name=args.host, server_port=args.port, share=args.share, css_paths=[ASSETS / "style.css"],
-        head_paths=[ASSETS / "devices.html", ASSETS / "microphone.html"],
-        app_kwargs={"routes": microphone.routes()})
+    reply = type(pipeline.reply).__name__ + (f" ({args.reply_model})" if args.reply_model else "")
+    study = Study(store, StudyOptions(args.study, args.condition, privacy),
+                  provenance(args.asr_model, reply, CONSENT_VERSION))
+    demo = build(pipeline, study, args.admin_password, microphone)
+    log.info("temp folder %s; exports in %s; store %s", temp.path, study.desk.root, args.store.split("@")[-1])
+    demo.queue(default_concurrency_limit=4).launch(
+        server_name=args.host, server_port=args.port, share=args.share, auth=auth or None,
+        css_paths=[ASSETS / "style.css"], head_paths=[ASSETS / "devices.html", ASSETS / "microphone.html"],
+        footer_links=["gradio", "settings"],
+        app_kwargs={"routes": microphone.routes(),
+                    "middleware": [Middleware(AccessMiddleware, desk=study.desk, secure=args.share)]})
 
 
 if __name__ == "__main__":

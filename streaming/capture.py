@@ -18,6 +18,7 @@ from fastapi import Request            # at module level: FastAPI resolves the e
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
+from .access import COOKIE
 from .pipeline import LivePipeline
 from .state import LiveState
 from .worker import ensure_worker
@@ -39,11 +40,14 @@ class MicrophoneRoutes:
         self._sessions[token] = state
         return token
 
-    def receive(self, token: str, rate: int, body: bytes, end: bool = False) -> dict:
-        """One post from the page: int16 mono PCM at `rate`. Returns the samples received so far."""
+    def receive(self, token: str, rate: int, body: bytes, end: bool = False, owner: str | None = None) -> dict:
+        """One post from the page: int16 mono PCM at `rate`. `owner` is the browser's owner cookie (see
+        streaming/access.py): when the session has one, the post must come from that browser too."""
         state = self._sessions.get(token)
         if state is None or not state.session.consent or state.closed:
             raise PermissionError("no live session for this token")
+        if owner is not None and state.session.owner and owner != state.session.owner:
+            raise PermissionError("this session belongs to another browser")
         if len(body) % 2 or len(body) > MAX_BODY:
             raise ValueError(f"audio body of {len(body)} bytes is not accepted; accepted: int16 PCM, "
                              f"at most {MAX_BODY} bytes")
@@ -61,7 +65,7 @@ class MicrophoneRoutes:
             q = request.query_params
             try:
                 out = self.receive(q.get("token", ""), int(q.get("rate", "0")), await request.body(),
-                                   end=q.get("end") == "1")
+                                   end=q.get("end") == "1", owner=request.cookies.get(COOKIE, ""))
             except PermissionError as e:
                 return JSONResponse({"error": str(e)}, status_code=403)
             except ValueError as e:

@@ -166,6 +166,7 @@ class LivePipeline:
 
     def on_utterance(self, state: LiveState, utt: Utterance) -> Turn | None:
         now = state.session.now()
+        state.session.hear(now - utt.seconds, now)  # the turn's start/end in session seconds (study store)
         if state.keep_raw:
             state.raw_audio.append((now, utt.audio))
         if state.timbre == UNKNOWN:
@@ -284,6 +285,7 @@ class LivePipeline:
             # The smoothed label was shown; the biases learn from the latest fused prediction behind it.
             row["learned_from"] = state.last.label if state.last is not None else ""
             row["adapted"] = state.last is not None and self.recognizer.correct(state.last, felt, state.personal)
+            state.session.log_correction(row)
             state.changed()
         return row
 

@@ -1,5 +1,11 @@
-"""Per-browser-session state: the timeline of raw predictions, transcript, replies, user corrections and
-metadata, with CSV/JSON export. One `SessionState` per participant, kept in `gr.State`, never global."""
+"""Per-browser-session state: what the page shows of the session (the last minute of the timeline, the recent
+transcript, replies and corrections) and the participant's settings. One `SessionState` per participant, kept
+in `gr.State`, never global.
+
+Memory stays bounded however long the session runs: every row also goes to `sink` (the study store's
+`SessionWriter`) as it happens, and only the last `keep_s` seconds of the timeline and the last `keep_turns`
+turns stay in memory. Without a sink the rows exist only in memory (tests, the local CLI).
+"""
 from __future__ import annotations
 
 import csv
@@ -7,7 +13,8 @@ import io
 import json
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from agf_core.labels import EMOTIONS, MODALITIES, check_emotion
 from agf_core.recognizer import Prediction
@@ -15,6 +22,34 @@ from agf_core.recognizer import Prediction
 from .smoothing import LabelSmoother
 
 SOURCES = ("video", "speech", "typed")
+KEEP_S = 90.0       # the timeline charts show the last 60 s
+KEEP_TURNS = 100    # the conversation shows this many turns
+
+
+class Recent(list):
+    """A list that keeps only its last `maxlen` items (slicing works, unlike a deque)."""
+
+    def __init__(self, items=(), maxlen: int = KEEP_TURNS):
+        super().__init__(items)
+        self.maxlen = maxlen
+        self._trim()
+
+    def append(self, item) -> None:
+        super().append(item)
+        self._trim()
+
+    def _trim(self) -> None:
+        if len(self) > self.maxlen:
+            del self[:len(self) - self.maxlen]
+
+
+class SessionSink(Protocol):
+    """Where the rows go as they happen (streaming.store.SessionWriter implements it)."""
+    def timeline(self, row: dict) -> None: ...
+    def utterance(self, row: dict) -> None: ...
+    def reply(self, row: dict) -> None: ...
+    def correction(self, row: dict) -> None: ...
+    def metadata(self, metadata: dict) -> None: ...
 
 
 @dataclass
@@ -24,11 +59,17 @@ class SessionState:
     started: float = field(default_factory=time.time)
     consent: bool = False
     metadata: dict = field(default_factory=dict)       # as set by the participant (unknown fields left out)
-    timeline: list[dict] = field(default_factory=list)  # raw fused + per-modality probabilities, every update
-    transcript: list[dict] = field(default_factory=list)
-    replies: list[dict] = field(default_factory=list)
-    corrections: list[dict] = field(default_factory=list)
+    timeline: list = field(default_factory=list)        # raw fused + per-modality probabilities, the last keep_s
+    transcript: Recent = field(default_factory=Recent)
+    replies: Recent = field(default_factory=Recent)
+    corrections: Recent = field(default_factory=Recent)
     smoother: LabelSmoother = field(default_factory=LabelSmoother)
+    sink: SessionSink | None = None                    # the study store; None keeps rows in memory only
+    keep_s: float = KEEP_S
+    counts: dict = field(default_factory=lambda: {"timeline": 0, "turns": 0, "corrections": 0})
+    heard: tuple | None = None                         # (start, end) of the utterance being answered
+    owner: str = ""                                    # the browser's owner cookie (streaming.access)
+    ended: bool = False
 
     def now(self) -> float:
         return round(time.time() - self.started, 3)
@@ -40,40 +81,74 @@ class SessionState:
         t = self.now() if t is None else t
         shown, _ = self.smoother.update(pred.probs, t) if pred.probs else (self.smoother.label, None)
         row = {"t": t, "source": source, "label": pred.label, "confidence": round(pred.confidence, 4),
-               "shown": shown, "fusion": pred.fusion,
+               "shown": shown, "fusion": pred.fusion, "timbre": pred.metadata.get("timbre", ""),
                **{f"p_{e}": round(pred.probs.get(e, 0.0), 4) for e in EMOTIONS},
                **{f"w_{m}": round(pred.weights.get(m, 0.0), 4) for m in MODALITIES},
                **{f"{m}_{e}": round(pred.per_modality[m][e], 4) for m in pred.per_modality for e in EMOTIONS}}
         self.timeline.append(row)
+        self.counts["timeline"] += 1
+        if self.sink is not None:
+            self.sink.timeline(row)
+            old = next((i for i, r in enumerate(self.timeline) if r["t"] >= t - self.keep_s), len(self.timeline))
+            del self.timeline[:old]
         return row
 
-    def add_turn(self, text: str, source: str, emotion: str, reply: str, strategy: str) -> None:
+    def hear(self, start: float, end: float) -> None:
+        """The utterance about to be answered spans session seconds [start, end] (its turn records them)."""
+        self.heard = (round(start, 3), round(end, 3))
+
+    def add_turn(self, text: str, source: str, emotion: str, reply: str, strategy: str,
+                 start: float | None = None, end: float | None = None) -> None:
         t = self.now()
-        self.transcript.append({"t": t, "source": source, "text": text, "emotion": emotion})
-        self.replies.append({"t": t, "text": reply, "emotion": emotion, "strategy": strategy})
+        if source == "speech" and start is None and self.heard is not None:
+            (start, end), self.heard = self.heard, None
+        said = {"t": t, "source": source, "text": text, "emotion": emotion, "start": start, "end": end}
+        answer = {"t": t, "text": reply, "emotion": emotion, "strategy": strategy}
+        self.transcript.append(said)
+        self.replies.append(answer)
+        self.counts["turns"] += 1
+        if self.sink is not None:
+            self.sink.utterance(said)
+            self.sink.reply(answer)
 
     def add_correction(self, felt: str, note: str = "") -> dict:
         """The participant says "that's not how I feel": store what was shown and what they chose."""
         check_emotion(felt)
         row = {"t": self.now(), "shown": self.smoother.label, "felt": felt, "note": note,
-               "timeline_index": len(self.timeline) - 1}
+               "timeline_index": self.counts["timeline"] - 1}
         self.corrections.append(row)
+        self.counts["corrections"] += 1
         return row
 
+    def log_correction(self, row: dict) -> None:
+        """Send a completed correction row (with what the fusion learnt) to the sink."""
+        if self.sink is not None:
+            self.sink.correction(row)
+
+    def set_metadata(self, metadata: dict) -> None:
+        self.metadata = dict(metadata)
+        if self.sink is not None:
+            self.sink.metadata(self.metadata)
+
     def history(self) -> list[tuple[str, str]]:
-        """(what was said, what was replied) pairs, oldest first."""
+        """(what was said, what was replied) pairs, oldest first (the recent ones kept in memory)."""
         return [(u["text"], r["text"]) for u, r in zip(self.transcript, self.replies)]
 
+    def to_dict(self) -> dict:
+        return {"format": "agf-session/1", "participant_id": self.participant_id, "session_id": self.session_id,
+                "started": self.started, "consent": self.consent, "metadata": self.metadata,
+                **{k: list(getattr(self, k)) for k in ("timeline", "transcript", "replies", "corrections")}}
+
     def to_json(self) -> str:
-        d = asdict(self)
-        d.pop("smoother")
-        return json.dumps({"format": "agf-session/1", **d}, indent=1)
+        return json.dumps(self.to_dict(), indent=1)
 
     @classmethod
     def from_json(cls, text: str) -> "SessionState":
         d = json.loads(text)
         if d.pop("format", None) != "agf-session/1":
             raise ValueError("not an agf session export (missing format 'agf-session/1')")
+        for k in ("transcript", "replies", "corrections"):
+            d[k] = Recent(d.get(k, []))
         return cls(**d)
 
     def timeline_csv(self) -> str:

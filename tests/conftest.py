@@ -53,3 +53,12 @@ def speech(tmp_path_factory) -> tuple[int, np.ndarray]:
 def recognizer():
     from agf_core.recognizer import default_recognizer
     return default_recognizer()
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL server for the study store's tests (skips where postgres is not installed)."""
+    from postgres import PostgresServer
+    server = PostgresServer()
+    yield server.url
+    server.stop()

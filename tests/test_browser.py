@@ -21,8 +21,8 @@ def media(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(media):
-    with demo_server() as url:
+def server(media, tmp_path_factory):
+    with demo_server("--store", f"sqlite:///{tmp_path_factory.mktemp('store')}/study.db") as url:
         yield url
 
 
@@ -70,18 +70,20 @@ def test_live_session_in_chromium(media, server):
         other.context.close()
 
         # export downloads the session with its rows
-        page.get_by_role("button", name="Export session (JSON + CSV)").click()
+        page.get_by_role("button", name="Export session (JSON, CSV, Parquet)").click()
         links = page.locator("#export-files a[download]")
-        expect(links.nth(1)).to_be_visible(timeout=30_000)
+        expect(links.nth(2)).to_be_visible(timeout=30_000)
         exported = {}
         for i in range(links.count()):
             with page.expect_download() as info:
                 links.nth(i).click()
-            exported[info.value.suggested_filename] = Path(info.value.path()).read_text()
+            exported[info.value.suggested_filename] = Path(info.value.path()).read_bytes()
+        exported = {k: v.decode() for k, v in exported.items() if not k.endswith(".parquet")}
         json_text = next(v for k, v in exported.items() if k.endswith(".json"))
         csv_text = next(v for k, v in exported.items() if k.endswith(".csv"))
         assert "championship" in json_text and SENTENCES[0][1] in json_text.lower()
-        assert csv_text.startswith("t,source,label") and csv_text.count("\n") >= 3
+        assert csv_text.startswith("study,condition,participant_id,session_id,wall_time,t,source,label")
+        assert csv_text.count("\n") >= 3
         browser.close()
 
 

@@ -25,8 +25,15 @@ def mic(pipe):
 
 
 @pytest.fixture()
-def state(pipe, mic):
-    s = demo.start_session(pipe, mic, True, "P42", None)[0]
+def study(tmp_path):
+    from streaming.store import StudyStore
+    from streaming.study import Study
+    return Study(StudyStore(f"sqlite:///{tmp_path}/study.db"))
+
+
+@pytest.fixture()
+def state(pipe, study, mic):
+    s = demo.start_session(pipe, study, mic, True, "P42", None)[0]
     yield s
     stop_worker(s)
 
@@ -45,9 +52,11 @@ def _wait_view(state, until, timeout=60.0):
     raise AssertionError(f"the page never showed what was expected; last view: {last and last['status']}")
 
 
-def test_capture_stays_off_without_consent(pipe, mic):
+def test_capture_stays_off_without_consent(pipe, study, mic):
     with pytest.raises(gr.Error, match="consent"):
-        demo.start_session(pipe, mic, False, "", None)
+        demo.start_session(pipe, study, mic, False, "", None)
+    with pytest.raises(gr.Error, match="'a/b' is not accepted"):
+        demo.start_session(pipe, study, mic, True, "a/b", None)
     with pytest.raises(PermissionError):
         mic.receive("not-a-token", 48000, np.zeros(100, np.int16).tobytes())
     assert demo.on_frame(pipe, np.zeros((480, 640, 3), np.uint8), None) is None
@@ -72,8 +81,8 @@ def test_frames_are_queued_and_the_timer_shows_the_face(pipe, state, face_photo)
     _wait_view(state, lambda v: "face: absent (no face found)" in v["status"])
 
 
-def test_microphone_posts_give_listening_then_transcript_and_reply(pipe, mic, tmp_path):
-    start = demo.start_session(pipe, mic, True, "P43", None)
+def test_microphone_posts_give_listening_then_transcript_and_reply(pipe, study, mic, tmp_path):
+    start = demo.start_session(pipe, study, mic, True, "P43", None)
     state, token_html = start[0], start[4]
     token = token_html.split('"')[1]
     _, speech = speak("I am so happy to see you again today.", tmp_path / "s.wav")
@@ -83,13 +92,16 @@ def test_microphone_posts_give_listening_then_transcript_and_reply(pipe, mic, tm
     assert got["samples"] == state.inbox.samples_in == len(pcm)       # every sample reached the session
     with pytest.raises(ValueError, match="int16"):
         mic.receive(token, 48000, b"\x00" * 3)
+    state.session.owner = "browser-a"                                  # set from the page's cookie at start
+    with pytest.raises(PermissionError, match="another browser"):
+        mic.receive(token, 48000, pcm[:9600].tobytes(), owner="browser-b")
     view = _wait_view(state, lambda v: len(v["chat"]) >= 2)
     said = view["chat"][0]["content"].lower()
     assert "happy" in said and "(speech" in said and view["words"] == ""
     stop_worker(state)
 
 
-def test_correction_resets_and_export_round_trip(pipe, state):
+def test_correction_resets_and_export_round_trip(pipe, study, state):
     demo.on_text(pipe, "That was awful.", state)
     answer, felt, note = demo.on_correction(pipe, "surprise", "a note", state)
     assert "you feel surprise" in answer and "adapts to you (1 correction(s)" in answer
@@ -97,30 +109,47 @@ def test_correction_resets_and_export_round_trip(pipe, state):
     assert "adapted to you (1 correction(s))" in demo.status_line(state)
     with pytest.raises(gr.Error, match="Pick the emotion"):
         demo.on_correction(pipe, None, "", state)
-    json_path, csv_path = demo.on_export(state)
-    data = json.loads(open(json_path).read())
+    html = demo.on_export(study, state)
+    files = {f.suffix: f for f in study.desk.files()}
+    assert set(files) == {".json", ".csv", ".parquet"} and html.count("<a href=") == 3
+    data = json.loads(files[".json"].read_text())
     assert data["participant_id"] == "P42" and data["corrections"][0]["felt"] == "surprise"
-    assert data["transcript"][0]["text"] == "That was awful."
-    assert open(csv_path).read().count("\n") == len(data["timeline"]) + 1
+    assert data["corrections"][0]["adapted"] is True and data["corrections"][0]["note"] == "a note"
+    assert data["utterances"][0]["text"] == "That was awful." and data["replies"][0]["strategy"]
+    assert files[".csv"].read_text().count("\n") == len(data["timeline"]) + 1
+    demo.on_end(study, state)
+    assert study.desk.files() == [] and study.store.session(state.session.session_id)["state"] == "ended"
 
 
-def test_raw_media_is_exported_only_with_opt_in(pipe, mic, face_photo, tmp_path):
+def test_withdraw_deletes_the_session(pipe, study, state):
+    demo.on_text(pipe, "Please forget this.", state)
+    with pytest.raises(gr.Error, match="Tick"):
+        demo.on_withdraw(study, False, state)
+    demo.on_withdraw(study, True, state)
+    assert study.store.session(state.session.session_id) is None
+    assert study.store.rows("utterances", state.session.session_id) == []
+
+
+def test_raw_media_is_stored_only_with_opt_in(pipe, study, mic, face_photo, tmp_path):
     import cv2
     _, speech = speak("Keep this recording please.", tmp_path / "s.wav")
     pcm = np.concatenate([np.zeros(24000, np.int16), speech, np.zeros(96000, np.int16)])
     frame = cv2.resize(face_photo, (640, 480))
-    exports = {}
+    media = {}
     for keep in (False, True):
-        state = demo.start_session(pipe, mic, True, "raw", None, keep)[0]
+        state = demo.start_session(pipe, study, mic, True, "raw", None, keep)[0]
         stop_worker(state)                                             # run the pipeline here, in order
         pipe.on_frame(state, frame)
         for i in range(0, len(pcm), 24000):
             pipe.on_audio(state, (48000, pcm[i:i + 24000]))
         pipe.close(state)
         pipe.drain(state)
-        exports[keep] = demo.on_export(state)
-    assert len(exports[False]) == 2
-    wavs = [f for f in exports[True] if f.endswith(".wav")]
-    faces = [f for f in exports[True] if f.endswith("_faces.npz")]
-    assert len(wavs) == 1 and len(faces) == 1
-    assert np.load(faces[0])["crops"].shape[1:] == (48, 48)
+        assert len(state.raw_audio) == 0 and len(state.raw_faces) == 0  # nothing held in memory
+        demo.on_export(study, state)
+        media[keep] = study.store.media_items(state.session.session_id)
+        names = [f.name for f in study.desk.files() if state.session.session_id in f.name]
+        assert len([n for n in names if n.endswith(".wav")]) == (1 if keep else 0)
+    assert media[False] == []
+    kinds = [k for k, _, _ in media[True]]
+    assert kinds.count("audio") == 1 and kinds.count("face") >= 1
+    assert next(a for k, _, a in media[True] if k == "face").shape == (48, 48)

@@ -1,0 +1,267 @@
+"""Who may touch a session: each browser gets a random HttpOnly cookie (`agf_owner`) on its first page load, a
+session is bound to it when it starts, and every handler checks it. Gradio keys a tab's state by an 11-character
+session hash that travels in URLs and request bodies; knowing it is not enough, the cookie never appears in a
+URL and no script can read it.
+
+Exports are handed out by `ExportDesk`: files in one private folder per session, outside Gradio's served cache,
+each downloadable once, by the browser that asked, within `ttl_s`, at `agf/export/<token>`; then deleted.
+`AccessMiddleware` (an ASGI middleware given to Gradio's app) sets the cookie, binds each Gradio session hash
+to the first browser that uses it (another browser's request with that hash gets 403, so it can neither run
+events in that session nor read its queue messages), and serves those downloads.
+"""
+from __future__ import annotations
+
+import atexit
+import functools
+import inspect
+import logging
+import os
+import re
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from http.cookies import SimpleCookie
+from pathlib import Path
+from urllib.parse import parse_qsl, quote
+
+log = logging.getLogger(__name__)
+
+COOKIE = "agf_owner"
+EXPORT_ROUTE = "agf/export/"
+
+
+def owner_of(request) -> str:
+    """The browser's owner cookie from a gr.Request ('' when there is none)."""
+    if request is None:
+        return ""
+    cookies = getattr(request, "cookies", None) or {}
+    return str(cookies.get(COOKIE, ""))
+
+
+class NotYours(PermissionError):
+    pass
+
+
+def check_owner(state, owner: str, direct: bool) -> None:
+    """Raise NotYours when `state` belongs to another browser. `direct`: called in-process (tests), no request."""
+    session = getattr(state, "session", None)
+    bound = getattr(session, "owner", "")
+    if direct or state is None or not bound:
+        return
+    if not secrets.compare_digest(bound, owner):
+        raise NotYours("this session belongs to another browser")
+
+
+def owned(fn):
+    """Wrap a Gradio handler: it receives the gr.Request too, and refuses a state of another browser.
+    The handler's other parameters are unchanged, so it is wired like the original; a handler with a
+    `request` parameter gets the request there."""
+    import gradio as gr
+    sig = inspect.signature(fn)
+    wants_request = "request" in sig.parameters
+    params = [p for name, p in sig.parameters.items() if name != "request"]
+    params.append(inspect.Parameter("agf_request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
+                                    annotation=gr.Request))
+
+    @functools.wraps(fn)
+    def wrapper(*args):
+        *args, request = args
+        owner = owner_of(request)
+        for a in args:
+            try:
+                check_owner(a, owner, direct=request is None)
+            except NotYours:
+                log.warning("refused a call for another browser's session (%s)", getattr(fn, "__name__", fn))
+                raise gr.Error("This session belongs to another browser.", print_exception=False) from None
+        return fn(*args, request=request) if wants_request else fn(*args)
+
+    wrapper.__signature__ = sig.replace(parameters=params)
+    inner = getattr(fn, "func", fn)  # a functools.partial names its function
+    wrapper.__name__ = wrapper.__qualname__ = getattr(inner, "__name__", "handler")
+    wrapper.__annotations__ = {"agf_request": gr.Request}
+    del wrapper.__wrapped__  # Gradio must see the wrapper's signature, not the handler's
+    return wrapper
+
+
+class ExportDesk:
+    """Export files waiting for their one download."""
+
+    def __init__(self, ttl_s: float = 300.0, root: str | Path | None = None):
+        self.ttl_s = ttl_s
+        self.root = Path(tempfile.mkdtemp(prefix="agf-exports-", dir=root))
+        os.chmod(self.root, 0o700)
+        self._items: dict[str, tuple[str, Path, float]] = {}   # token -> (owner, file, expires)
+        self._lock = threading.Lock()
+        atexit.register(self.close)
+
+    def folder(self, session_id: str) -> Path:
+        d = self.root / session_id
+        d.mkdir(mode=0o700, exist_ok=True)
+        return d
+
+    def offer(self, owner: str, path: Path) -> str:
+        """A relative URL that serves `path` once to `owner` within ttl_s."""
+        self.expire()
+        token = secrets.token_urlsafe(24)
+        with self._lock:
+            self._items[token] = (owner, Path(path), time.time() + self.ttl_s)
+        return f"{EXPORT_ROUTE}{token}/{quote(Path(path).name)}"
+
+    def take(self, token: str, owner: str) -> Path | None:
+        """The file for `token` when `owner` made it and it has not expired; the token is spent either way
+        only when the owner matches (a wrong guess does not spoil the real download)."""
+        self.expire()
+        with self._lock:
+            item = self._items.get(token)
+            if item is None or not owner or not secrets.compare_digest(item[0], owner):
+                return None
+            del self._items[token]
+        return item[1] if item[1].exists() else None
+
+    def expire(self, now: float | None = None) -> int:
+        now = time.time() if now is None else now
+        with self._lock:
+            old = [t for t, (_, _, exp) in self._items.items() if exp < now]
+            paths = [self._items.pop(t)[1] for t in old]
+        for p in paths:
+            p.unlink(missing_ok=True)
+        return len(old)
+
+    def close_session(self, session_id: str) -> None:
+        """Session over: its folder and links go."""
+        d = self.root / session_id
+        with self._lock:
+            for t in [t for t, (_, p, _) in self._items.items() if p.parent == d]:
+                del self._items[t]
+        shutil.rmtree(d, ignore_errors=True)
+
+    def files(self) -> list[Path]:
+        return [p for p in self.root.rglob("*") if p.is_file()]
+
+    def close(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class SessionBinding:
+    """Gradio session hash -> the owner cookie that first used it (bounded: the oldest are forgotten)."""
+
+    def __init__(self, max_sessions: int = 100_000):
+        self._owners: OrderedDict[str, str] = OrderedDict()
+        self.max_sessions = max_sessions
+        self._lock = threading.Lock()
+
+    def allows(self, session_hash: str, owner: str) -> bool:
+        """True when `owner` may use `session_hash`; the first owner to use a hash claims it."""
+        if not session_hash:
+            return True
+        with self._lock:
+            bound = self._owners.get(session_hash)
+            if bound is None:
+                if owner:
+                    self._owners[session_hash] = owner
+                    while len(self._owners) > self.max_sessions:
+                        self._owners.popitem(last=False)
+                return True
+            return bool(owner) and secrets.compare_digest(bound, owner)
+
+
+class AccessMiddleware:
+    """ASGI: give each browser its owner cookie; refuse a request that uses another browser's Gradio session
+    hash (queue join/data, heartbeat, stream chunks, cancel); serve `agf/export/<token>/<name>` to its owner."""
+
+    def __init__(self, app, desk: ExportDesk, secure: bool = False, binding: SessionBinding | None = None):
+        self.app, self.desk, self.secure = app, desk, secure
+        self.binding = binding or SessionBinding()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        owner = _cookie(scope)
+        path = scope.get("path", "")
+        if f"/{EXPORT_ROUTE}" in path:
+            token = path.split(f"/{EXPORT_ROUTE}", 1)[1].split("/")[0]
+            return await self._download(token, owner, send)
+        session_hash = _query_hash(scope) or (path.rsplit("/heartbeat/", 1)[1] if "/heartbeat/" in path else "")
+        if scope.get("method") == "POST" and (path.endswith(BODY_HASH_PATHS) or "/stream/" in path):
+            body = await _read_body(receive)
+            m = BODY_HASH.search(body)
+            session_hash = session_hash or (m.group(1).decode("latin-1") if m else "")
+            receive = _replay(body, receive)
+        if not self.binding.allows(session_hash, owner):
+            log.warning("refused %s for another browser's session", path)
+            return await _respond(send, 403, b"This session belongs to another browser.")
+        if owner:
+            return await self.app(scope, receive, send)
+        new = secrets.token_urlsafe(24)
+        cookie = f"{COOKIE}={new}; Path=/; HttpOnly; SameSite=Lax" + ("; Secure" if self.secure else "")
+
+        async def send_with_cookie(message):
+            if message["type"] == "http.response.start":
+                message["headers"] = list(message.get("headers", [])) + [(b"set-cookie", cookie.encode())]
+            await send(message)
+        return await self.app(scope, receive, send_with_cookie)
+
+    async def _download(self, token: str, owner: str, send) -> None:
+        path = self.desk.take(token, owner)
+        if path is None:
+            return await _respond(send, 404, b"Not found.")
+        body = path.read_bytes()
+        path.unlink(missing_ok=True)  # served once
+        await _respond(send, 200, body, [(b"content-type", b"application/octet-stream"),
+                                         (b"content-disposition", f'attachment; filename="{path.name}"'.encode())])
+
+
+BODY_HASH_PATHS = ("/queue/join", "/cancel")
+BODY_HASH = re.compile(rb'"session_hash"\s*:\s*"([^"]{1,128})"')
+
+
+def _query_hash(scope) -> str:
+    for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1")):
+        if k == "session_hash":
+            return v
+    return ""
+
+
+async def _read_body(receive) -> bytes:
+    chunks, more = [], True
+    while more:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, original):
+    """A receive() that gives the body already read, then whatever the client sends next (a disconnect)."""
+    sent = False
+
+    async def receive():
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await original()
+    return receive
+
+
+async def _respond(send, status: int, body: bytes, headers: list | None = None) -> None:
+    headers = headers or [(b"content-type", b"text/plain")]
+    await send({"type": "http.response.start", "status": status,
+                "headers": headers + [(b"content-length", str(len(body)).encode()), (b"cache-control", b"no-store")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _cookie(scope) -> str:
+    for k, v in scope.get("headers", []):
+        if k == b"cookie":
+            jar = SimpleCookie()
+            try:
+                jar.load(v.decode("latin-1"))
+            except Exception:  # noqa: BLE001  a malformed cookie header counts as none
+                return ""
+            if COOKIE in jar:
+                return jar[COOKIE].value
+    return ""

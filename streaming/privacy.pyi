@@ -1,0 +1,194 @@
+"""What touches disk and the network while a participant streams, and the consent text that says so.
+
+- Telemetry off: Gradio analytics (`GRADIO_ANALYTICS_ENABLED=False`, set before gradio is imported, and
+  `analytics_enabled=False` on the Blocks), Hugging Face telemetry; MediaPipe 1.2.2's native usage logger
+  (an HTTPS upload to play.googleapis.com/log, no documented switch) is handed an empty CA bundle so that no
+  TLS connection it opens can be verified: at most a DNS lookup leaves the machine (README, Privacy).
+- Gradio's temp folder is private to this server process (mode 0700, `GRADIO_TEMP_DIR`) and swept: Gradio
+  saves every streamed microphone chunk (`audio.wav`) it receives; a sweeper deletes every such file within
+  `media_max_age_s` seconds, any other file (an export or researcher download that passed through Gradio)
+  within `file_max_age_s`, and the whole folder at exit. Folders left by a killed server are removed at the
+  next start. The face preview never touches disk (`InMemoryImage` sends it inline).
+"""
+from __future__ import annotations
+
+import atexit
+import base64
+import functools
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+CONSENT_VERSION = "2"
+TEMP_PREFIX = "agf-gradio-"
+MEDIA_SUFFIXES = (".wav", ".webm", ".mp3", ".ogg", ".flac", ".webp", ".png", ".jpg", ".jpeg", ".mp4", ".y4m")
+
+
+@dataclass(frozen=True)
+class PrivacyOptions:
+    media_max_age_s: float = 3.0     # a streamed chunk Gradio saved lives at most this long (+ one sweep)
+    file_max_age_s: float = 300.0    # any other file in Gradio's temp folder (downloads passing through)
+    sweep_every_s: float = 1.0
+    export_ttl_s: float = 300.0      # a participant's export link works this long, and for one download
+    retention_days: float = 0.0      # the study store deletes sessions older than this; 0 keeps them
+
+    def __post_init__(self):
+        for name in ("media_max_age_s", "file_max_age_s", "sweep_every_s", "export_ttl_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}={getattr(self, name)!r} is not accepted: use a positive number of seconds")
+        if self.retention_days < 0:
+            raise ValueError(f"retention_days={self.retention_days!r} is not accepted: use 0 (keep) or more days")
+
+
+def disable_telemetry() -> None:
+    """Call before gradio (or huggingface_hub) is imported; harmless after."""
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    _quiet_mediapipe()
+
+
+def _quiet_mediapipe() -> None:
+    """MediaPipe's tasks pass certifi's CA bundle to their native HTTPS usage uploader; an empty bundle makes
+    every such TLS handshake fail verification, so nothing can be uploaded. Model loading does not use it."""
+    try:
+        from mediapipe.tasks.python.core import base_options
+    except ImportError:
+        return
+    empty = Path(tempfile.gettempdir()) / "agf-empty-ca-bundle.pem"
+    if not empty.exists():
+        empty.write_text("")
+
+    class _NoCertificates:
+        @staticmethod
+        def where() -> str:
+            return str(empty)
+    base_options.certifi = _NoCertificates
+
+
+def consent_text(options: PrivacyOptions, store_label: str = "the study database on this server") -> str:
+    """The notice shown before a session starts; every duration in it comes from `options`."""
+    kept = (f"deleted after {options.retention_days:g} days" if options.retention_days
+            else "kept until the researcher deletes them")
+    return f"""**Before you start** (consent text version {CONSENT_VERSION}). This study estimates emotions from your
+face (webcam), voice and words (microphone), and what you type. The estimates are what a model reads from
+expressions, not what you feel, and can be wrong.
+
+**What is stored.** From the moment you start, the emotion estimates (several per second), what you said
+(as text, with its start and end), the replies, your corrections, the profile you pick and your consent
+are written to {store_label} as they happen, under your participant ID (or none), and {kept}.
+You can withdraw at any time with "Withdraw and delete my data": everything of this session is deleted.
+
+**What is not stored.** Camera frames and microphone audio are processed in memory. The web framework writes
+each half-second microphone chunk to a private temporary folder on this server as it receives it; each is
+deleted within {options.media_max_age_s + options.sweep_every_s:g} seconds, and the folder when the server
+stops. Face previews never touch disk. Only if you tick "keep my raw audio and face crops" are your spoken
+utterances (audio) and small face crops (48x48 pixels) also written to {store_label}.
+
+**Your export** (if you ask for one) is written to a folder of this session only, can be downloaded once from
+this browser within {options.export_ttl_s / 60:g} minutes, and is deleted after the download, after that time
+or when the session ends. No data is sent to any other server; usage analytics are off."""
+
+
+class PrivateTemp:
+    """Gradio's temp folder for this process: private, swept, removed at exit."""
+
+    def __init__(self, options: PrivacyOptions = PrivacyOptions(), root: str | Path | None = None):
+        self.options = options
+        self.root = Path(root or tempfile.gettempdir())
+        remove_stale(self.root)
+        self.path = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=self.root))
+        os.chmod(self.path, 0o700)
+        os.environ["GRADIO_TEMP_DIR"] = str(self.path)  # read by every component built after this
+        self.deleted = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="agf-temp-sweeper", daemon=True)
+        self._thread.start()
+        atexit.register(self.close)
+        log.info("Gradio temp folder %s: streamed media deleted after %.0f s", self.path, options.media_max_age_s)
+
+    def sweep(self, now: float | None = None) -> int:
+        """Delete the files past their age; returns how many went."""
+        now = time.time() if now is None else now
+        n = 0
+        for f in list(self.path.rglob("*")):
+            try:
+                if not f.is_file():
+                    continue
+                limit = self.options.media_max_age_s if f.suffix.lower() in MEDIA_SUFFIXES else \
+                    self.options.file_max_age_s
+                if now - f.stat().st_mtime > limit:
+                    f.unlink()
+                    n += 1
+            except FileNotFoundError:  # Gradio moved or deleted it meanwhile
+                continue
+        for d in sorted((d for d in self.path.rglob("*") if d.is_dir()), key=lambda p: -len(p.parts)):
+            try:
+                d.rmdir()  # only empty ones
+            except OSError:
+                pass
+        self.deleted += n
+        return n
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.options.sweep_every_s):
+            try:
+                self.sweep()
+            except Exception:  # noqa: BLE001  the sweeper must outlive a bad file
+                log.exception("temp sweep failed")
+
+    def close(self) -> None:
+        self._stop.set()
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def remove_stale(root: Path) -> list[Path]:
+    """Temp folders of earlier server processes that no longer run (killed before they could clean up)."""
+    gone = []
+    for d in Path(root).glob(f"{TEMP_PREFIX}*"):
+        try:
+            pid = int(d.name[len(TEMP_PREFIX):].split("-")[0])
+        except ValueError:
+            continue
+        if pid != os.getpid() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(d, ignore_errors=True)
+            gone.append(d)
+    if gone:
+        log.info("removed %d temp folder(s) left by stopped servers", len(gone))
+    return gone
+
+
+def inline_image(image, quality: int = 80) -> str:
+    """An RGB uint8 array as a JPEG data URL (sent inside the event's JSON, never written to disk)."""
+    import cv2
+    import numpy as np
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(np.asarray(image, np.uint8), cv2.COLOR_RGB2BGR),
+                           [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError(f"cannot encode an image of shape {getattr(image, 'shape', None)} as JPEG")
+    return "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode("ascii")
+
+
+@functools.lru_cache(maxsize=1)
+def in_memory_image_class():
+    """gr.Image whose output is a data URL instead of a file in Gradio's cache (built lazily: gradio optional)."""
+    import gradio as gr
+    from gradio.data_classes import ImageData
+from gradio.events import Dependency
+
+    class InMemoryImage(gr.Image):
+        def get_block_name(self) -> str:
+            return "image"  # the same front-end component
+
+        def postprocess(self, value):
+            if value is None or isinstance(value, (str, Path)):
+                return super().postprocess(value)
+            return ImageData(url=inline_image(value), orig_name="preview.jpg", mime_type="image/jpeg")
+    return InMemoryImage
