@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from dataclasses import dataclass
 from functools import partial
 
@@ -119,14 +120,20 @@ def chat_messages(state: LiveState) -> list[dict]:
     return out
 
 
-def view(state: LiveState) -> tuple:
-    """Headline, live words, notice, timeline, importance, per-modality bars, chat and status."""
+CHARTS_EVERY_S = 1.0   # plotly figures cost the server and the browser far more than text: at most 1 Hz
+
+
+def view(state: LiveState, charts: bool = True) -> tuple:
+    """Headline, live words, notice, timeline, importance, per-modality bars, chat and status; with
+    `charts=False` the three figures are left as they are on the page."""
     with state.lock:
-        state.rendered = state.version
-        rows = list(state.session.timeline)
-        per_modality = state.last.per_modality if state.last is not None else {}
-        return (headline(state), live_words(state), state.notice, timeline_figure(rows), importance_figure(rows),
-                modality_bars_figure(per_modality), chat_messages(state), status_line(state))
+        figures = (gr.skip(),) * 3
+        if charts:                  # only a full view is "rendered": a lighter one is followed by the figures
+            state.rendered, state.charts_at = state.version, time.monotonic()
+            rows = list(state.session.timeline)
+            per_modality = state.last.per_modality if state.last is not None else {}
+            figures = (timeline_figure(rows), importance_figure(rows), modality_bars_figure(per_modality))
+        return (headline(state), live_words(state), state.notice, *figures, chat_messages(state), status_line(state))
 
 
 N_VIEW = 8
@@ -176,14 +183,14 @@ def refresh(state: LiveState | None):
     """The page's timer: a new view when the session changed since the last one, else nothing."""
     if not _ready(state) or state.version == state.rendered:
         return (gr.skip(),) * N_VIEW
-    return view(state)
+    return view(state, charts=time.monotonic() - state.charts_at >= CHARTS_EVERY_S)
 
 
 def on_text(pipeline: LivePipeline, text: str, state: LiveState | None):
     if not _ready(state):
         raise gr.Error("Start the session first (consent above).")
     pipeline.on_text(state, text)
-    return ("",) + view(state)
+    return ("",) + view(state, charts=False)   # the words and the reply at once; the figures follow on the timer
 
 
 def on_metadata(age: str, gender: str, timbre: str, state: LiveState | None):
@@ -314,7 +321,7 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
         # owned(): every handler gets the request and refuses a state of another browser (streaming/access.py)
         start.click(owned(partial(start_session, pipeline, study, microphone)), [consent, participant, state, keep_raw],
                     [state, live, started, timer, token] + outs, **quiet)
-        webcam.stream(owned(partial(on_frame, pipeline)), [webcam, state], None, stream_every=0.1,
+        webcam.stream(owned(partial(on_frame, pipeline)), [webcam, state], None, stream_every=0.2,
                       time_limit=3600, concurrency_limit=None, **quiet)
         mic.click(None, js="() => window.agfMic.toggle()")       # recorded in the page, posted losslessly
         timer.tick(owned(refresh), [state], outs, concurrency_limit=None, **quiet)

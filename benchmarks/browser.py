@@ -173,6 +173,7 @@ def measure(seconds: float, folder: Path) -> dict:
     import soundfile as sf
     loop_s = sf.info(wav).duration
     log_path = folder / "metrics.jsonl"
+    log_path.unlink(missing_ok=True)                                   # the server appends: start empty
     with demo_server("--metrics-log", str(log_path)) as url, sync_playwright() as p:
         browser = launch(p, y4m, wav)
         page = browser.new_context(permissions=["camera", "microphone"],
@@ -197,6 +198,7 @@ def measure(seconds: float, folder: Path) -> dict:
         events = page.evaluate("window.__agf")
         page.screenshot(path=str(folder / "page.png"), full_page=True)
         browser.close()
+    (folder / "page.json").write_text(json.dumps({"events": events, "counts": counts}))   # for a closer look
     log = [json.loads(line) for line in log_path.read_text().splitlines()]
     return analyse(log, events, spans, loop_s, counts, typed)
 

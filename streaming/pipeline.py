@@ -44,7 +44,8 @@ class PipelineOptions:
     context_turns: int = 2
     latency_window: int = 200       # recent timings kept per stage
     partial_every_s: float = 1.0    # re-decode the growing utterance this often while the person speaks
-    partial_min_s: float = 0.6      # ... once it is this long
+    partial_min_s: float = 0.6      # ... once it is this long, and only when no audio is waiting (never fall behind)
+    face_every_s: float = 0.2       # read the newest webcam frame at most this often (the rest are dropped)
     asr_attempts: int = 2           # a failed transcription is retried once with the same audio
     max_audio_backlog_s: float = 120.0
 
@@ -119,9 +120,11 @@ class LivePipeline:
             for utt in seg.flush():
                 turns += [t for t in [self.on_utterance(state, utt)] if t is not None]
         self._partial(state)
-        frame = state.take_frame()
-        if frame is not None:
-            self._face(state, *frame)
+        if state.session.now() - state.face_read_at >= self.options.face_every_s:
+            frame = state.take_frame()
+            if frame is not None:
+                state.face_read_at = frame[0]
+                self._face(state, *frame)
         return turns
 
     def drain(self, state: LiveState) -> list[Turn]:
@@ -133,9 +136,10 @@ class LivePipeline:
 
     def _partial(self, state: LiveState) -> None:
         """Re-decode the growing utterance about once a second, so words appear while the person speaks."""
-        audio = state.segmenter.current_audio()
-        if audio is None:
-            return
+        seg = state.segmenter
+        audio = seg.current_audio()
+        if audio is None or state.inbox.audio or seg.trailing_silence_s > 0.1:
+            return       # nothing to show, behind, or maybe at the end: keep the worker free for the final words
         seconds = len(audio) / SAMPLE_RATE
         due = seconds - state.listening.partial_audio_s >= self.options.partial_every_s
         if seconds < self.options.partial_min_s or not due:

@@ -71,6 +71,8 @@ class LiveState:
     personal: Personalization = field(default_factory=Personalization)  # learnt from this participant only
     version: int = 0                 # bumped on every change the page shows
     rendered: int = -1               # the version the page last got
+    charts_at: float = -1e9          # when the page last got its figures (time.monotonic)
+    face_read_at: float = -1e9       # session seconds of the last webcam frame the worker read
     closed: bool = False
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     wake: threading.Event = field(default_factory=threading.Event, repr=False)

@@ -26,7 +26,7 @@ class VadOptions:
     detector: str = "silero"        # or "energy"
     energy: EnergyOptions = EnergyOptions()
     start_ms: int = 96              # 3 frames of speech start an utterance
-    end_silence_ms: int = 480       # the hangover: this much silence ends it
+    end_silence_ms: int = 416       # the hangover: this much silence (13 frames) ends it
     preroll_ms: int = 320           # kept before the detected start, so the first syllable is not cut
     min_seconds: float = 0.4        # shorter bursts (clicks, coughs) are dropped
     max_seconds: float = 15.0       # a monologue is cut here so the display keeps moving
@@ -118,6 +118,11 @@ class UtteranceSegmenter:
     def speech_start_s(self) -> float | None:
         """Where the utterance in progress began (stream seconds), None between utterances."""
         return self._start_frame * FRAME_S if self._in_speech else None
+
+    @property
+    def trailing_silence_s(self) -> float:
+        """How long the utterance in progress has been silent (0 while the person speaks)."""
+        return self._run * FRAME_S if self._in_speech else 0.0
 
     def current_audio(self) -> np.ndarray | None:
         """The utterance in progress so far (16 kHz float32), for partial transcripts; None between utterances."""

@@ -21,12 +21,14 @@ class SessionWorker(threading.Thread):
     def run(self) -> None:
         state, last_input = self.state, time.monotonic()
         while not state.closed:
-            if not state.wake.wait(timeout=0.5):
+            woke = state.wake.wait(timeout=0.25)
+            state.wake.clear()
+            if woke:
+                last_input = time.monotonic()
+            elif state.inbox.frame is None:   # a frame waits only for the face reading's rate limit
                 if time.monotonic() - last_input > self.idle_exit_s:
                     break                     # restarted by `ensure_worker` on the next input
                 continue
-            state.wake.clear()
-            last_input = time.monotonic()
             try:
                 self.pipeline.step(state)
             except Exception:  # noqa: BLE001  the worker must outlive any one bad step

@@ -74,7 +74,7 @@ def test_failing_asr_keeps_the_voice(recognizer, utterance_pcm):
 
 def test_frames_and_no_face(recognizer, face_photo):
     import cv2
-    pipe = LivePipeline(recognizer, FakeTranscriber(), TemplateReply())
+    pipe = LivePipeline(recognizer, FakeTranscriber(), TemplateReply(), PipelineOptions(face_every_s=0.0))
     state = pipe.new_state()
     frame = cv2.resize(face_photo, (640, 480))
     pipe.on_frame(state, frame)
@@ -99,6 +99,9 @@ def test_only_the_newest_frame_waits_and_dropped_frames_are_counted(recognizer, 
     assert state.inbox.frames_in == 5 and state.inbox.frames_dropped == 4
     pipe.step(state)
     assert state.inbox.frame is None
+    pipe.on_frame(state, face_photo)
+    pipe.step(state)                     # read one 0.2 s ago at most: this one waits for the next step
+    assert state.inbox.frame is not None
 
 
 @pytest.mark.parametrize("chunk", [(48000, np.zeros(10, np.uint8)), (10, np.zeros(24000, np.int16)),
