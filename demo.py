@@ -282,7 +282,7 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
                 with gr.Column(scale=1):
                     webcam = gr.Image(sources=["webcam"], streaming=True, label="Webcam", type="numpy",
                                       elem_id="webcam")
-                    mic = gr.Button("🎙️ Start microphone", elem_id="mic-button")
+                    mic = gr.Button("Start microphone", elem_id="mic-button")
                     gr.HTML("", elem_id="mic-notice")        # filled by assets/microphone.html
                     token = gr.HTML("", elem_id="capture-token", container=False)
                     with gr.Row():

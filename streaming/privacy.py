@@ -24,7 +24,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-CONSENT_VERSION = "2"
+CONSENT_VERSION = "3"
 TEMP_PREFIX = "agf-gradio-"
 MEDIA_SUFFIXES = (".wav", ".webm", ".mp3", ".ogg", ".flac", ".webp", ".png", ".jpg", ".jpeg", ".mp4", ".y4m")
 
@@ -97,10 +97,10 @@ expressions, not what you feel, and can be wrong.
 are written to {store_label} as they happen, under your participant ID (or none), and {kept}.
 You can withdraw at any time with "Withdraw and delete my data": everything of this session is deleted.
 
-**What is not stored.** Camera frames and microphone audio are processed in memory. The web framework writes
-each half-second microphone chunk to a private temporary folder on this server as it receives it; each is
-deleted within {options.media_max_age_s + options.sweep_every_s:g} seconds, and the folder when the server
-stops. No camera image is written. Only if you tick "keep my raw audio and face crops" are your spoken
+**What is not stored.** Camera frames and microphone audio are processed in memory. Microphone audio goes
+from this page straight into the server's memory. The web framework may write a received camera frame to a
+private temporary folder on this server; any such file is deleted within
+{options.media_max_age_s + options.sweep_every_s:g} seconds, and the folder when the server stops. Only if you tick "keep my raw audio and face crops" are your spoken
 utterances (audio) and small face crops (48x48 pixels) also written to {store_label}.
 
 **Your export** (if you ask for one) is written to a folder of this session only, can be downloaded once from
