@@ -16,6 +16,7 @@ import sys
 import time
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # every default model ships offline
 from streaming.privacy import disable_telemetry  # noqa: E402
