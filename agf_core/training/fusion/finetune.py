@@ -30,7 +30,7 @@ from agf_core import checkpoint
 from agf_core.training.fusion.pools import Branches, face_inputs, load_pools, pool_key, speech_inputs, text_inputs
 from agf_core.training.fusion.recipe import (FIT_ON, SELECTION, TRAIN_DATA, dev_score, epoch_batches, fit_and_select,
                             fit_temperatures, fusion_meta)
-from agf_core.models.variants import FusionEnsemble, from_checkpoint, trainable_parameters, variant_name
+from agf_core.models.variants import FusionEnsemble, from_checkpoint, variant_name
 from agf_core.labels import MODALITIES
 from agf_core.training.loop import TrainOptions, fit
 from agf_core.models.video import window_top

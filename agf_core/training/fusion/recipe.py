@@ -24,7 +24,7 @@ import torch
 from agf_core import checkpoint
 from agf_core.calibration import Temperatures
 from agf_core.training.fusion.pools import Branches, FusionSet, half_pools, load_pools, ravdess_set, training_set, tuple_set
-from agf_core.models.variants import (VARIANTS, FusionEnsemble, check_variant, VariantConfig, build, ensemble_name, from_checkpoint,
+from agf_core.models.variants import (FusionEnsemble, check_variant, VariantConfig, build, ensemble_name, from_checkpoint,
                               trainable_parameters)
 from agf_core.labels import MODALITIES
 from agf_core.training.metrics import classification_report
