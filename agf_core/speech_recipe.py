@@ -1,0 +1,142 @@
+"""Multi-corpus training recipe for the audio branch: RAVDESS train + TESS + URDU train (or any subset,
+named by specs such as `tess:OAF`), corpus-balanced batches, augmented copies cached once
+(speech_features.py), SpecAugment and random time crops on the fly; model selection on the dev splits of
+the training corpora (RAVDESS actors 17-20, URDU dev speakers), never on a test split.
+
+The checkpoint has the shipped audio.pt's format (AudioBranch loads it), plus `meta["train_specs"]` so the
+cross-corpus report knows what it has seen.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import checkpoint
+from .audio_encoder import AudioEncoderConfig, AudioNet, AudioNetConfig, pad_frames
+from .audio_recipe import predict_probs, spec_augment
+from .augment import AugmentOptions
+from .labels import NUM_EMOTIONS
+from .losses import make_loss
+from .metrics import classification_report
+from .speech_corpora import parse_spec
+from .speech_features import TRAIN_COPIES, SpeechSet, speech_set
+from .training import TrainOptions, fit
+
+log = logging.getLogger(__name__)
+SPEECH_DEFAULTS = TrainOptions(epochs=40, batch_size=48, lr=1e-3, weight_decay=5e-2, loss="ce",
+                               label_smoothing=0.1, warmup_epochs=2, patience=10)
+DEV_CORPORA = ("ravdess", "urdu")   # TESS has no dev split (two speakers)
+
+
+@dataclass(frozen=True)
+class SpeechRecipe:
+    train_specs: tuple[str, ...] = ("ravdess", "tess", "urdu")
+    encoder: AudioEncoderConfig = AudioEncoderConfig(frontend="whisper_prosody", normalize_db=-23.0)
+    copies: tuple[tuple[str, int], ...] = tuple(TRAIN_COPIES.items())   # augmented copies per clip, per corpus
+    augment: AugmentOptions = AugmentOptions()
+    steps_per_epoch: int = 120
+    crop_p: float = 0.5                  # chance of a random crop to 50-100 % of the frames
+    net: AudioNetConfig = AudioNetConfig()
+
+
+def training_sets(data_root: str, recipe: SpeechRecipe) -> list[SpeechSet]:
+    """One SpeechSet per training spec (clean + augmented copies)."""
+    out = []
+    for spec in recipe.train_specs:
+        corpus, speaker = parse_spec(spec)
+        s = speech_set(data_root, corpus, "train", recipe.encoder, dict(recipe.copies)[corpus], recipe.augment)
+        out.append(s.select(s.speaker == speaker) if speaker else s)
+    return out
+
+
+def dev_sets(data_root: str, recipe: SpeechRecipe) -> list[SpeechSet]:
+    corpora = dict.fromkeys(parse_spec(s)[0] for s in recipe.train_specs)
+    return [speech_set(data_root, c, "dev", recipe.encoder) for c in corpora if c in DEV_CORPORA]
+
+
+def balanced_batch(groups: list[np.ndarray], batch_size: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of one batch with (about) the same number drawn from each group, uniformly within a group."""
+    per = np.full(len(groups), batch_size // len(groups))
+    per[: batch_size % len(groups)] += 1
+    return np.concatenate([rng.choice(g, n) for g, n in zip(groups, per)])
+
+
+def random_crop(x: np.ndarray, rng: np.random.Generator, p: float) -> np.ndarray:
+    """With probability p keep a random contiguous 50-100 % of the frames: (T, D) -> (T', D)."""
+    if rng.random() >= p or len(x) < 20:
+        return x
+    n = int(len(x) * rng.uniform(0.5, 1.0))
+    start = rng.integers(0, len(x) - n + 1)
+    return x[start:start + n]
+
+
+def describe(recipe: SpeechRecipe) -> str:
+    copies = dict(recipe.copies)
+    return " + ".join(f"{s} (clean + {copies[parse_spec(s)[0]]} augmented)" for s in recipe.train_specs)
+
+
+def train_speech(data_root: str, out_dir: str | Path, opts: TrainOptions = SPEECH_DEFAULTS,
+                 recipe: SpeechRecipe = SpeechRecipe()) -> dict:
+    sets = training_sets(data_root, recipe)
+    devs = dev_sets(data_root, recipe)
+    seqs = [s for st in sets for s in st.seqs]
+    y = np.concatenate([st.y for st in sets])
+    bounds = np.cumsum([0] + [len(st.y) for st in sets])
+    groups = [np.arange(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+    frames = np.concatenate(seqs)
+    mean = frames.mean(0).astype(np.float32)          # per-channel normalisation, stored in the model
+    std = frames.std(0).astype(np.float32) + 1e-5
+    del frames
+    seqs = [(s - mean) / std for s in seqs]
+    dev = [(st.corpus, [(s - mean) / std for s in st.seqs], st.y) for st in devs]
+    net_cfg = AudioNetConfig(**{**asdict(recipe.net), "input_dim": seqs[0].shape[1]})
+    model = AudioNet(net_cfg)
+    loss_fn = make_loss(opts.loss, y, NUM_EMOTIONS, opts.label_smoothing)
+    log.info("training on %s: %s sequences, dev %s", describe(recipe), [len(g) for g in groups],
+             [d[0] for d in dev] or "none (the last epoch is kept)")
+
+    def batches(epoch):
+        rng = np.random.default_rng([opts.seed, epoch])
+        for _ in range(recipe.steps_per_epoch):
+            idx = balanced_batch(groups, opts.batch_size, rng)
+            x, mask = pad_frames([spec_augment(random_crop(seqs[i], rng, recipe.crop_p), rng) for i in idx])
+            yield x, mask, torch.from_numpy(y[idx])
+
+    def evaluate(m):
+        if not dev:   # no dev split among the training corpora: the latest epoch counts as best
+            logged = Path(out_dir) / "log.jsonl"
+            return {"score": float(len(logged.read_text().splitlines()) if logged.exists() else 0) + 1}
+        reps = {c: classification_report(yy, predict_probs(m, ss)) for c, ss, yy in dev}
+        out = {f"dev_{c}_accuracy": r["accuracy"] for c, r in reps.items()}
+        return {"score": float(np.mean(list(out.values()))), **out}
+
+    def save_best(m, path, metrics):
+        state = {**m.state_dict(), "norm_mean": torch.from_numpy(mean), "norm_std": torch.from_numpy(std)}
+        checkpoint.save(path, "audio", {"encoder": asdict(recipe.encoder), "net": asdict(net_cfg)}, state,
+                        {"train": describe(recipe), "train_specs": list(recipe.train_specs),
+                         "selection": " + ".join(f"{c} dev" for c, _, _ in dev) or "last epoch (no dev split)",
+                         "recipe": {k: v for k, v in asdict(recipe).items() if k not in ("encoder", "net")},
+                         **metrics})
+
+    return fit(model, opts, out_dir, batches, recipe.steps_per_epoch,
+               lambda m, b: loss_fn(m(b[0], b[1])[1], b[2]), evaluate, save_best)
+
+
+def train_speech_cli(data_root: str, out_dir: str, specs: list[str], frontend: str | None, overrides: dict
+                     ) -> dict:
+    """`train --task audio --corpora ...`: the default recipe on those specs (and front end)."""
+    from dataclasses import replace
+    for spec in specs:
+        parse_spec(spec)   # raises with the accepted names
+    recipe = replace(SpeechRecipe(), train_specs=tuple(specs))
+    if frontend:
+        recipe = replace(recipe, encoder=replace(recipe.encoder, frontend=frontend))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    best = train_speech(data_root, out_dir, replace(SPEECH_DEFAULTS, **overrides), recipe)
+    print(json.dumps({"best": best}, indent=2))
+    return best

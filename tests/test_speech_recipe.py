@@ -1,0 +1,42 @@
+import json
+from dataclasses import replace
+
+import numpy as np
+
+from agf_core import checkpoint, speech_recipe
+from agf_core.branches import AudioBranch
+from agf_core.speech_features import SpeechSet
+from agf_core.speech_recipe import SPEECH_DEFAULTS, SpeechRecipe, train_speech
+
+
+def fake_set(data_root, corpus, split, encoder, copies=0, augment=None, seed=0):
+    """Random 390-D frames whose mean encodes the label, so a few steps learn something."""
+    rng = np.random.default_rng(len(corpus) * 10 + len(split))
+    n, speakers = (40, ["OAF", "YAF"]) if corpus == "tess" else (24, ["A", "B"])
+    y = rng.integers(0, 4, n)
+    seqs = [(rng.normal(size=(int(rng.integers(5, 30)), 390)) + label).astype(np.float32) for label in y]
+    return SpeechSet(seqs, y.astype(np.int64), np.array([speakers[i % 2] for i in range(n)]),
+                     np.zeros(n, int), corpus)
+
+
+def test_train_speech_writes_a_resumable_audio_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setattr(speech_recipe, "speech_set", fake_set)
+    recipe = SpeechRecipe(train_specs=("ravdess", "tess:OAF", "urdu"), steps_per_epoch=3)
+    opts = replace(SPEECH_DEFAULTS, epochs=2, batch_size=6)
+    best = train_speech("unused", tmp_path, opts, recipe)
+    assert set(best) >= {"score", "dev_ravdess_accuracy", "dev_urdu_accuracy", "epoch"}
+    ck = checkpoint.load(tmp_path / "best.pt", "audio")
+    assert ck["meta"]["train_specs"] == ["ravdess", "tess:OAF", "urdu"]
+    assert ck["config"]["encoder"]["frontend"] == "whisper_prosody" and ck["config"]["net"]["input_dim"] == 390
+    branch = AudioBranch(tmp_path / "best.pt")       # loads as the shipped branch does
+    assert branch.mean.shape == (390,)
+    assert len((tmp_path / "log.jsonl").read_text().splitlines()) == 2
+    assert train_speech("unused", tmp_path, opts, recipe) == json.loads(json.dumps(best))   # resumes: done
+
+
+def test_no_dev_corpus_keeps_the_last_epoch(tmp_path, monkeypatch):
+    monkeypatch.setattr(speech_recipe, "speech_set", fake_set)
+    best = train_speech("unused", tmp_path, replace(SPEECH_DEFAULTS, epochs=3, batch_size=4),
+                        SpeechRecipe(train_specs=("tess",), steps_per_epoch=2))
+    assert best["epoch"] == 3
+    assert checkpoint.load(tmp_path / "best.pt")["meta"]["selection"] == "last epoch (no dev split)"
