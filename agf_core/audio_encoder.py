@@ -102,6 +102,7 @@ class SpeechFrontEnd:
 class AudioNetConfig:
     input_dim: int = 384
     frontend_layers: int = 0      # Conv1d layers before pooling (the log-mel candidate needs them)
+    frame_stride: int = 1         # average every `frame_stride` input frames first (2: Whisper's 50/s -> 25/s)
     channels: int = 256
     hidden: int = 256             # width of the embedding h_audio handed to fusion
     dropout: float = 0.3
@@ -132,6 +133,8 @@ class AudioNet(nn.Module):
 
     def pool(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Frames (B, T, input_dim) + mask (B, T) -> attentive statistics (B, 2 * channels)."""
+        if self.config.frame_stride > 1:
+            x, mask = average_frames(x, mask, self.config.frame_stride)   # (B, T/s, D), (B, T/s)
         h = self.proj(x)                                                   # (B, T, C)
         for conv in self.convs:
             h = conv(h.transpose(1, 2)).transpose(1, 2)                    # (B, ceil(T/2), C)
@@ -149,6 +152,15 @@ class AudioNet(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.top(self.pool(x, mask))                                # (B, hidden), (B, 7)
+
+
+def average_frames(x: torch.Tensor, mask: torch.Tensor, stride: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean of every `stride` consecutive real frames: (B, T, D), (B, T) -> (B, ceil(T/s), D), (B, ceil(T/s))."""
+    b, t, d = x.shape
+    pad = (-t) % stride
+    m = nn.functional.pad(mask, (0, pad)).view(b, -1, stride)                   # (B, T/s, s)
+    x = nn.functional.pad(x * mask[..., None], (0, 0, 0, pad)).view(b, -1, stride, d)  # (B, T/s, s, D)
+    return x.sum(2) / m.sum(2, keepdim=True).clamp_min(1), m.any(2)
 
 
 def pad_frames(seqs: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:

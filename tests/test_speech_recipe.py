@@ -40,3 +40,18 @@ def test_no_dev_corpus_keeps_the_last_epoch(tmp_path, monkeypatch):
                         SpeechRecipe(train_specs=("tess",), steps_per_epoch=2))
     assert best["epoch"] == 3
     assert checkpoint.load(tmp_path / "best.pt")["meta"]["selection"] == "last epoch (no dev split)"
+
+
+def test_average_frames_ignores_padding():
+    import torch
+
+    from agf_core.audio_encoder import AudioNet, AudioNetConfig, average_frames, pad_frames
+    x, mask = pad_frames([np.arange(10, dtype=np.float32).reshape(5, 2), np.ones((2, 2), np.float32)])
+    y, m = average_frames(x, mask, 2)                                       # (2, 3, 2), (2, 3)
+    assert y.shape == (2, 3, 2) and m.tolist() == [[True, True, True], [True, False, False]]
+    assert y[0, :, 0].tolist() == [1.0, 5.0, 8.0] and y[1, 0].tolist() == [1.0, 1.0]
+    net = AudioNet(AudioNetConfig(input_dim=2, channels=8, hidden=4, frame_stride=2)).eval()
+    with torch.no_grad():   # padding a clip does not change its output
+        a = net(*pad_frames([np.ones((5, 2), np.float32)]))[1]
+        b = net(*pad_frames([np.ones((5, 2), np.float32), np.ones((9, 2), np.float32)]))[1][:1]
+    assert torch.allclose(a, b, atol=1e-5)
