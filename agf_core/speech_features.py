@@ -14,7 +14,7 @@ import numpy as np
 from .audio_encoder import AudioEncoderConfig, SpeechFrontEnd
 from .audio_recipe import read_wave
 from .augment import AugmentOptions, random_augment
-from .features import cached
+from .features import cache_path, cached
 from .speech_corpora import CorpusClip, read_corpus
 
 log = logging.getLogger(__name__)
@@ -63,14 +63,25 @@ def _compute(clips: list[CorpusClip], source: AudioEncoderConfig, copies: int, a
             "y": np.array(y, np.int64), "speaker": np.array(speaker, dtype=str), "copy": np.array(copy, int)}
 
 
-def speech_set(data_root: str, corpus: str, split: str, encoder: AudioEncoderConfig, copies: int = 0,
-               augment: AugmentOptions = AugmentOptions(), seed: int = 0) -> SpeechSet:
-    """Front-end frames of a corpus split (clean, and `copies` augmented versions of each clip); cached."""
-    source = _source_config(encoder)
-    clips = read_corpus(data_root, corpus, split)
+def _cache_entry(clips: list[CorpusClip], corpus: str, split: str, source: AudioEncoderConfig, copies: int,
+                 augment: AugmentOptions, seed: int) -> tuple[str, dict]:
     key = {"config": asdict(source), "copies": copies, "augment": asdict(augment) if copies else None,
            "seed": seed, "files": [c.path.name for c in clips]}
-    z = cached(f"speech_{corpus}_{split}_x{copies}", key, lambda: _compute(clips, source, copies, augment, seed))
+    return f"speech_{corpus}_{split}_x{copies}", key
+
+
+def speech_set(data_root: str, corpus: str, split: str, encoder: AudioEncoderConfig, copies: int = 0,
+               augment: AugmentOptions = AugmentOptions(), seed: int = 0) -> SpeechSet:
+    """Front-end frames of a corpus split (clean, and `copies` augmented versions of each clip); cached.
+    Asked for the clean clips only, it reuses an augmented set of the same clips already in the cache."""
+    source = _source_config(encoder)
+    clips = read_corpus(data_root, corpus, split)
+    if copies == 0:
+        for k in sorted(set(TRAIN_COPIES.values())):
+            if cache_path(*_cache_entry(clips, corpus, split, source, k, augment, seed)).exists():
+                return speech_set(data_root, corpus, split, encoder, k, augment, seed).clean()
+    name, key = _cache_entry(clips, corpus, split, source, copies, augment, seed)
+    z = cached(name, key, lambda: _compute(clips, source, copies, augment, seed))
     dim = WHISPER_DIM if encoder.frontend == "whisper" else None
     seqs = [s[:, :dim].astype(np.float32) for s in np.split(z["frames"], np.cumsum(z["lengths"])[:-1])]
     return SpeechSet(seqs, z["y"], z["speaker"], z["copy"], corpus)

@@ -92,3 +92,9 @@ def test_ravdess_clips_through_the_common_reader(data_root):
     clips = read_corpus(data_root, "ravdess", "train")
     assert len(clips) == 960 and {c.speaker for c in clips} == {f"Actor_{a:02d}" for a in range(1, 17)}
     assert counts(clips)["neutral"] == 192          # neutral + calm, 16 actors x (4 + 8)
+
+
+def test_cross_corpus_flag_is_audio_only():
+    from agf_core.evaluate import main
+    with pytest.raises(SystemExit, match="only accepted with --task audio"):
+        main(["--task", "text", "--cross-corpus", "--data-root", "nowhere"])
