@@ -41,6 +41,8 @@ class SpeechRecipe:
     augment: AugmentOptions = AugmentOptions()
     steps_per_epoch: int = 100
     crop_p: float = 0.5                  # chance of a random crop to 50-100 % of the frames
+    mixup: float = 0.0                   # Beta(a, a) mixup of the pooled statistics and labels (0: off)
+    adversary: float = 0.0               # weight of a corpus classifier behind gradient reversal (0: off)
     # Half the frame rate and half the width of the shipped net: 4x cheaper to train on 2 shared cores
     net: AudioNetConfig = AudioNetConfig(frame_stride=2, channels=128)
 
@@ -76,6 +78,42 @@ def random_crop(x: np.ndarray, rng: np.random.Generator, p: float) -> np.ndarray
     return x[start:start + n]
 
 
+class _GradReverse(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -grad
+
+
+def make_step_loss(recipe: SpeechRecipe, loss_fn, n_groups: int, model: AudioNet):
+    """The batch loss: emotion CE on (optionally mixed-up) pooled statistics, plus (optionally) a corpus
+    classifier trained through gradient reversal so the statistics stop telling the corpora apart. The
+    adversary is attached to the model as `adversary` (left out of the saved checkpoint)."""
+    if recipe.adversary > 0:
+        width = 2 * model.config.channels
+        model.adversary = torch.nn.Sequential(torch.nn.Linear(width, 128), torch.nn.GELU(),
+                                              torch.nn.Linear(128, n_groups))
+    beta = torch.distributions.Beta(recipe.mixup, recipe.mixup) if recipe.mixup > 0 else None
+
+    def step_loss(m, batch):
+        x, mask, target, group = batch
+        stats = m.pool(x, mask)                                            # (B, 2C)
+        if beta is None:
+            loss = loss_fn(m.top(stats)[1], target)
+        else:
+            lam, perm = float(beta.sample()), torch.randperm(len(target))
+            logits = m.top(lam * stats + (1 - lam) * stats[perm])[1]       # (B, 7)
+            loss = lam * loss_fn(logits, target) + (1 - lam) * loss_fn(logits, target[perm])
+        if recipe.adversary > 0:
+            corpus_logits = m.adversary(_GradReverse.apply(stats))         # (B, n_groups)
+            loss = loss + recipe.adversary * torch.nn.functional.cross_entropy(corpus_logits, group)
+        return loss
+    return step_loss
+
+
 def describe(recipe: SpeechRecipe) -> str:
     copies = dict(recipe.copies)
     return " + ".join(f"{s} (clean + {copies[parse_spec(s)[0]]} augmented)" for s in recipe.train_specs)
@@ -89,6 +127,7 @@ def train_speech(data_root: str, out_dir: str | Path, opts: TrainOptions = SPEEC
     y = np.concatenate([st.y for st in sets])
     bounds = np.cumsum([0] + [len(st.y) for st in sets])
     groups = [np.arange(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+    group_of = np.concatenate([np.full(len(g), k) for k, g in enumerate(groups)])
     frames = np.concatenate(seqs)
     mean = frames.mean(0).astype(np.float32)          # per-channel normalisation, stored in the model
     std = frames.std(0).astype(np.float32) + 1e-5
@@ -106,7 +145,7 @@ def train_speech(data_root: str, out_dir: str | Path, opts: TrainOptions = SPEEC
         for _ in range(recipe.steps_per_epoch):
             idx = balanced_batch(groups, opts.batch_size, rng)
             x, mask = pad_frames([spec_augment(random_crop(seqs[i], rng, recipe.crop_p), rng) for i in idx])
-            yield x, mask, torch.from_numpy(y[idx])
+            yield x, mask, torch.from_numpy(y[idx]), torch.from_numpy(group_of[idx])
 
     def evaluate(m):
         if not dev:   # no dev split among the training corpora: the latest epoch counts as best
@@ -117,15 +156,15 @@ def train_speech(data_root: str, out_dir: str | Path, opts: TrainOptions = SPEEC
         return {"score": float(np.mean(list(out.values()))), **out}
 
     def save_best(m, path, metrics):
-        state = {**m.state_dict(), "norm_mean": torch.from_numpy(mean), "norm_std": torch.from_numpy(std)}
+        state = {**{k: v for k, v in m.state_dict().items() if not k.startswith("adversary.")}, "norm_mean": torch.from_numpy(mean), "norm_std": torch.from_numpy(std)}
         checkpoint.save(path, "audio", {"encoder": asdict(recipe.encoder), "net": asdict(net_cfg)}, state,
                         {"train": describe(recipe), "train_specs": list(recipe.train_specs),
                          "selection": " + ".join(f"{c} dev" for c, _, _ in dev) or "last epoch (no dev split)",
                          "recipe": {k: v for k, v in asdict(recipe).items() if k not in ("encoder", "net")},
                          **metrics})
 
-    return fit(model, opts, out_dir, batches, recipe.steps_per_epoch,
-               lambda m, b: loss_fn(m(b[0], b[1])[1], b[2]), evaluate, save_best)
+    step_loss = make_step_loss(recipe, loss_fn, len(groups), model)
+    return fit(model, opts, out_dir, batches, recipe.steps_per_epoch, step_loss, evaluate, save_best)
 
 
 def train_speech_cli(data_root: str, out_dir: str, specs: list[str], frontend: str | None, overrides: dict

@@ -34,6 +34,15 @@ def test_train_speech_writes_a_resumable_audio_checkpoint(tmp_path, monkeypatch)
     assert train_speech("unused", tmp_path, opts, recipe) == json.loads(json.dumps(best))   # resumes: done
 
 
+def test_mixup_and_corpus_adversary_train_and_are_left_out_of_the_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setattr(speech_recipe, "speech_set", fake_set)
+    recipe = SpeechRecipe(train_specs=("ravdess", "urdu"), steps_per_epoch=3, mixup=0.4, adversary=0.5)
+    train_speech("unused", tmp_path, replace(SPEECH_DEFAULTS, epochs=1, batch_size=6), recipe)
+    state = checkpoint.load(tmp_path / "best.pt")["state_dict"]
+    assert not any(k.startswith("adversary.") for k in state)
+    AudioBranch(tmp_path / "best.pt")                  # loads strictly
+
+
 def test_no_dev_corpus_keeps_the_last_epoch(tmp_path, monkeypatch):
     monkeypatch.setattr(speech_recipe, "speech_set", fake_set)
     best = train_speech("unused", tmp_path, replace(SPEECH_DEFAULTS, epochs=3, batch_size=4),
