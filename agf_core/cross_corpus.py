@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     from dataclasses import replace
 
     from .device import set_threads
-    from .speech_recipe import SPEECH_DEFAULTS, SpeechRecipe, train_speech
+    from .speech_recipe import SPEECH_DEFAULTS, VARIANTS, SpeechRecipe, apply_variant, train_speech
     ap = argparse.ArgumentParser(prog="python -m agf_core.cross_corpus", description=main.__doc__)
     ap.add_argument("--data-root", required=True)
     ap.add_argument("--runs", default="runs/audio_cc")
@@ -201,14 +201,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--only", nargs="+", choices=tuple(RUNS), help="train only these runs")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--epochs", type=int, help=f"default {SPEECH_DEFAULTS.epochs}")
+    ap.add_argument("--variant", default="base", choices=tuple(VARIANTS),
+                    help="recipe variant (agf_core/speech_recipe.py VARIANTS); runs go to RUNS/FRONTEND[_VARIANT]/")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     set_threads(args.threads)
     for name in args.only or RUNS:
-        out = Path(args.runs) / args.frontend / name
+        out = Path(args.runs) / (args.frontend + ("" if args.variant == "base" else f"_{args.variant}")) / name
         recipe = replace(SpeechRecipe(), train_specs=RUNS[name])
         recipe = replace(recipe, encoder=replace(recipe.encoder, frontend=args.frontend))
         opts = replace(SPEECH_DEFAULTS, epochs=args.epochs) if args.epochs else SPEECH_DEFAULTS
+        recipe, opts = apply_variant(recipe, opts, args.variant)
         best = train_speech(args.data_root, out, opts, recipe)
         print(json.dumps({"run": str(out), "best": best}), flush=True)
 

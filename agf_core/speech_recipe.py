@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +45,24 @@ class SpeechRecipe:
     adversary: float = 0.0               # weight of a corpus classifier behind gradient reversal (0: off)
     # Half the frame rate and half the width of the shipped net: 4x cheaper to train on 2 shared cores
     net: AudioNetConfig = AudioNetConfig(frame_stride=2, channels=128)
+
+
+# Named recipe variants compared on dev (field overrides of SpeechRecipe; "net" overrides AudioNetConfig fields,
+# "opts" overrides TrainOptions fields).
+VARIANTS: dict[str, dict] = {
+    "base": {},
+    "mix_adv": {"mixup": 0.4, "adversary": 0.3},
+    "mix_reg": {"mixup": 0.4, "net": {"dropout": 0.5}, "opts": {"lr": 5e-4}},
+}
+
+
+def apply_variant(recipe: "SpeechRecipe", opts: TrainOptions, variant: str) -> tuple["SpeechRecipe", TrainOptions]:
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown recipe variant {variant!r}; accepted: {', '.join(VARIANTS)}")
+    v = dict(VARIANTS[variant])
+    net = replace(recipe.net, **v.pop("net", {}))
+    opts = replace(opts, **v.pop("opts", {}))
+    return replace(recipe, net=net, **v), opts
 
 
 def training_sets(data_root: str, recipe: SpeechRecipe) -> list[SpeechSet]:
@@ -167,16 +185,16 @@ def train_speech(data_root: str, out_dir: str | Path, opts: TrainOptions = SPEEC
     return fit(model, opts, out_dir, batches, recipe.steps_per_epoch, step_loss, evaluate, save_best)
 
 
-def train_speech_cli(data_root: str, out_dir: str, specs: list[str], frontend: str | None, overrides: dict
-                     ) -> dict:
+def train_speech_cli(data_root: str, out_dir: str, specs: list[str], frontend: str | None, overrides: dict,
+                     variant: str = "base") -> dict:
     """`train --task audio --corpora ...`: the default recipe on those specs (and front end)."""
-    from dataclasses import replace
     for spec in specs:
         parse_spec(spec)   # raises with the accepted names
     recipe = replace(SpeechRecipe(), train_specs=tuple(specs))
     if frontend:
         recipe = replace(recipe, encoder=replace(recipe.encoder, frontend=frontend))
+    recipe, opts = apply_variant(recipe, SPEECH_DEFAULTS, variant)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    best = train_speech(data_root, out_dir, replace(SPEECH_DEFAULTS, **overrides), recipe)
+    best = train_speech(data_root, out_dir, replace(opts, **overrides), recipe)
     print(json.dumps({"best": best}, indent=2))
     return best

@@ -60,8 +60,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--init", help="fusion --finetune only: the trained fusion checkpoint to start from")
     ap.add_argument("--fit-on", default="train", choices=("train", "dev"),
                     help="fusion only: fit on the train splits (default) or on half of the dev splits (stacking)")
-    ap.add_argument("--variant", default="all", help="fusion only: one of the variants in "
-                    "agf_core/fusion_variants.py, or all (each into OUT/<variant>)")
+    ap.add_argument("--variant", default="all", help="fusion: one of the variants in "
+                    "agf_core/fusion_variants.py, or all (each into OUT/<variant>); audio --corpora: a recipe "
+                    "variant of agf_core/speech_recipe.py (default base)")
     ap.add_argument("--seeds", type=int, nargs="+", help="fusion only: train one variant with each seed and "
                     "average them into OUT/<variant>_ensemble")
     args = ap.parse_args(argv)
@@ -77,7 +78,8 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit(f"--corpora is only accepted with --task audio, not --task {args.task}")
     if args.task == "audio" and args.corpora:
         from .speech_recipe import train_speech_cli
-        return train_speech_cli(args.data_root, args.out, args.corpora, args.frontend, overrides)
+        variant = "base" if args.variant == "all" else args.variant
+        return train_speech_cli(args.data_root, args.out, args.corpora, args.frontend, overrides, variant)
     if args.task == "audio":
         from .audio_encoder import AudioEncoderConfig
         extra["encoder"] = AudioEncoderConfig(frontend=args.frontend or "whisper")
