@@ -41,6 +41,7 @@ class SpeechRecipe:
     augment: AugmentOptions = AugmentOptions()
     steps_per_epoch: int = 100
     crop_p: float = 0.5                  # chance of a random crop to 50-100 % of the frames
+    corpus_weights: tuple[tuple[str, float], ...] = ()   # share of each batch per corpus (default: equal)
     mixup: float = 0.0                   # Beta(a, a) mixup of the pooled statistics and labels (0: off)
     adversary: float = 0.0               # weight of a corpus classifier behind gradient reversal (0: off)
     # Half the frame rate and half the width of the shipped net: 4x cheaper to train on 2 shared cores
@@ -53,6 +54,8 @@ VARIANTS: dict[str, dict] = {
     "base": {},
     "mix_adv": {"mixup": 0.4, "adversary": 0.3},
     "mix_reg": {"mixup": 0.4, "net": {"dropout": 0.5}, "opts": {"lr": 5e-4}},
+    "mix_reg_urdu": {"mixup": 0.4, "net": {"dropout": 0.5}, "opts": {"lr": 5e-4},
+                     "corpus_weights": (("ravdess", 1.0), ("tess", 0.5), ("urdu", 1.5))},
 }
 
 
@@ -80,10 +83,13 @@ def dev_sets(data_root: str, recipe: SpeechRecipe) -> list[SpeechSet]:
     return [speech_set(data_root, c, "dev", recipe.encoder) for c in corpora if c in DEV_CORPORA]
 
 
-def balanced_batch(groups: list[np.ndarray], batch_size: int, rng: np.random.Generator) -> np.ndarray:
-    """Indices of one batch with (about) the same number drawn from each group, uniformly within a group."""
-    per = np.full(len(groups), batch_size // len(groups))
-    per[: batch_size % len(groups)] += 1
+def balanced_batch(groups: list[np.ndarray], batch_size: int, rng: np.random.Generator,
+                   weights: list[float] | None = None) -> np.ndarray:
+    """Indices of one batch with (about) the same number drawn from each group (or in proportion to
+    `weights`), uniformly within a group."""
+    w = np.asarray(weights if weights is not None else np.ones(len(groups)), float)
+    per = np.floor(batch_size * w / w.sum()).astype(int)
+    per[np.argsort(-(batch_size * w / w.sum() - per))[: batch_size - per.sum()]] += 1
     return np.concatenate([rng.choice(g, n) for g, n in zip(groups, per)])
 
 
@@ -145,6 +151,8 @@ def train_speech(data_root: str, out_dir: str | Path, opts: TrainOptions = SPEEC
     y = np.concatenate([st.y for st in sets])
     bounds = np.cumsum([0] + [len(st.y) for st in sets])
     groups = [np.arange(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+    cw = dict(recipe.corpus_weights)
+    weights = [cw.get(parse_spec(spec)[0], 1.0) for spec in recipe.train_specs]
     group_of = np.concatenate([np.full(len(g), k) for k, g in enumerate(groups)])
     frames = np.concatenate(seqs)
     mean = frames.mean(0).astype(np.float32)          # per-channel normalisation, stored in the model
@@ -161,7 +169,7 @@ def train_speech(data_root: str, out_dir: str | Path, opts: TrainOptions = SPEEC
     def batches(epoch):
         rng = np.random.default_rng([opts.seed, epoch])
         for _ in range(recipe.steps_per_epoch):
-            idx = balanced_batch(groups, opts.batch_size, rng)
+            idx = balanced_batch(groups, opts.batch_size, rng, weights)
             x, mask = pad_frames([spec_augment(random_crop(seqs[i], rng, recipe.crop_p), rng) for i in idx])
             yield x, mask, torch.from_numpy(y[idx]), torch.from_numpy(group_of[idx])
 

@@ -61,6 +61,8 @@ def test_balanced_batch_and_crop():
     idx = np.concatenate([balanced_batch(groups, 48, rng) for _ in range(50)])
     per = [np.isin(idx, g).sum() for g in groups]
     assert per == [800, 800, 800]
+    idx = np.concatenate([balanced_batch(groups, 48, rng, [1.0, 0.5, 1.5]) for _ in range(10)])
+    assert [np.isin(idx, g).sum() for g in groups] == [160, 80, 240]
     x = np.arange(100 * 3, dtype=np.float32).reshape(100, 3)
     crops = [random_crop(x, rng, 1.0) for _ in range(20)]
     assert all(50 <= len(c) <= 100 and np.array_equal(c, x[int(c[0, 0]) // 3:][:len(c)]) for c in crops)
