@@ -100,3 +100,20 @@ def test_cross_corpus_flag_is_audio_only():
     from agf_core.evaluate import main
     with pytest.raises(SystemExit, match="only accepted with --task audio"):
         main(["--task", "text", "--cross-corpus", "--data-root", "nowhere"])
+
+
+def test_summary_compares_loco_with_single_corpus_models():
+    from agf_core.cross_corpus import LOCO_BED, summary
+
+    def row(name, specs, acc):
+        beds = {b: {"accuracy": acc.get(b, 0.0), "status": bed_status(b, specs)} for b in TEST_BEDS}
+        return {"name": f"runs/x/{name}", "beds": beds}
+    rows = [row("loco_no_urdu", RUNS["loco_no_urdu"], {"urdu_test": 0.40}),
+            row("ravdess_only", RUNS["ravdess_only"], {"urdu_test": 0.30, "tess_all": 0.2}),
+            row("tess_only", RUNS["tess_only"], {"urdu_test": 0.45}),
+            row("loso_tess_OAF", RUNS["loso_tess_OAF"], {"tess_YAF": 0.6})]
+    s = summary(rows)["runs/x"]
+    assert s["loco_accuracy"] == {"urdu": 0.40} and s["loco_mean"] == 0.40
+    assert s["single_corpus_on_held_out"]["urdu"] == {"ravdess_only": 0.30, "tess_only": 0.45}
+    assert s["loco_beats_every_single_corpus"] == {"urdu": False}
+    assert s["tess_leave_one_speaker_out"] == {"YAF": 0.6} and set(LOCO_BED) == {"ravdess", "urdu", "tess"}
