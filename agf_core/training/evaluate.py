@@ -1,7 +1,9 @@
 """Evaluate a branch on its test split: `python -m agf_core.evaluate --task {text,audio,video} --data-root
 ../shared/data --out reports/` -> reports/<task>.json and reports/<task>_confusion.png.
 
-`--task fusion` runs the fusion study instead (agf_core/training/fusion/report.py).
+`--task fusion` runs the fusion study instead (agf_core/training/fusion/report.py); `--task audio --cross-corpus`
+scores the shipped audio.pt and every audio run under `--runs` on every speech corpus's test bed
+(agf_core/training/cross_corpus.py) -> reports/audio_cross_corpus.json and .md.
 Test splits: MELD test (text), RAVDESS actors 21-24 (audio), FER2013 PrivateTest (video: the face branch). The branch runs
 exactly as in `EmotionRecognizer` (same encoder config, same checkpoint), on cached encoder features.
 """
@@ -104,12 +106,21 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", default="reports", help="folder for <task>.json and <task>_confusion.png")
     ap.add_argument("--checkpoint", help="default: the shipped agf_core/weights/<task>.pt")
     ap.add_argument("--threads", type=int)
-    ap.add_argument("--runs", default="runs/fusion", help="fusion only: the folder `train --task fusion` wrote")
+    ap.add_argument("--runs", nargs="+", help="fusion: the folder `train --task fusion` wrote (default runs/fusion); "
+                    "audio --cross-corpus: folders searched for best.pt (default runs/audio_cc runs/audio_multi)")
+    ap.add_argument("--cross-corpus", action="store_true", help="audio only: the cross-corpus table")
     args = ap.parse_args(argv)
     set_threads(args.threads)
+    if args.cross_corpus:
+        if args.task != "audio":
+            raise SystemExit(f"--cross-corpus is only accepted with --task audio, not --task {args.task}")
+        from agf_core.training.cross_corpus import cross_corpus_report
+        rep = cross_corpus_report(args.data_root, args.runs or ["runs/audio_cc", "runs/audio_multi"], args.out)
+        print((Path(args.out) / "audio_cross_corpus.md").read_text())
+        return rep
     if args.task == "fusion":
         from agf_core.training.fusion.report import evaluate_fusion
-        rep = evaluate_fusion(args.data_root, args.runs, args.out, args.checkpoint)
+        rep = evaluate_fusion(args.data_root, (args.runs or ["runs/fusion"])[0], args.out, args.checkpoint)
         print(json.dumps({bed: {v: {k: r[k] for k in ("accuracy", "macro_f1", "weighted_f1", "ece")}
                                 for v, r in rows.items() if v != "singles"}
                           for bed, rows in rep["variants"].items()}, indent=2))

@@ -66,8 +66,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--loss", choices=LOSSES)
     ap.add_argument("--seed", type=int)
     ap.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
-    ap.add_argument("--frontend", choices=("whisper", "logmel", "hf"), default="whisper",
-                    help="audio only: the speech front end (see agf_core/models/audio.py)")
+    ap.add_argument("--frontend", choices=("whisper", "logmel", "hf", "whisper_prosody"), default=None,
+                    help="audio only: the speech front end (see agf_core/models/audio.py); default whisper, "
+                    "or whisper_prosody with --corpora")
+    ap.add_argument("--corpora", nargs="+", help="audio only: train on these speech corpora together "
+                    "(ravdess tess urdu, or tess:OAF for one speaker) with the multi-corpus recipe "
+                    "(agf_core/training/speech_recipe.py)")
     ap.add_argument("--goemotions", action="store_true", help="text only: add GoEmotions-Ekman train")
     ap.add_argument("--finetune", action="store_true", help="text: fine-tune the transformer too; fusion: "
                     "fine-tune the branches' top layers together with the fusion --init")
@@ -75,7 +79,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--fit-on", default="train", choices=("train", "dev"),
                     help="fusion only: fit on the train splits (default) or on half of the dev splits (stacking)")
     ap.add_argument("--variant", default="all", help="fusion only: one of the variants in "
-                    "agf_core/models/variants.py, or all (each into OUT/<variant>)")
+                    "agf_core/models/variants.py, or all (each into OUT/<variant>); audio --corpora: a recipe "
+                    "variant of agf_core/training/speech_recipe.py (default base)")
     ap.add_argument("--seeds", type=int, nargs="+", help="fusion only: train one variant with each seed and "
                     "average them into OUT/<variant>_ensemble")
     args = ap.parse_args(argv)
@@ -87,9 +92,15 @@ def main(argv: list[str] | None = None) -> dict:
     overrides = {k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
                                    "loss": args.loss, "seed": args.seed}.items() if v is not None}
     extra = {}
+    if args.corpora and args.task != "audio":
+        raise SystemExit(f"--corpora is only accepted with --task audio, not --task {args.task}")
+    if args.task == "audio" and args.corpora:
+        from agf_core.training.speech_recipe import train_speech_cli
+        variant = "base" if args.variant == "all" else args.variant
+        return train_speech_cli(args.data_root, args.out, args.corpora, args.frontend, overrides, variant)
     if args.task == "audio":
         from agf_core.models.audio import AudioEncoderConfig
-        extra["encoder"] = AudioEncoderConfig(frontend=args.frontend)
+        extra["encoder"] = AudioEncoderConfig(frontend=args.frontend or "whisper")
     if args.task == "text" and not args.finetune:
         extra["use_goemotions"] = args.goemotions
     if args.init and not (args.task == "fusion" and args.finetune):
