@@ -30,8 +30,16 @@ def read_manifest(folder: Path) -> dict[str, str]:
     path = folder / MANIFEST
     if not path.exists():
         return {}
-    pairs = (line.split() for line in path.read_text().splitlines() if line.strip())
-    return {name: digest for digest, name in pairs}
+    out = {}
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 2 or len(parts[0]) != 64:
+            raise ValueError(f"{path} line {number} ({line.strip()[:60]!r}) is not '<sha256 hex>  <file name>'; "
+                             "fix or delete that line (sha256sum writes this format)")
+        out[parts[1]] = parts[0]
+    return out
 
 
 def _restore_hint(path: Path) -> str:

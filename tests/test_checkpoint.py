@@ -50,3 +50,9 @@ def test_shipped_files_match_their_manifest():
     assert "face_landmarker.task" in listed
     for name, digest in listed.items():
         assert checkpoint.sha256(checkpoint.WEIGHTS / name) == digest, name
+
+
+def test_a_malformed_manifest_line_is_named(tmp_path):
+    (tmp_path / checkpoint.MANIFEST).write_text("abc123 text.pt extra\n")
+    with pytest.raises(ValueError, match="line 1 .* is not '<sha256 hex>  <file name>'"):
+        checkpoint.read_manifest(tmp_path)
