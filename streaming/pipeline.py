@@ -10,6 +10,7 @@ the others go on. The participant sees plain language; the details go to the log
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import deque
 from contextlib import contextmanager
@@ -65,6 +66,9 @@ class LivePipeline:
                  options: PipelineOptions = PipelineOptions(), metrics=no_metrics):
         self.recognizer, self.transcriber, self.reply, self.options = recognizer, transcriber, reply, options
         self.metrics = metrics   # streaming/metrics.py: wall-clock events for the browser benchmark
+        # Transcriptions running now, over all sessions: a partial (a preview) is decoded only when none is, so
+        # previews never slow anyone's final words when several participants speak at once.
+        self._asr_running, self._asr_lock = 0, threading.Lock()
 
     def new_state(self, participant_id: str = "") -> LiveState:
         state = LiveState(SessionState(participant_id=participant_id), FaceWindow(self.options.video))
@@ -144,12 +148,19 @@ class LivePipeline:
         due = seconds - state.listening.partial_audio_s >= self.options.partial_every_s
         if seconds < self.options.partial_min_s or not due:
             return
+        with self._asr_lock:
+            if self._asr_running:
+                return
+            self._asr_running += 1
         try:
             with self._timed(state, "asr_partial"):
                 text = self._transcribe_once(audio)
         except Exception:  # noqa: BLE001  a failed partial is only a missed preview; the final one retries
             log.exception("partial transcription failed (session %s)", state.session.session_id)
             return
+        finally:
+            with self._asr_lock:
+                self._asr_running -= 1
         with state.lock:
             state.listening.partial, state.listening.partial_audio_s = text, seconds
             state.changed()
@@ -202,11 +213,16 @@ class LivePipeline:
     def _transcribe(self, state: LiveState, audio: np.ndarray) -> str | None:
         """The words of an utterance; the same audio is tried again once if the transcriber fails."""
         for attempt in range(1, self.options.asr_attempts + 1):
+            with self._asr_lock:
+                self._asr_running += 1
             try:
                 with self._timed(state, "asr"):
                     return self._transcribe_once(audio)
             except Exception:  # noqa: BLE001  the stream goes on; the participant is asked to repeat
                 log.exception("transcription attempt %d failed (session %s)", attempt, state.session.session_id)
+            finally:
+                with self._asr_lock:
+                    self._asr_running -= 1
         with state.lock:
             state.status["text"] = ModalityStatus.failed("speech recognition failed")
             state.speech.pop("text", None)
