@@ -4,8 +4,9 @@
   `analytics_enabled=False` on the Blocks), Hugging Face telemetry, ONNX Runtime's telemetry events; MediaPipe 1.2.2's native usage logger
   (an HTTPS upload to play.googleapis.com/log, no documented switch) is handed an empty CA bundle so that no
   TLS connection it opens can be verified: at most a DNS lookup leaves the machine (README, Privacy).
-- Gradio's temp folder is private to this server process (mode 0700, `GRADIO_TEMP_DIR`) and swept: Gradio
-  saves every streamed microphone chunk (`audio.wav`) it receives; a sweeper deletes every such file within
+- Gradio's temp folder is private to this server process (mode 0700, `GRADIO_TEMP_DIR`) and swept: Gradio may
+  save streamed media it receives (the microphone no longer goes through it: streaming/capture.py); a sweeper
+  deletes every such file within
   `media_max_age_s` seconds, any other file (an export or researcher download that passed through Gradio)
   within `file_max_age_s`, and the whole folder at exit. Folders left by a killed server are removed at the
   next start. The page shows no camera preview, so no image is written.
