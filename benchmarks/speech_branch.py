@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks.latency import timed
 
 
 def utterance(data_root: str | None) -> tuple[np.ndarray, str]:
@@ -28,23 +29,13 @@ def utterance(data_root: str | None) -> tuple[np.ndarray, str]:
     return (0.1 * sum(np.sin(k * phase) / k for k in range(1, 6))).astype(np.float32), "synthetic tone"
 
 
-def timed(fn, repeats: int) -> dict:
-    fn()
-    ms = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        ms.append((time.perf_counter() - t0) * 1000)
-    return {"median_ms": round(float(np.median(ms)), 2), "p95_ms": round(float(np.percentile(ms, 95)), 2),
-            "runs": repeats}
-
-
 def main(argv: list[str] | None = None) -> dict:
     from agf_core.branches import AudioBranch
+    from agf_core.checkpoint import WEIGHTS
     from agf_core.device import set_threads
     from agf_core.inputs.prosody import prosody_frames
     ap = argparse.ArgumentParser(prog="python -m benchmarks.speech_branch", description=__doc__.splitlines()[0])
-    ap.add_argument("--checkpoint", default="assets/models/audio.pt")
+    ap.add_argument("--checkpoint", default=str(WEIGHTS / "audio.pt"), help="default: the shipped audio.pt")
     ap.add_argument("--data-root")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=30)

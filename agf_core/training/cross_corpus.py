@@ -13,7 +13,7 @@ leave-one-corpus-out models and the two TESS leave-one-speaker-out models:
     python -m agf_core.training.cross_corpus --data-root ../shared/data --runs runs/audio_cc [--frontend F] [--only N ...]
 
 and `python -m agf_core.evaluate --task audio --cross-corpus --data-root ../shared/data --runs runs/audio_cc
---out reports/` scores every checkpoint found (plus the shipped assets/models/audio.pt, the "before" row) on
+--out reports/` scores every checkpoint found (plus the shipped agf_core/weights/audio.pt, the "before" row) on
 every test bed -> reports/audio_cross_corpus.json and .md.
 """
 from __future__ import annotations
