@@ -52,3 +52,28 @@ def test_faces_far_from_the_camera_are_still_found(detector, face_photo):
 def test_bad_frames_are_named(frame, match):
     with pytest.raises(ValueError, match=match):
         check_frame(frame)
+
+
+def test_cutmix_pastes_one_box_and_reports_the_kept_area():
+    import torch
+    from agf_core.training.video import cutmix
+    g = torch.Generator().manual_seed(3)
+    x = torch.arange(4, dtype=torch.float32)[:, None, None, None].expand(4, 1, 48, 48).clone()  # image i is all i
+    y = torch.arange(4)
+    mixed, y1, y2, lam = cutmix(x, y, g)
+    assert torch.equal(y1, y) and sorted(y2.tolist()) == [0, 1, 2, 3]
+    for i in range(4):   # each image holds only its own value and its partner's, the partner's on 1 - lam
+        other = (mixed[i] == y2[i]).float().mean().item() if y2[i] != i else 1 - lam
+        assert set(mixed[i].unique().tolist()) <= {float(i), float(y2[i])}
+        assert abs(other - (1 - lam)) < 1e-6
+
+
+def test_train_cli_names_bad_face_options(tmp_path):
+    from agf_core.training.train import main
+    with pytest.raises(SystemExit, match="--cutmix is only accepted with --task video"):
+        main(["--task", "text", "--cutmix", "0.5", "--data-root", str(tmp_path), "--out", str(tmp_path / "r")])
+    with pytest.raises(SystemExit, match="--cutmix 1.5 must lie in"):
+        main(["--task", "video", "--cutmix", "1.5", "--data-root", str(tmp_path), "--out", str(tmp_path / "r")])
+    with pytest.raises(SystemExit, match="--init .*nope.pt is not a file"):
+        main(["--task", "video", "--init", str(tmp_path / "nope.pt"), "--data-root", str(tmp_path),
+              "--out", str(tmp_path / "r")])

@@ -146,7 +146,7 @@ def test_fine_tuning_refuses_what_it_cannot_start_from(tmp_path, branches):
         train_main(["--task", "fusion", "--finetune", *base])
     with pytest.raises(SystemExit, match="drop --variant and --seeds"):
         train_main(["--task", "fusion", "--finetune", "--init", str(WEIGHTS / "fusion.pt"), "--seeds", "0", "1", *base])
-    with pytest.raises(SystemExit, match="only accepted with --task fusion --finetune"):
+    with pytest.raises(SystemExit, match="only accepted with --task video or --task fusion --finetune"):
         train_main(["--task", "audio", "--init", str(WEIGHTS / "fusion.pt"), *base])
     with pytest.raises(SystemExit, match="is not a file"):
         train_main(["--task", "fusion", "--finetune", "--init", str(tmp_path / "nope.pt"), *base])

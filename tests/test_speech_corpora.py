@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agf_core.training.cross_corpus import RUNS, TEST_BEDS, bed_status, restricted_report
+from agf_core.training.cross_corpus import RUNS, TEST_BEDS, bed_status, corpus_restricted
 from agf_core.labels import EMOTIONS
 from agf_core.training.speech_corpora import (CORPUS_CLASSES, URDU_SPEAKERS, parse_spec, parse_tess_name, parse_urdu_name,
                                      read_corpus, read_spec, read_tess, read_urdu)
@@ -52,7 +52,7 @@ def test_restricted_report_ignores_absent_classes():
     probs = np.full((4, 7), 0.01)
     probs[np.arange(4), y] = 0.2
     probs[:, 4] = 0.5                                          # fear: absent from URDU
-    assert restricted_report(y, probs, "urdu")["accuracy"] == 1.0
+    assert corpus_restricted(y, probs, "urdu")["accuracy"] == 1.0
 
 
 def test_balanced_batch_and_crop():
@@ -96,10 +96,10 @@ def test_ravdess_clips_through_the_common_reader(data_root):
     assert counts(clips)["neutral"] == 192          # neutral + calm, 16 actors x (4 + 8)
 
 
-def test_cross_corpus_flag_is_audio_only(tmp_path):
+def test_cross_corpus_flag_is_audio_or_text_only(tmp_path):
     from agf_core.training.evaluate import main
-    with pytest.raises(SystemExit, match="only accepted with --task audio"):
-        main(["--task", "text", "--cross-corpus", "--data-root", str(tmp_path)])
+    with pytest.raises(SystemExit, match="only accepted with --task audio or text"):
+        main(["--task", "video", "--cross-corpus", "--data-root", str(tmp_path)])
 
 
 def test_summary_compares_loco_with_single_corpus_models():

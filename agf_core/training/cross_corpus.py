@@ -28,7 +28,7 @@ import numpy as np
 from agf_core import checkpoint
 from agf_core.checkpoint import WEIGHTS
 from agf_core.labels import EMOTIONS
-from agf_core.training.metrics import classification_report
+from agf_core.training.metrics import classification_report, restricted_report
 from agf_core.training.speech_corpora import CORPUS_CLASSES, parse_spec
 
 log = logging.getLogger(__name__)
@@ -58,12 +58,9 @@ def bed_status(bed: str, specs: tuple[str, ...]) -> str:
     return "seen speakers"
 
 
-def restricted_report(y: np.ndarray, probs: np.ndarray, corpus: str) -> dict:
-    """Accuracy and macro-F1 when the prediction is restricted to the classes the corpus has."""
-    keep = list(CORPUS_CLASSES[corpus])
-    masked = np.zeros_like(probs)
-    masked[:, keep] = probs[:, keep]
-    rep = classification_report(y, masked)
+def corpus_restricted(y: np.ndarray, probs: np.ndarray, corpus: str) -> dict:
+    """Accuracy and F1s when the prediction is restricted to the classes the speech corpus has."""
+    rep = restricted_report(y, probs, CORPUS_CLASSES[corpus])
     return {"accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"], "weighted_f1": rep["weighted_f1"]}
 
 
@@ -95,7 +92,7 @@ def score_checkpoint(path: Path, data_root: str, name: str, cache: dict) -> dict
         rep = classification_report(y, probs)
         row["beds"][bed] = {"status": bed_status(bed, specs), "n": rep["n"],
                             **{k: rep[k] for k in ("accuracy", "macro_f1", "weighted_f1")},
-                            "restricted": restricted_report(y, probs, corpus),
+                            "restricted": corpus_restricted(y, probs, corpus),
                             "per_class_f1": {e: rep["per_class"][e]["f1"] for e in EMOTIONS
                                              if rep["per_class"][e]["support"]},
                             "confusion": rep["confusion"]}

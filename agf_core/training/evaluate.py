@@ -107,13 +107,19 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--checkpoint", help="default: the shipped agf_core/weights/<task>.pt")
     ap.add_argument("--threads", type=int)
     ap.add_argument("--runs", nargs="+", help="fusion: the folder `train --task fusion` wrote (default runs/fusion); "
-                    "audio --cross-corpus: folders searched for best.pt (default runs/audio_cc runs/audio_multi)")
-    ap.add_argument("--cross-corpus", action="store_true", help="audio only: the cross-corpus table")
+                    "--cross-corpus: folders searched for best.pt (default audio: runs/audio_cc runs/audio_multi; "
+                    "text: runs/text_cc)")
+    ap.add_argument("--cross-corpus", action="store_true", help="audio and text: the cross-corpus table")
     args = ap.parse_args(argv)
     set_threads(args.threads)
     if args.cross_corpus:
-        if args.task != "audio":
-            raise SystemExit(f"--cross-corpus is only accepted with --task audio, not --task {args.task}")
+        if args.task not in ("audio", "text"):
+            raise SystemExit(f"--cross-corpus is only accepted with --task audio or text, not --task {args.task}")
+        if args.task == "text":
+            from agf_core.training.text_cross_corpus import text_cross_corpus_report
+            rep = text_cross_corpus_report(args.data_root, args.runs or ["runs/text_cc"], args.out)
+            print((Path(args.out) / "text_cross_corpus.md").read_text())
+            return rep
         from agf_core.training.cross_corpus import cross_corpus_report
         rep = cross_corpus_report(args.data_root, args.runs or ["runs/audio_cc", "runs/audio_multi"], args.out)
         print((Path(args.out) / "audio_cross_corpus.md").read_text())

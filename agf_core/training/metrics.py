@@ -27,6 +27,14 @@ def classification_report(y_true: np.ndarray, probs: np.ndarray) -> dict:
     }
 
 
+def restricted_report(y_true: np.ndarray, probs: np.ndarray, classes: tuple[int, ...]) -> dict:
+    """classification_report with the prediction restricted to `classes` (those a corpus has; the others
+    were dropped from it), so a test bed is not scored on labels it cannot carry."""
+    masked = np.zeros_like(probs)
+    masked[:, list(classes)] = probs[:, list(classes)]
+    return classification_report(y_true, masked)
+
+
 def expected_calibration_error(y_true: np.ndarray, probs: np.ndarray, bins: int = 15) -> float:
     """Mean |accuracy - confidence| over equal-width confidence bins, weighted by bin size."""
     probs = np.asarray(probs)

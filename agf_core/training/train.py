@@ -75,7 +75,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--goemotions", action="store_true", help="text only: add GoEmotions-Ekman train")
     ap.add_argument("--finetune", action="store_true", help="text: fine-tune the transformer too; fusion: "
                     "fine-tune the branches' top layers together with the fusion --init")
-    ap.add_argument("--init", help="fusion --finetune only: the trained fusion checkpoint to start from")
+    ap.add_argument("--init", help="fusion --finetune: the trained fusion checkpoint to start from; video: a face "
+                    "checkpoint to continue training from (e.g. agf_core/weights/video.pt)")
+    ap.add_argument("--cutmix", type=float, default=0.0, help="video only: share of batches trained with CutMix")
     ap.add_argument("--fit-on", default="train", choices=("train", "dev"),
                     help="fusion only: fit on the train splits (default) or on half of the dev splits (stacking)")
     ap.add_argument("--variant", default="all", help="fusion only: one of the variants in "
@@ -103,8 +105,16 @@ def main(argv: list[str] | None = None) -> dict:
         extra["encoder"] = AudioEncoderConfig(frontend=args.frontend or "whisper")
     if args.task == "text" and not args.finetune:
         extra["use_goemotions"] = args.goemotions
-    if args.init and not (args.task == "fusion" and args.finetune):
-        raise SystemExit(f"--init {args.init} is only accepted with --task fusion --finetune")
+    if args.init and not (args.task == "fusion" and args.finetune) and args.task != "video":
+        raise SystemExit(f"--init {args.init} is only accepted with --task video or --task fusion --finetune")
+    if args.cutmix and args.task != "video":
+        raise SystemExit(f"--cutmix is only accepted with --task video, not --task {args.task}")
+    if args.task == "video":
+        if args.init and not Path(args.init).is_file():
+            raise SystemExit(f"--init {args.init} is not a file; pass a video checkpoint")
+        if not 0.0 <= args.cutmix <= 1.0:
+            raise SystemExit(f"--cutmix {args.cutmix} must lie in [0, 1]")
+        extra.update(init=args.init, cutmix_p=args.cutmix)
     if args.task == "fusion" and args.finetune:
         if not args.init:
             raise SystemExit("--task fusion --finetune needs --init FILE, a trained fusion checkpoint "

@@ -1,0 +1,127 @@
+"""Cross-corpus evaluation of the text branch: the shipped MELD-only model and every multi-corpus and
+leave-one-corpus-out head of `text_recipe`, on the test split of every text corpus.
+
+    python -m agf_core.evaluate --task text --cross-corpus --data-root ../shared/data --runs runs/text_cc --out reports/
+
+-> reports/text_cross_corpus.json and .md. Metrics are taken with the prediction restricted to the classes the
+corpus has (text_corpora.CORPUS_CLASSES; the others are listed as dropped). Every checkpoint scored here
+shares the shipped encoder (checked by its digest), so the cached encodings serve all of them. Caveat: that
+encoder was fine-tuned on MELD train, so MELD is never fully held out, even for `loco_no_meld`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from agf_core import checkpoint
+from agf_core.branches import TextBranch
+from agf_core.checkpoint import WEIGHTS
+from agf_core.labels import EMOTIONS
+from agf_core.training.text_corpora import CORPUS_CLASSES, TEXT_CORPORA
+from agf_core.training.metrics import restricted_report
+from agf_core.training.text_recipe import CAPS, corpus_features, encoder_digest, head_probs
+
+log = logging.getLogger(__name__)
+MELD_ONLY = ("meld",)
+
+
+def find_checkpoints(runs: list[str]) -> dict[str, Path]:
+    """The shipped text.pt first (the MELD-only model), then every best.pt under the run folders."""
+    found = {"shipped text.pt (MELD only)": WEIGHTS / "text.pt"}
+    for root in runs:
+        for p in sorted(Path(root).glob("**/best.pt")):
+            found[str(p.parent)] = p
+    return found
+
+
+def score_checkpoint(path: Path, data_root: str, name: str, encoder_path: Path) -> dict:
+    if encoder_digest(path) != encoder_digest(encoder_path):
+        raise ValueError(f"{path} has another encoder than {encoder_path}; this report scores heads over one "
+                         "shared encoder")
+    ck = checkpoint.load(path, "text")
+    trained = tuple(ck["meta"].get("train_corpora") or MELD_ONLY)
+    head = TextBranch(path).head
+    row = {"name": name, "checkpoint": str(path), "checkpoint_sha256": checkpoint.sha256(path),
+           "train_corpora": list(trained), "selection": ck["meta"].get("selection"), "beds": {}}
+    for corpus in TEXT_CORPORA:
+        d = corpus_features(data_root, corpus, "test", encoder_path, [])
+        rep = restricted_report(d["y"], head_probs(head, d["x"]), CORPUS_CLASSES[corpus])
+        row["beds"][corpus] = {"held_out": corpus not in trained, "n": rep["n"],
+                               **{k: rep[k] for k in ("accuracy", "macro_f1", "weighted_f1")},
+                               "per_class_f1": {e: rep["per_class"][e]["f1"] for e in EMOTIONS
+                                                if rep["per_class"][e]["support"]}}
+    return row
+
+
+def summary(rows: list[dict]) -> dict:
+    """Leave-one-corpus-out weighted-F1 per corpus against the MELD-only model on the same corpus, and the
+    multi-corpus model against the MELD-only one on every split."""
+    by = {Path(r["name"]).name: r for r in rows}
+    meld_only = rows[0]
+    loco = {c: by[f"loco_no_{c}"]["beds"][c]["weighted_f1"] for c in TEXT_CORPORA if f"loco_no_{c}" in by}
+    out = {"loco_weighted_f1": loco, "loco_mean": float(np.mean(list(loco.values()))) if loco else None,
+           "meld_only_weighted_f1": {c: meld_only["beds"][c]["weighted_f1"] for c in TEXT_CORPORA}}
+    out["loco_beats_meld_only"] = {c: v > out["meld_only_weighted_f1"][c] for c, v in loco.items() if c != "meld"}
+    if "multi" in by:
+        multi = by["multi"]["beds"]
+        others = [c for c in TEXT_CORPORA if c != "meld"]
+        out["multi_other_mean_weighted_f1"] = float(np.mean([multi[c]["weighted_f1"] for c in others]))
+        out["meld_only_other_mean_weighted_f1"] = float(np.mean([meld_only["beds"][c]["weighted_f1"] for c in others]))
+        out["multi_beats_meld_only"] = {c: multi[c]["weighted_f1"] >= meld_only["beds"][c]["weighted_f1"]
+                                        for c in TEXT_CORPORA}
+    return out
+
+
+def text_cross_corpus_report(data_root: str, runs: list[str], out_dir: str | Path,
+                             encoder_path: Path = WEIGHTS / "text.pt") -> dict:
+    rows = []
+    for name, path in find_checkpoints(runs).items():
+        log.info("scoring %s", path)
+        rows.append(score_checkpoint(path, data_root, name, encoder_path))
+    report = {"task": "text", "kind": "cross-corpus", "caps": CAPS,
+              "corpus_classes": {c: [EMOTIONS[i] for i in k] for c, k in CORPUS_CLASSES.items()},
+              "dropped_classes": {c: [e for i, e in enumerate(EMOTIONS) if i not in k] for c, k in CORPUS_CLASSES.items()},
+              "checkpoints": rows, "summary": summary(rows)}
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "text_cross_corpus.json").write_text(json.dumps(report, indent=2))
+    (out / "text_cross_corpus.md").write_text(markdown(report))
+    return report
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:.1f}"
+
+
+def markdown(report: dict) -> str:
+    lines = ["# Text branch across corpora", "",
+             "Written by `python -m agf_core.evaluate --task text --cross-corpus`. Accuracy / macro-F1 / weighted-F1 "
+             "(%) on each corpus's test split, the prediction restricted to the classes the corpus has. ° = the "
+             "corpus was held out of the head's training. Every head sits on the same frozen encoder (MiniLM "
+             "fine-tuned on MELD train), so MELD is never fully held out. MELD test is whole (2,610); the other test "
+             f"splits are capped at {report['caps']['test']} texts (a fixed-seed sample where larger).", "",
+             "Classes dropped per corpus: " + "; ".join(f"{c}: {', '.join(d) or 'none'}"
+                                                         for c, d in report["dropped_classes"].items()), "",
+             "| checkpoint | trained on | " + " | ".join(TEXT_CORPORA) + " | sha256 |",
+             "|" + "---|" * (len(TEXT_CORPORA) + 3)]
+    for r in report["checkpoints"]:
+        cells = [f"{_pct(b['accuracy'])} / {_pct(b['macro_f1'])} / {_pct(b['weighted_f1'])}{'°' if b['held_out'] else ''}"
+                 for b in (r["beds"][c] for c in TEXT_CORPORA)]
+        lines.append(f"| {r['name']} | {' + '.join(r['train_corpora'])} | " + " | ".join(cells)
+                     + f" | `{r['checkpoint_sha256'][:12]}` |")
+    s = report["summary"]
+    lines += ["", "## Leave-one-corpus-out (weighted-F1 %, on the held-out corpus)", "",
+              "| corpus | trained without it | MELD-only model | beats MELD-only |", "|---|---|---|---|"]
+    for c, v in s["loco_weighted_f1"].items():
+        lines.append(f"| {c} | {_pct(v)} | {_pct(s['meld_only_weighted_f1'][c])} | "
+                     f"{s['loco_beats_meld_only'].get(c, '— (MELD-tuned encoder)')} |")
+    if s.get("loco_mean") is not None:
+        lines.append(f"\nLeave-one-corpus-out mean weighted-F1: {_pct(s['loco_mean'])}")
+    if "multi_other_mean_weighted_f1" in s:
+        lines.append(f"\nMean weighted-F1 over the test splits other than MELD: multi-corpus "
+                     f"{_pct(s['multi_other_mean_weighted_f1'])}, MELD-only {_pct(s['meld_only_other_mean_weighted_f1'])}; "
+                     f"multi-corpus ≥ MELD-only on: {s['multi_beats_meld_only']}")
+    return "\n".join(lines) + "\n"
