@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -106,137 +107,201 @@ def _plot(path: Path, xs, series: dict[str, list[float]], xlabel: str, ylabel: s
     plt.close(fig)
 
 
-def evaluate_fusion(data_root: str, runs: str | Path, out_dir: str | Path, shipped: str | Path | None = None) -> dict:
-    runs, out = Path(runs), Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    shipped = Path(shipped or checkpoint.WEIGHTS / "fusion.pt")
+@dataclass
+class Study:
+    """Everything the analyses share: the trained variants and the shipped fusion, each with the test pools
+    and beds it is scored on (a fine-tuned variant's are made by its own branch tops)."""
+    data_root: str
+    branches: Branches
+    models: dict[str, tuple[torch.nn.Module, Temperatures, dict]]
+    pools: dict                       # test pools of the frozen branches
+    beds: dict[str, FusionSet]        # the two test beds built from them
+    pools_of: dict[str, dict]         # per variant
+    beds_of: dict[str, dict[str, FusionSet]]
+    shipped: Path
+    ship: tuple[torch.nn.Module, Temperatures, dict]
+    ship_pools: dict
+    ship_beds: dict[str, FusionSet]
+    trunks: dict = field(default_factory=dict)
+
+    @property
+    def gate_models(self) -> dict[str, torch.nn.Module]:
+        return {v: m for v, (m, _, _) in self.models.items() if v.startswith("agf")}
+
+    def pools_for(self, path: Path, split: str) -> dict | None:
+        return own_pools(path, self.branches, self.data_root, split, self.trunks)
+
+
+def load_study(data_root: str, runs: Path, shipped: Path) -> Study:
     names = (*VARIANTS, ENSEMBLE, *sorted(p.parent.name for p in runs.glob(f"*{finetuned_name('')}/best.pt")))
     models = {v: load_variant(runs / v / "best.pt") for v in names if (runs / v / "best.pt").exists()}
     if not models:
         raise FileNotFoundError(f"no fusion runs in {runs}: train them with `python -m agf_core.train --task "
                                 f"fusion --data-root ... --out {runs}`")
-    ship_model, ship_t, ship_meta = load_variant(shipped)
-    ship_name = ship_meta["variant"]
+    ship = load_variant(shipped)
     branches = Branches.load()
-    for name, (_, _, meta) in [*models.items(), ("shipped", (None, None, ship_meta))]:
+    for name, (_, _, meta) in [*models.items(), ("shipped", ship)]:
         checkpoint.check_trained_over(meta, branches.digests, f"fusion {name}")
     pools = load_pools(data_root, "test", branches)
     beds = eval_sets(pools, TEST_SEED)
-    # A fine-tuned fusion is scored on what its own branch tops make of the same test rows.
-    trunks: dict[str, dict] = {}
-    pools_for = lambda path, split: own_pools(path, branches, data_root, split, trunks)  # noqa: E731
-    pools_of = {v: pools_for(runs / v / "best.pt", "test") or pools for v in models}
-    beds_of = {v: beds if pools_of[v] is pools else eval_sets(pools_of[v], TEST_SEED) for v in models}
-    ship_pools = pools_for(shipped, "test") or pools
-    ship_beds = beds if ship_pools is pools else eval_sets(ship_pools, TEST_SEED)
-    rng = np.random.default_rng(0)
-    report: dict = {"shipped": {"variant": ship_name, "file": str(shipped), "sha256": checkpoint.sha256(shipped),
-                                "temperature": ship_t.default, "temperatures_by_subset": ship_t.by_subset},
-                    "test_beds": {"ravdess": "RAVDESS actors 21-24 (240 clips), clean audio + Whisper tiny.en "
-                                             "transcript, gender from the actor, timbre estimated, age unknown",
-                                  "tuples": f"{EVAL_TUPLES} label-paired tuples (labels uniform, seed {TEST_SEED}): "
-                                            "MELD test utterance + RAVDESS 21-24 clip + FER2013 PrivateTest face "
-                                            "window (8 jittered copies of one image), same label"},
-                    "variants": {}, "parameters": {}}
+    study = Study(data_root, branches, models, pools, beds, {}, {}, shipped, ship, pools, beds)
+    study.pools_of = {v: study.pools_for(runs / v / "best.pt", "test") or pools for v in models}
+    study.beds_of = {v: beds if study.pools_of[v] is pools else eval_sets(study.pools_of[v], TEST_SEED) for v in models}
+    study.ship_pools = study.pools_for(shipped, "test") or pools
+    study.ship_beds = beds if study.ship_pools is pools else eval_sets(study.ship_pools, TEST_SEED)
+    return study
 
-    # Variants side by side, and each single branch, on the same rows.
-    for bed, base in beds.items():
+
+def compare_variants(study: Study, rng: np.random.Generator) -> tuple[dict, dict]:
+    """Variants side by side, and each single branch, on the same rows of each bed -> (rows, parameters)."""
+    variants, parameters = {}, {}
+    for bed, base in study.beds.items():
         rows = {}
-        for v, (model, t, meta) in models.items():
-            s = beds_of[v][bed]
+        for v, (model, t, meta) in study.models.items():
+            s = study.beds_of[v][bed]
             probs = predict(model, s)[0]
             rows[v] = {**summary(s.y, probs, rng), "ece_calibrated": round(classification_report(
                 s.y, predict(model, s, t)[0])["ece"], 4), "temperature": round(t.default, 3)}
-            report["parameters"][v] = meta.get("parameters")
+            parameters[v] = meta.get("parameters")
         singles = {m: summary(base.y, branch_probs(base, m), rng) for j, m in enumerate(MODALITIES)
                    if base.mask[:, j].all()}
         best = max(singles, key=lambda m: singles[m]["weighted_f1"])
         rows["best_single"] = {**singles[best], "modality": best}
         rows["singles"] = singles
-        report["variants"][bed] = rows
+        variants[bed] = rows
+    return variants, parameters
 
-    # Missing modalities on the tuples: every non-empty subset.
-    tuples = beds["tuples"]
-    missing = {}
+
+def missing_modalities(study: Study) -> dict:
+    """Weighted-F1 on the tuples with every non-empty subset of modalities present."""
+    tuples = study.beds["tuples"]
     wf1 = lambda m, s: round(classification_report(s.y, predict(m, s)[0])["weighted_f1"], 4)  # noqa: E731
+    missing = {}
     for present in _subsets():
         s = tuples.with_mask(present)
-        row = {v: wf1(m, beds_of[v]["tuples"].with_mask(present)) for v, (m, _, _) in models.items()}
-        row["shipped"] = wf1(ship_model, ship_beds["tuples"].with_mask(present))
+        row = {v: wf1(m, study.beds_of[v]["tuples"].with_mask(present)) for v, (m, _, _) in study.models.items()}
+        row["shipped"] = wf1(study.ship[0], study.ship_beds["tuples"].with_mask(present))
         singles = {m: classification_report(s.y, branch_probs(s, m))["weighted_f1"] for m in present}
         row["best_single"] = round(max(singles.values()), 4)
         row["best_single_modality"] = max(singles, key=singles.get)
         missing["+".join(present)] = row
-    report["missing_modalities_weighted_f1"] = missing
+    return missing
 
-    # Gates: text weight on RAVDESS, audio weight vs SNR, video weight vs face corruption, metadata groups.
-    gate_models = {v: m for v, (m, _, _) in models.items() if v.startswith("agf")}
-    speech = pools["speech"]
-    report["ravdess_median_text_weight"] = {v: round(float(np.median(predict(m, beds_of[v]["ravdess"])[1][:, 0])), 4)
-                                            for v, m in gate_models.items()}
+
+def text_weight_on_ravdess(study: Study) -> dict:
+    """Median text gate weight on RAVDESS, where the words (two fixed sentences) carry no emotion."""
+    return {v: round(float(np.median(predict(m, study.beds_of[v]["ravdess"])[1][:, 0])), 4)
+            for v, m in study.gate_models.items()}
+
+
+def audio_weight_vs_snr(study: Study, out: Path) -> dict:
+    """Median audio weight and accuracy under each audio condition (noise SNRs, silence); plotted."""
     snr = {}
     labels = ["clean" if c is None else (c if c == SILENCE else f"{c:g} dB") for c in AUDIO_CONDITIONS]
     for ci, label in enumerate(labels):
         snr[label] = {}
-        for v, m in gate_models.items():
-            p = pools_of[v]
+        for v, m in study.gate_models.items():
+            p = study.pools_of[v]
             sa = ravdess_set(p["speech"], ci)
             sb = tuple_set(p["text"], p["speech"], p["face"], EVAL_TUPLES, np.random.default_rng(TEST_SEED), ci)
             snr[label][v] = {"ravdess_audio_weight": round(float(np.median(predict(m, sa)[1][:, 1])), 4),
                              "tuples_audio_weight": round(float(np.median(predict(m, sb)[1][:, 1])), 4),
                              "ravdess_accuracy": round(classification_report(sa.y, predict(m, sa)[0])["accuracy"], 4),
                              "tuples_accuracy": round(classification_report(sb.y, predict(m, sb)[0])["accuracy"], 4)}
-        sa = ravdess_set(speech, ci)
+        sa = ravdess_set(study.pools["speech"], ci)
         snr[label]["audio_branch_accuracy"] = round(classification_report(sa.y, branch_probs(sa, "audio"))["accuracy"], 4)
-    report["audio_weight_vs_snr"] = snr
     _plot(out / "fusion_audio_weight_vs_snr.png", labels,
           {f"{v} ({bed})": [snr[lab][v][f"{bed}_audio_weight"] for lab in labels]
-           for v in gate_models for bed in ("ravdess", "tuples")},
+           for v in study.gate_models for bed in ("ravdess", "tuples")},
           "audio condition (white noise SNR)", "median audio weight",
           "Audio fusion weight as the audio gets worse (RAVDESS 21-24; test tuples)")
+    return snr
+
+
+def video_weight_vs_face(study: Study, out: Path) -> dict:
+    """Mean video weight and accuracy on the tuples for clean and corrupted face windows; plotted."""
     face = {}
     for k, kind in enumerate(("clean", *FACE_CORRUPTIONS)):
         face[kind] = {}
-        for v, m in gate_models.items():
-            p = pools_of[v]
+        for v, m in study.gate_models.items():
+            p = study.pools_of[v]
             sb = tuple_set(p["text"], p["speech"], p["face"], EVAL_TUPLES, np.random.default_rng(TEST_SEED),
                            face_corruption=k - 1)
             face[kind][v] = {"video_weight": round(float(np.mean(predict(m, sb)[1][:, 2])), 4),
                              "accuracy": round(classification_report(sb.y, predict(m, sb)[0])["accuracy"], 4)}
-    report["video_weight_vs_face"] = face
     _plot(out / "fusion_video_weight_vs_face.png", list(face),
-          {v: [face[k][v]["video_weight"] for k in face] for v in gate_models},
+          {v: [face[k][v]["video_weight"] for k in face] for v in study.gate_models},
           "face window", "mean video weight", "Video fusion weight for clean and corrupted faces (test tuples)")
+    return face
+
+
+def metadata_groups(study: Study) -> dict:
+    """Mean text and audio weight and accuracy per gender and timbre group on RAVDESS."""
     groups = {}
-    for field in ("gender", "timbre"):
-        for gi, g in enumerate(VOCAB[field]):
-            sel = np.flatnonzero(beds["ravdess"].info[field] == gi)
+    for field_name in ("gender", "timbre"):
+        for gi, g in enumerate(VOCAB[field_name]):
+            sel = np.flatnonzero(study.beds["ravdess"].info[field_name] == gi)
             if not len(sel):
                 continue
-            groups[f"{field}={g}"] = {"n": int(len(sel))}
-            for v, m in gate_models.items():
-                s = beds_of[v]["ravdess"].select(sel)
-                groups[f"{field}={g}"][v] = {"text_weight": round(float(predict(m, s)[1][:, 0].mean()), 4),
-                                             "audio_weight": round(float(predict(m, s)[1][:, 1].mean()), 4),
-                                             "accuracy": round(classification_report(s.y, predict(m, s)[0])["accuracy"], 4)}
-    report["metadata_groups_ravdess"] = groups
+            groups[f"{field_name}={g}"] = {"n": int(len(sel))}
+            for v, m in study.gate_models.items():
+                s = study.beds_of[v]["ravdess"].select(sel)
+                groups[f"{field_name}={g}"][v] = {
+                    "text_weight": round(float(predict(m, s)[1][:, 0].mean()), 4),
+                    "audio_weight": round(float(predict(m, s)[1][:, 1].mean()), 4),
+                    "accuracy": round(classification_report(s.y, predict(m, s)[0])["accuracy"], 4)}
+    return groups
 
-    # Calibration of the shipped model, and personalisation on the test actors.
-    report["calibration"] = {}
-    for bed, s in ship_beds.items():
-        calibrated = predict(ship_model, s, ship_t)[0]
+
+def calibration(study: Study, rng: np.random.Generator) -> dict:
+    """ECE of the shipped fusion before and after its temperatures, against an oracle and the noise floor."""
+    model, temps, _ = study.ship
+    out = {}
+    for bed, s in study.ship_beds.items():
+        calibrated = predict(model, s, temps)[0]
         after = summary(s.y, calibrated, rng)
-        report["calibration"][bed] = {
-            "n": len(s), "ece_before": round(classification_report(s.y, predict(ship_model, s)[0])["ece"], 4),
-            "ece_after": after["ece"], "ece_after_ci95": after["ci95"]["ece"],
-            "ece_best_temperature_on_test": oracle_temperature_ece(s.y, predict(ship_model, s)[0]),
-            "ece_if_perfectly_calibrated": ece_noise_floor(calibrated, np.random.default_rng(0))}
-    dev_speech = (pools_for(shipped, "dev") or load_pools(data_root, "dev", branches))["speech"]
-    dev_options = tune_personalisation(ship_model, dev_speech)
-    report["personalisation"] = {"options": dev_options.__dict__, "tuned_on": "RAVDESS dev actors 17-20",
-                                 "ravdess_test_actors": personalisation(ship_model, ship_pools["speech"], dev_options),
-                                 "class_bias_ceiling": {"dev": bias_ceiling(ship_model, dev_speech),
-                                                        "test": bias_ceiling(ship_model, ship_pools["speech"])}}
+        out[bed] = {"n": len(s), "ece_before": round(classification_report(s.y, predict(model, s)[0])["ece"], 4),
+                    "ece_after": after["ece"], "ece_after_ci95": after["ci95"]["ece"],
+                    "ece_best_temperature_on_test": oracle_temperature_ece(s.y, predict(model, s)[0]),
+                    "ece_if_perfectly_calibrated": ece_noise_floor(calibrated, np.random.default_rng(0))}
+    return out
+
+
+def personalisation_study(study: Study) -> dict:
+    """Corrections on the test actors with options tuned on the dev actors, and the class-bias ceiling."""
+    model = study.ship[0]
+    dev_speech = (study.pools_for(study.shipped, "dev") or load_pools(study.data_root, "dev", study.branches))["speech"]
+    options = tune_personalisation(model, dev_speech)
+    return {"options": options.__dict__, "tuned_on": "RAVDESS dev actors 17-20",
+            "ravdess_test_actors": personalisation(model, study.ship_pools["speech"], options),
+            "class_bias_ceiling": {"dev": bias_ceiling(model, dev_speech),
+                                   "test": bias_ceiling(model, study.ship_pools["speech"])}}
+
+
+def evaluate_fusion(data_root: str, runs: str | Path, out_dir: str | Path, shipped: str | Path | None = None) -> dict:
+    """Every analysis of the study, in the order the report shows them -> fusion.json, fusion.md, plots."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    shipped = Path(shipped or checkpoint.WEIGHTS / "fusion.pt")
+    study = load_study(data_root, Path(runs), shipped)
+    rng = np.random.default_rng(0)
+    variants, parameters = compare_variants(study, rng)
+    temps, meta = study.ship[1], study.ship[2]
+    report = {"shipped": {"variant": meta["variant"], "file": str(shipped), "sha256": checkpoint.sha256(shipped),
+                          "temperature": temps.default, "temperatures_by_subset": temps.by_subset},
+              "test_beds": {"ravdess": "RAVDESS actors 21-24 (240 clips), clean audio + Whisper tiny.en "
+                                       "transcript, gender from the actor, timbre estimated, age unknown",
+                            "tuples": f"{EVAL_TUPLES} label-paired tuples (labels uniform, seed {TEST_SEED}): "
+                                      "MELD test utterance + RAVDESS 21-24 clip + FER2013 PrivateTest face "
+                                      "window (8 jittered copies of one image), same label"},
+              "variants": variants, "parameters": parameters,
+              "missing_modalities_weighted_f1": missing_modalities(study),
+              "ravdess_median_text_weight": text_weight_on_ravdess(study),
+              "audio_weight_vs_snr": audio_weight_vs_snr(study, out),
+              "video_weight_vs_face": video_weight_vs_face(study, out),
+              "metadata_groups_ravdess": metadata_groups(study),
+              "calibration": calibration(study, rng),
+              "personalisation": personalisation_study(study)}
     (out / "fusion.json").write_text(json.dumps(report, indent=2))
     (out / "fusion.md").write_text(markdown(report))
     return report
