@@ -42,12 +42,18 @@ TEXT_MULTI_DEFAULTS = TrainOptions(epochs=30, batch_size=140, lr=1e-3, weight_de
                                    label_smoothing=0.1, patience=6)
 STEPS_PER_EPOCH = 300
 RUNS = {"multi": TEXT_CORPORA, **{f"loco_no_{c}": tuple(x for x in TEXT_CORPORA if x != c) for c in TEXT_CORPORA}}
+# Recipe variants for the multi-corpus run (runs/text_cc/multi_<variant>): how much MELD, the live app's
+# conversational domain, is drawn, and whether the head starts from the shipped MELD head.
+VARIANTS = {"meld3": {"shares": (("meld", 3.0),)}, "warm": {"warm_start": True},
+            "warm_meld3": {"warm_start": True, "shares": (("meld", 3.0),)}}
 
 
 @dataclass(frozen=True)
 class TextRecipe:
     corpora: tuple[str, ...] = TEXT_CORPORA
     encoder_checkpoint: str = str(WEIGHTS / "text.pt")   # whose (frozen) encoder gives the features
+    shares: tuple[tuple[str, float], ...] = ()            # relative draw rate per corpus; unlisted ones draw 1
+    warm_start: bool = False                              # start from the encoder checkpoint's own head
 
 
 def capped(rows: list, split: str, seed: int = 0) -> list:
@@ -109,15 +115,18 @@ def train_text_multi(data_root: str, out_dir: str | Path, opts: TrainOptions = T
     ck = checkpoint.load(recipe.encoder_checkpoint, "text")
     head_cfg = HeadConfig(input_dim=next(iter(train.values()))["x"].shape[1])
     model = ClassifierHead(head_cfg)
+    if recipe.warm_start:
+        model.load_state_dict({k[5:]: v for k, v in ck["state_dict"].items() if k.startswith("head.")})
     xs = {c: torch.from_numpy(d["x"]) for c, d in train.items()}
     ys = {c: torch.from_numpy(d["y"]) for c, d in train.items()}
-    per = opts.batch_size // len(recipe.corpora)
+    share = {c: dict(recipe.shares).get(c, 1.0) for c in recipe.corpora}
+    per = {c: max(1, round(opts.batch_size * w / sum(share.values()))) for c, w in share.items()}
     smooth = opts.label_smoothing
 
     def batches(epoch):
         g = torch.Generator().manual_seed(opts.seed * 1000 + epoch)
         for _ in range(STEPS_PER_EPOCH):
-            picks = {c: torch.randint(len(ys[c]), (per,), generator=g) for c in recipe.corpora}
+            picks = {c: torch.randint(len(ys[c]), (per[c],), generator=g) for c in recipe.corpora}
             yield (torch.cat([xs[c][i] for c, i in picks.items()]),          # (B, D)
                    torch.cat([ys[c][i] for c, i in picks.items()]))          # (B,)
 
@@ -133,8 +142,10 @@ def train_text_multi(data_root: str, out_dir: str | Path, opts: TrainOptions = T
         encoder_state = {k: v for k, v in ck["state_dict"].items() if k.startswith("encoder.")}
         state = {**encoder_state, **{f"head.{k}": v for k, v in m.state_dict().items()}}
         checkpoint.save(path, "text", {**ck["config"], "head": asdict(head_cfg)}, state,
-                        {"train": f"{', '.join(recipe.corpora)} train (corpus-balanced; at most {CAPS['train']} "
-                                  f"texts each); encoder: {Path(recipe.encoder_checkpoint).name} "
+                        {"train": f"{', '.join(recipe.corpora)} train (draws per batch {per}; at most "
+                                  f"{CAPS['train']} texts each; head "
+                                  f"{'started from the encoder checkpoint' if recipe.warm_start else 'from scratch'}); "
+                                  f"encoder: {Path(recipe.encoder_checkpoint).name} "
                                   f"({checkpoint.sha256(recipe.encoder_checkpoint)[:12]}), frozen",
                          "train_corpora": list(recipe.corpora),
                          "selection": "mean dev weighted-F1 over the training corpora", **metrics})
@@ -152,6 +163,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--epochs", type=int)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--features-only", action="store_true", help="fill the feature cache and stop")
+    ap.add_argument("--variants", nargs="+", choices=tuple(VARIANTS), default=(),
+                    help="also train these multi-corpus recipe variants into RUNS/multi_<variant>")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     set_threads(args.threads)
@@ -166,6 +179,10 @@ def main(argv: list[str] | None = None) -> None:
         best = train_text_multi(args.data_root, Path(args.runs) / name, opts,
                                 TextRecipe(corpora=RUNS[name], encoder_checkpoint=args.encoder))
         print(json.dumps({"run": name, "best": best}), flush=True)
+    for variant in args.variants:
+        best = train_text_multi(args.data_root, Path(args.runs) / f"multi_{variant}", opts,
+                                TextRecipe(encoder_checkpoint=args.encoder, **VARIANTS[variant]))
+        print(json.dumps({"run": f"multi_{variant}", "best": best}), flush=True)
 
 
 if __name__ == "__main__":
