@@ -96,6 +96,11 @@ def now_iso() -> str:
     return datetime.now().astimezone().isoformat(timespec="milliseconds")
 
 
+def iso_time(epoch_s: float) -> str:
+    """A `time.time()` value as ISO 8601 with the local time zone offset."""
+    return datetime.fromtimestamp(epoch_s).astimezone().isoformat(timespec="milliseconds")
+
+
 @dataclass(frozen=True)
 class ConsentRecord:
     version: str                     # which consent text was shown (streaming.privacy.CONSENT_VERSION)
