@@ -41,6 +41,7 @@ from streaming.access import AccessMiddleware, owned, owner_of  # noqa: E402
 from streaming.privacy import CONSENT_VERSION, PrivacyOptions, PrivateTemp, consent_text  # noqa: E402
 from streaming.provenance import provenance  # noqa: E402
 from streaming.researcher import build_researcher_view, links  # noqa: E402
+from streaming.retention import RetentionSweeper  # noqa: E402
 from streaming.store import DEFAULT_URL, StudyStore  # noqa: E402
 from streaming.study import Study, StudyOptions  # noqa: E402
 from streaming.worker import ensure_worker, finish, stop_worker  # noqa: E402
@@ -404,13 +405,13 @@ def main(argv: list[str] | None = None) -> None:
     store = StudyStore(args.store)
     if args.store.startswith("sqlite") and (n := store.mark_interrupted()):
         log.info("%d session(s) from an earlier run marked interrupted (their rows are kept)", n)
-    if args.retention_days and (old := store.delete_older_than(args.retention_days)):
-        log.info("retention: %d session(s) older than %g days deleted", len(old), args.retention_days)
     pipeline = make_pipeline(DemoOptions(args.asr_model, args.reply_model, args.reply_endpoint, args.metrics_log))
     microphone = MicrophoneRoutes(pipeline)
     reply = type(pipeline.reply).__name__ + (f" ({args.reply_model})" if args.reply_model else "")
     study = Study(store, StudyOptions(args.study, args.condition, privacy),
                   provenance(args.asr_model, reply, CONSENT_VERSION))
+    if args.retention_days:  # now and periodically, for as long as the server runs
+        RetentionSweeper(study, temp).start()
     demo = build(pipeline, study, args.admin_password, microphone)
     log.info("temp folder %s; exports in %s; store %s", temp.path, study.desk.root, args.store.split("@")[-1])
     demo.queue(default_concurrency_limit=4).launch(

@@ -25,8 +25,9 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-CONSENT_VERSION = "3"
+CONSENT_VERSION = "4"
 TEMP_PREFIX = "agf-gradio-"
+EXPORT_PREFIX = "agf-exports-"   # streaming.access.ExportDesk's folders
 MEDIA_SUFFIXES = (".wav", ".webm", ".mp3", ".ogg", ".flac", ".webp", ".png", ".jpg", ".jpeg", ".mp4", ".y4m")
 
 
@@ -87,8 +88,8 @@ def _quiet_mediapipe() -> None:
 
 def consent_text(options: PrivacyOptions, store_label: str = "the study database on this server") -> str:
     """The notice shown before a session starts; every duration in it comes from `options`."""
-    kept = (f"deleted after {options.retention_days:g} days" if options.retention_days
-            else "kept until the researcher deletes them")
+    kept = (f"deleted {options.retention_days:g} days after the session started (checked every hour or more often)"
+            if options.retention_days else "kept until the researcher deletes them")
     return f"""**Before you start** (consent text version {CONSENT_VERSION}). This study estimates emotions from your
 face (webcam), voice and words (microphone), and what you type. The estimates are what a model reads from
 expressions, not what you feel, and can be wrong.
@@ -161,17 +162,19 @@ class PrivateTemp:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def remove_stale(root: Path) -> list[Path]:
-    """Temp folders of earlier server processes that no longer run (killed before they could clean up)."""
+def remove_stale(root: Path, prefixes: tuple[str, ...] = (TEMP_PREFIX, EXPORT_PREFIX)) -> list[Path]:
+    """Temp and export folders of earlier server processes that no longer run (killed before they could clean
+    up); each folder's name holds its server's pid."""
     gone = []
-    for d in Path(root).glob(f"{TEMP_PREFIX}*"):
-        try:
-            pid = int(d.name[len(TEMP_PREFIX):].split("-")[0])
-        except ValueError:
-            continue
-        if pid != os.getpid() and not Path(f"/proc/{pid}").exists():
-            shutil.rmtree(d, ignore_errors=True)
-            gone.append(d)
+    for prefix in prefixes:
+        for d in Path(root).glob(f"{prefix}*"):
+            try:
+                pid = int(d.name[len(prefix):].split("-")[0])
+            except ValueError:
+                continue
+            if pid != os.getpid() and not Path(f"/proc/{pid}").exists():
+                shutil.rmtree(d, ignore_errors=True)
+                gone.append(d)
     if gone:
         log.info("removed %d temp folder(s) left by stopped servers", len(gone))
     return gone

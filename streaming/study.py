@@ -105,6 +105,12 @@ class Study:
             paths += export_media(self.store, s.session_id, folder)
         return [(p.name, self.desk.offer(owner, p)) for p in paths]
 
+    def live_sessions(self) -> list[str]:
+        """IDs of the sessions open in this server's tabs and not ended (retention must not cut them off)."""
+        with self._lock:
+            return [st.session.session_id for st in self._tabs.values()
+                    if st.session.sink is not None and not st.session.ended]
+
     def unload(self, tab: str, finish=None, latency_of=None):
         """A tab closed or reloaded before its session ended: `finish(state)` processes the input it sent
         (streaming.worker.finish), then the session is marked interrupted with its end time and latencies.

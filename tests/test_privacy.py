@@ -33,7 +33,7 @@ def server(media, tmp_path_factory):  # noqa: F811
     port, db = _free_port(), root / "study.db"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TMPDIR": str(tmp), "AGF_ADMIN_PASSWORD": "s3cret-pw"}
     proc = subprocess.Popen([sys.executable, "demo.py", "--port", str(port), "--store", f"sqlite:///{db}",
-                             "--study", "e2e"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                             "--study", "e2e", "--retention-days", "30"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 180
     while time.time() < deadline:
