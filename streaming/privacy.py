@@ -1,9 +1,12 @@
 """What touches disk and the network while a participant streams, and the consent text that says so.
 
 - Telemetry off: Gradio analytics (`GRADIO_ANALYTICS_ENABLED=False`, set before gradio is imported, and
-  `analytics_enabled=False` on the Blocks), Hugging Face telemetry, ONNX Runtime's telemetry events; MediaPipe 1.2.2's native usage logger
-  (an HTTPS upload to play.googleapis.com/log, no documented switch) is handed an empty CA bundle so that no
-  TLS connection it opens can be verified: at most a DNS lookup leaves the machine (README, Privacy).
+  `analytics_enabled=False` on the Blocks), Hugging Face telemetry, ONNX Runtime's telemetry events. MediaPipe
+  1.2.2's native usage logger (an HTTPS POST of a ~100-150 byte protobuf to play.googleapis.com/log when a task
+  closes; no switch: not in its options, its environment or the open-source tree) is handed an empty CA
+  bundle, so its TLS handshake fails and nothing is uploaded. What still leaves the machine where DNS works: a
+  lookup of play.googleapis.com, a TCP connection to it and a TLS ClientHello (which names the host), then the
+  connection is dropped (tests/test_telemetry.py; README, Privacy).
 - Gradio's temp folder is private to this server process (mode 0700, `GRADIO_TEMP_DIR`) and swept: Gradio may
   save streamed media it receives (the microphone no longer goes through it: streaming/capture.py); a sweeper
   deletes every such file within
@@ -70,7 +73,8 @@ def _quiet_onnxruntime() -> None:
 
 def _quiet_mediapipe() -> None:
     """MediaPipe's tasks pass certifi's CA bundle to their native HTTPS usage uploader; an empty bundle makes
-    every such TLS handshake fail verification, so nothing can be uploaded. Model loading does not use it."""
+    every such TLS handshake fail verification, so nothing can be uploaded. Model loading does not use it.
+    (A missing file behaves the same; a NULL path lets the handshake through, so it is not used.)"""
     try:
         from mediapipe.tasks.python.core import base_options
     except ImportError:
@@ -107,7 +111,9 @@ utterances (audio) and small face crops (48x48 pixels) also written to {store_la
 
 **Your export** (if you ask for one) is written to a folder of this session only, can be downloaded once from
 this browser within {options.export_ttl_s / 60:g} minutes, and is deleted after the download, after that time
-or when the session ends. No data is sent to any other server; usage analytics are off."""
+or when the session ends. No data is sent to any other server; usage analytics are off. (The face detection
+library tries to reach Google's usage-logging server when it starts and stops; the app makes that connection
+fail before anything is sent, but the attempt itself is visible on the network.)"""
 
 
 class PrivateTemp:
