@@ -41,9 +41,10 @@ from streaming.access import AccessMiddleware, owned, owner_of  # noqa: E402
 from streaming.privacy import CONSENT_VERSION, PrivacyOptions, PrivateTemp, consent_text  # noqa: E402
 from streaming.provenance import provenance  # noqa: E402
 from streaming.researcher import build_researcher_view, links  # noqa: E402
+from streaming.retention import RetentionSweeper  # noqa: E402
 from streaming.store import DEFAULT_URL, StudyStore  # noqa: E402
 from streaming.study import Study, StudyOptions  # noqa: E402
-from streaming.worker import ensure_worker, stop_worker  # noqa: E402
+from streaming.worker import ensure_worker, finish, stop_worker  # noqa: E402
 
 log = logging.getLogger("demo")
 PRIVATE = {"api_visibility": "private"}  # the page's own events only: no API endpoint, not in the API docs
@@ -157,7 +158,7 @@ def start_session(pipeline: LivePipeline, study: Study, microphone: MicrophoneRo
     if request is not None and not owner:
         raise gr.Error("This page needs its cookie to keep your session private: allow cookies and reload.")
     if state is not None:
-        stop_worker(state)
+        finish(pipeline, state)
         if state.session.sink is not None:
             study.end(state, latency_summary(state))  # a second Start in the same tab: the first session ends
     state = pipeline.new_state()
@@ -221,10 +222,10 @@ def on_export(study: Study, state: LiveState | None, request: gr.Request | None 
     return links(study.export(state, owner_of(request)))
 
 
-def on_end(study: Study, state: LiveState | None):
+def on_end(pipeline: LivePipeline, study: Study, state: LiveState | None):
     if state is None or state.session.sink is None:
         raise gr.Error("No session to end.")
-    stop_worker(state)
+    finish(pipeline, state)  # what was said up to the click is answered and stored before the end is
     study.end(state, latency_summary(state))
     state.session.consent = False  # capture stops being processed
     return gr.update(visible=False), f"Session {state.session.session_id} ended. Thank you.", gr.Timer(active=False)
@@ -235,7 +236,7 @@ def on_withdraw(study: Study, confirm: bool, state: LiveState | None):
         raise gr.Error("No session to withdraw from.")
     if not confirm:
         raise gr.Error("Tick 'Yes, delete everything from this session' first.")
-    stop_worker(state)  # no row is written after the delete
+    stop_worker(state, join_s=30.0)  # its step in progress finishes first: no row is written after the delete
     n = study.withdraw(state)
     state.session.consent = False
     release(state)
@@ -251,11 +252,12 @@ def release(state: LiveState | None) -> None:
         state.session.timeline.clear()
 
 
-def on_unload(study: Study, request: gr.Request):
-    """A tab closed or reloaded: its session ends in the store (everything already written stays)."""
-    state = study.unload(request.session_hash, latency_summary)
+def on_unload(pipeline: LivePipeline, study: Study, request: gr.Request):
+    """A tab closed or reloaded: the input its session received is processed, then the session is marked
+    interrupted in the store (everything already written stays)."""
+    state = study.unload(request.session_hash, partial(finish, pipeline), latency_summary)
     if state is not None:
-        stop_worker(state)
+        stop_worker(state)  # also when it had ended before: its worker may have restarted on a late frame
 
 
 # ---- layout ------------------------------------------------------------------------------------------
@@ -332,11 +334,11 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
         correct.click(owned(partial(on_correction, pipeline)), [felt, note, state], [corrected, felt, note],
                       **PRIVATE)
         export.click(owned(partial(on_export, study)), [state], [files], **PRIVATE)
-        end.click(owned(partial(on_end, study)), [state], [live, started, timer], **PRIVATE)
+        end.click(owned(partial(on_end, pipeline, study)), [state], [live, started, timer], **PRIVATE)
         withdraw.click(owned(partial(on_withdraw, study)), [confirm, state], [live, started, timer], **PRIVATE)
 
         def unload(request: gr.Request):
-            on_unload(study, request)
+            on_unload(pipeline, study, request)
         demo.unload(unload)
     if admin_password:
         researcher = build_researcher_view(study.store, admin_password, study.desk)  # built outside, or it renders twice
@@ -403,13 +405,13 @@ def main(argv: list[str] | None = None) -> None:
     store = StudyStore(args.store)
     if args.store.startswith("sqlite") and (n := store.mark_interrupted()):
         log.info("%d session(s) from an earlier run marked interrupted (their rows are kept)", n)
-    if args.retention_days and (old := store.delete_older_than(args.retention_days)):
-        log.info("retention: %d session(s) older than %g days deleted", len(old), args.retention_days)
     pipeline = make_pipeline(DemoOptions(args.asr_model, args.reply_model, args.reply_endpoint, args.metrics_log))
     microphone = MicrophoneRoutes(pipeline)
     reply = type(pipeline.reply).__name__ + (f" ({args.reply_model})" if args.reply_model else "")
     study = Study(store, StudyOptions(args.study, args.condition, privacy),
                   provenance(args.asr_model, reply, CONSENT_VERSION))
+    if args.retention_days:  # now and periodically, for as long as the server runs
+        RetentionSweeper(study, temp).start()
     demo = build(pipeline, study, args.admin_password, microphone)
     log.info("temp folder %s; exports in %s; store %s", temp.path, study.desk.root, args.store.split("@")[-1])
     demo.queue(default_concurrency_limit=4).launch(

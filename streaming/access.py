@@ -27,6 +27,8 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import parse_qsl, quote
 
+from .privacy import EXPORT_PREFIX
+
 log = logging.getLogger(__name__)
 
 COOKIE = "agf_owner"
@@ -91,7 +93,8 @@ class ExportDesk:
 
     def __init__(self, ttl_s: float = 300.0, root: str | Path | None = None):
         self.ttl_s = ttl_s
-        self.root = Path(tempfile.mkdtemp(prefix="agf-exports-", dir=root))
+        # the pid in the name lets the next server remove the folder if this one is killed (privacy.remove_stale)
+        self.root = Path(tempfile.mkdtemp(prefix=f"{EXPORT_PREFIX}{os.getpid()}-", dir=root))
         os.chmod(self.root, 0o700)
         self._items: dict[str, tuple[str, Path, float]] = {}   # token -> (owner, file, expires)
         self._lock = threading.Lock()

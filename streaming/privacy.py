@@ -1,9 +1,12 @@
 """What touches disk and the network while a participant streams, and the consent text that says so.
 
 - Telemetry off: Gradio analytics (`GRADIO_ANALYTICS_ENABLED=False`, set before gradio is imported, and
-  `analytics_enabled=False` on the Blocks), Hugging Face telemetry, ONNX Runtime's telemetry events; MediaPipe 1.2.2's native usage logger
-  (an HTTPS upload to play.googleapis.com/log, no documented switch) is handed an empty CA bundle so that no
-  TLS connection it opens can be verified: at most a DNS lookup leaves the machine (README, Privacy).
+  `analytics_enabled=False` on the Blocks), Hugging Face telemetry, ONNX Runtime's telemetry events. MediaPipe
+  1.2.2's native usage logger (an HTTPS POST of a ~100-150 byte protobuf to play.googleapis.com/log when a task
+  closes; no switch: not in its options, its environment or the open-source tree) is handed an empty CA
+  bundle, so its TLS handshake fails and nothing is uploaded. What still leaves the machine where DNS works: a
+  lookup of play.googleapis.com, a TCP connection to it and a TLS ClientHello (which names the host), then the
+  connection is dropped (tests/test_telemetry.py; README, Privacy).
 - Gradio's temp folder is private to this server process (mode 0700, `GRADIO_TEMP_DIR`) and swept: Gradio may
   save streamed media it receives (the microphone no longer goes through it: streaming/capture.py); a sweeper
   deletes every such file within
@@ -25,8 +28,9 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-CONSENT_VERSION = "3"
+CONSENT_VERSION = "4"
 TEMP_PREFIX = "agf-gradio-"
+EXPORT_PREFIX = "agf-exports-"   # streaming.access.ExportDesk's folders
 MEDIA_SUFFIXES = (".wav", ".webm", ".mp3", ".ogg", ".flac", ".webp", ".png", ".jpg", ".jpeg", ".mp4", ".y4m")
 
 
@@ -69,7 +73,8 @@ def _quiet_onnxruntime() -> None:
 
 def _quiet_mediapipe() -> None:
     """MediaPipe's tasks pass certifi's CA bundle to their native HTTPS usage uploader; an empty bundle makes
-    every such TLS handshake fail verification, so nothing can be uploaded. Model loading does not use it."""
+    every such TLS handshake fail verification, so nothing can be uploaded. Model loading does not use it.
+    (A missing file behaves the same; a NULL path lets the handshake through, so it is not used.)"""
     try:
         from mediapipe.tasks.python.core import base_options
     except ImportError:
@@ -87,8 +92,8 @@ def _quiet_mediapipe() -> None:
 
 def consent_text(options: PrivacyOptions, store_label: str = "the study database on this server") -> str:
     """The notice shown before a session starts; every duration in it comes from `options`."""
-    kept = (f"deleted after {options.retention_days:g} days" if options.retention_days
-            else "kept until the researcher deletes them")
+    kept = (f"deleted {options.retention_days:g} days after the session started (checked every hour or more often)"
+            if options.retention_days else "kept until the researcher deletes them")
     return f"""**Before you start** (consent text version {CONSENT_VERSION}). This study estimates emotions from your
 face (webcam), voice and words (microphone), and what you type. The estimates are what a model reads from
 expressions, not what you feel, and can be wrong.
@@ -106,7 +111,9 @@ utterances (audio) and small face crops (48x48 pixels) also written to {store_la
 
 **Your export** (if you ask for one) is written to a folder of this session only, can be downloaded once from
 this browser within {options.export_ttl_s / 60:g} minutes, and is deleted after the download, after that time
-or when the session ends. No data is sent to any other server; usage analytics are off."""
+or when the session ends. No data is sent to any other server; usage analytics are off. (The face detection
+library tries to reach Google's usage-logging server when it starts and stops; the app makes that connection
+fail before anything is sent, but the attempt itself is visible on the network.)"""
 
 
 class PrivateTemp:
@@ -161,17 +168,19 @@ class PrivateTemp:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def remove_stale(root: Path) -> list[Path]:
-    """Temp folders of earlier server processes that no longer run (killed before they could clean up)."""
+def remove_stale(root: Path, prefixes: tuple[str, ...] = (TEMP_PREFIX, EXPORT_PREFIX)) -> list[Path]:
+    """Temp and export folders of earlier server processes that no longer run (killed before they could clean
+    up); each folder's name holds its server's pid."""
     gone = []
-    for d in Path(root).glob(f"{TEMP_PREFIX}*"):
-        try:
-            pid = int(d.name[len(TEMP_PREFIX):].split("-")[0])
-        except ValueError:
-            continue
-        if pid != os.getpid() and not Path(f"/proc/{pid}").exists():
-            shutil.rmtree(d, ignore_errors=True)
-            gone.append(d)
+    for prefix in prefixes:
+        for d in Path(root).glob(f"{prefix}*"):
+            try:
+                pid = int(d.name[len(prefix):].split("-")[0])
+            except ValueError:
+                continue
+            if pid != os.getpid() and not Path(f"/proc/{pid}").exists():
+                shutil.rmtree(d, ignore_errors=True)
+                gone.append(d)
     if gone:
         log.info("removed %d temp folder(s) left by stopped servers", len(gone))
     return gone

@@ -1,4 +1,5 @@
-"""The researcher view: behind a password, the sessions of a study with their state, counts and durations;
+"""The researcher view: behind a password (streaming.lockout: a client that fails too often is locked out for a
+while), the sessions of a study with their state, counts and durations;
 download of one or all of them (JSON, CSV, Parquet; raw media for opted-in sessions); delete.
 
     page = build_researcher_view(store, password)          # a gr.Blocks: launch it, mount it, or
@@ -11,12 +12,12 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
 
 import gradio as gr
 
 from .access import ExportDesk, owner_of
 from .export import FORMATS, export_media, export_sessions
+from .lockout import LockoutOptions, LoginRefused, PasswordGate, client_of
 from .store import StudyStore
 
 log = logging.getLogger(__name__)
@@ -35,9 +36,9 @@ def session_table(store: StudyStore, study: str | None = None) -> list[list]:
     return rows
 
 
-def build_researcher_view(store: StudyStore, password: str, desk: ExportDesk | None = None) -> gr.Blocks:
-    if not password:
-        raise ValueError("the researcher view needs a password (--admin-password or AGF_ADMIN_PASSWORD)")
+def build_researcher_view(store: StudyStore, password: str, desk: ExportDesk | None = None,
+                          lockout: LockoutOptions = LockoutOptions()) -> gr.Blocks:
+    gate = PasswordGate(password, lockout)  # raises for an empty password
     desk = desk or ExportDesk()
 
     def _check(unlocked_by: str, request: gr.Request):
@@ -47,10 +48,12 @@ def build_researcher_view(store: StudyStore, password: str, desk: ExportDesk | N
 
     def unlock(given: str, request: gr.Request):
         owner = owner_of(request)
-        if not owner or not secrets.compare_digest(str(given or ""), password):
-            time.sleep(1.0)  # slows guessing
-            log.warning("researcher view: wrong password")
-            raise gr.Error("Wrong password.", print_exception=False)
+        if not owner:
+            raise gr.Error("This page needs its cookie: allow cookies and reload.", print_exception=False)
+        try:
+            gate.check(given, client_of(request))  # constant time; locks a client out after repeated failures
+        except LoginRefused as e:
+            raise gr.Error(str(e), print_exception=False) from None
         studies = store.studies()
         return (owner, gr.update(visible=True), "", gr.update(choices=[""] + studies, value=""),
                 *refresh(owner, "", request))

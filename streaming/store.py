@@ -96,6 +96,11 @@ def now_iso() -> str:
     return datetime.now().astimezone().isoformat(timespec="milliseconds")
 
 
+def iso_time(epoch_s: float) -> str:
+    """A `time.time()` value as ISO 8601 with the local time zone offset."""
+    return datetime.fromtimestamp(epoch_s).astimezone().isoformat(timespec="milliseconds")
+
+
 @dataclass(frozen=True)
 class ConsentRecord:
     version: str                     # which consent text was shown (streaming.privacy.CONSENT_VERSION)
@@ -230,12 +235,16 @@ class StudyStore:
                           .values(state="interrupted", ended=end.isoformat(timespec="milliseconds")))
         return len(ids)
 
-    def delete_older_than(self, days: float) -> list[str]:
-        """Retention: withdraw every session that started more than `days` ago."""
-        cutoff = datetime.now().astimezone() - timedelta(days=days)
+    def delete_older_than(self, days: float, now: datetime | None = None, keep=()) -> list[str]:
+        """Retention: withdraw every session that started more than `days` before `now` (default: the time
+        now), except those in `keep` (sessions still running here)."""
+        if days <= 0:
+            raise ValueError(f"days={days!r} is not accepted: use a positive number of days")
+        cutoff = (now or datetime.now()).astimezone() - timedelta(days=days)
+        keep = set(keep)
         with self.engine.connect() as c:
             old = [sid for sid, started in c.execute(sa.select(sessions.c.session_id, sessions.c.started))
-                   if datetime.fromisoformat(started) < cutoff]
+                   if datetime.fromisoformat(started) < cutoff and sid not in keep]
         for sid in old:
             self.withdraw(sid)
         return old

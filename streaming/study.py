@@ -6,6 +6,7 @@ withdraws sessions. demo.py's handlers call it; it knows nothing of Gradio.
     study.begin(state, participant_id="P01", condition="A", keep_raw=False, owner=cookie, tab=session_hash)
     study.export(state, owner)        # -> [(file name, one-time URL)]
     study.end(state)                  # end time + latencies; the export folder goes
+    study.unload(tab, finish)         # the tab closed or reloaded first: the session is marked interrupted
     study.withdraw(state)             # every row deleted
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from .access import ExportDesk
 from .export import export_media, export_sessions
 from .privacy import CONSENT_VERSION, PrivacyOptions
-from .store import ConsentRecord, MediaSink, SessionRecord, SessionWriter, StudyStore, validate_id
+from .store import ConsentRecord, MediaSink, SessionRecord, SessionWriter, StudyStore, iso_time, validate_id
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class Study:
         writer = self.store.open_session(SessionRecord(
             session_id=s.session_id, study=self.options.study_id, condition=cond, participant_id=pid,
             consent=ConsentRecord(CONSENT_VERSION, bool(keep_raw)), metadata=dict(s.metadata),
-            provenance=self.provenance))
+            provenance=self.provenance, started=iso_time(s.started)))  # rows' t count from this instant
         s.sink = writer
         state.keep_raw = bool(keep_raw)
         if keep_raw:  # the pipeline appends raw media here; it goes to the store at once, none stays in memory
@@ -104,10 +105,20 @@ class Study:
             paths += export_media(self.store, s.session_id, folder)
         return [(p.name, self.desk.offer(owner, p)) for p in paths]
 
-    def unload(self, tab: str, latency_of=None):
-        """A tab closed or reloaded: end the session it started; returns its state (None if none)."""
+    def live_sessions(self) -> list[str]:
+        """IDs of the sessions open in this server's tabs and not ended (retention must not cut them off)."""
+        with self._lock:
+            return [st.session.session_id for st in self._tabs.values()
+                    if st.session.sink is not None and not st.session.ended]
+
+    def unload(self, tab: str, finish=None, latency_of=None):
+        """A tab closed or reloaded before its session ended: `finish(state)` processes the input it sent
+        (streaming.worker.finish), then the session is marked interrupted with its end time and latencies.
+        Returns its state (None if the tab started none)."""
         with self._lock:
             state = self._tabs.pop(tab, None)
-        if state is not None:
-            self.end(state, latency_of(state) if latency_of else None, "ended")
+        if state is not None and state.session.sink is not None and not state.session.ended:
+            if finish is not None:
+                finish(state)
+            self.end(state, latency_of(state) if latency_of else None, "interrupted")
         return state

@@ -47,7 +47,28 @@ def ensure_worker(pipeline: LivePipeline, state: LiveState) -> None:
         state.worker.start()
 
 
-def stop_worker(state: LiveState) -> None:
-    """End the session's worker (tab closed / session over); queued input is dropped with the session."""
+def stop_worker(state: LiveState, join_s: float = 0.0) -> bool:
+    """End the session's worker (tab closed / session over); queued input is dropped with the session.
+    With `join_s`, wait up to that long for its current step to finish; returns whether it has stopped."""
     state.closed = True
     state.wake.set()
+    worker = state.worker
+    if join_s and worker is not None and worker is not threading.current_thread():
+        worker.join(join_s)
+        if worker.is_alive():
+            log.warning("session %s: the worker did not stop within %.0f s", state.session.session_id, join_s)
+            return False
+    return True
+
+
+def finish(pipeline: LivePipeline, state: LiveState, join_s: float = 30.0) -> None:
+    """The session is over (ended, tab closed or reloaded): no more input is taken, the worker stops after its
+    current step, and what had arrived is processed here (the utterance in progress becomes a turn). Call it
+    before the session's end is recorded, so that no row is written after the end."""
+    if not stop_worker(state, join_s):
+        return  # a step stuck that long: leave the rest rather than race it on the same state
+    pipeline.close(state)
+    try:
+        pipeline.drain(state)
+    except Exception:  # noqa: BLE001  the rows so far are written; the end must still be recorded
+        log.exception("session %s: processing the last input failed", state.session.session_id)

@@ -119,7 +119,7 @@ def test_correction_resets_and_export_round_trip(pipe, study, state):
     assert data["corrections"][0]["adapted"] is True and data["corrections"][0]["note"] == "a note"
     assert data["utterances"][0]["text"] == "That was awful." and data["replies"][0]["strategy"]
     assert files[".csv"].read_text().count("\n") == len(data["timeline"]) + 1
-    demo.on_end(study, state)
+    demo.on_end(pipe, study, state)
     assert study.desk.files() == [] and study.store.session(state.session.session_id)["state"] == "ended"
 
 
@@ -155,3 +155,28 @@ def test_raw_media_is_stored_only_with_opt_in(pipe, study, mic, face_photo, tmp_
     kinds = [k for k, _, _ in media[True]]
     assert kinds.count("audio") == 1 and kinds.count("face") >= 1
     assert next(a for k, _, a in media[True] if k == "face").shape == (48, 48)
+
+
+def test_a_closed_tab_finishes_its_session_then_marks_it_interrupted(pipe, study, mic, tmp_path):
+    """The tab goes away mid-utterance (no trailing silence, no End click): the speech that had arrived still
+    becomes a stored turn, the session is marked interrupted, and nothing is written after its end."""
+    from types import SimpleNamespace
+    request = SimpleNamespace(query_params={}, cookies={"agf_owner": "browser-a"}, session_hash="tab-1")
+    start = demo.start_session(pipe, study, mic, True, "P44", None, request=request)
+    state, token = start[0], start[4].split('"')[1]
+    demo.on_text(pipe, "Before I go.", state)
+    _, speech = speak("See you next week.", tmp_path / "s.wav")
+    pcm = np.concatenate([np.zeros(24000, np.int16), speech])           # cut off right after the words
+    for i in range(0, len(pcm), 9600):
+        mic.receive(token, 48000, pcm[i:i + 9600].tobytes(), owner="browser-a")
+    demo.on_unload(pipe, study, SimpleNamespace(session_hash="tab-1"))
+    sid = state.session.session_id
+    s = study.store.session(sid)
+    assert s["state"] == "interrupted" and s["ended"] and s["latency"]
+    said = [u["text"] for u in study.store.rows("utterances", sid)]
+    assert said[0] == "Before I go." and "next week" in said[1].lower()
+    n = len(study.store.rows("timeline", sid))
+    with pytest.raises(PermissionError):                                # the tab's token feeds nothing now
+        mic.receive(token, 48000, pcm[:9600].tobytes(), owner="browser-a")
+    demo.on_unload(pipe, study, SimpleNamespace(session_hash="tab-1"))  # a second unload changes nothing
+    assert len(study.store.rows("timeline", sid)) == n and study.store.session(sid)["ended"] == s["ended"]

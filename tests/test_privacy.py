@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,7 @@ def server(media, tmp_path_factory):  # noqa: F811
     port, db = _free_port(), root / "study.db"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TMPDIR": str(tmp), "AGF_ADMIN_PASSWORD": "s3cret-pw"}
     proc = subprocess.Popen([sys.executable, "demo.py", "--port", str(port), "--store", f"sqlite:///{db}",
-                             "--study", "e2e"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                             "--study", "e2e", "--retention-days", "30"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 180
     while time.time() < deadline:
@@ -206,6 +207,63 @@ def test_researcher_view_behind_its_password(server, browser):
         links.nth(1).click()
     csv = Path(info.value.path()).read_text()
     assert csv.startswith("study,condition,participant_id,session_id,wall_time") and "e2e,B,R01,r01session" in csv
+    context.close()
+
+
+TIMELINE_X = "Array.from(document.querySelector('#timeline .js-plotly-plot')?.data?.[0]?.x ?? [])"
+MESSAGES = """Object.fromEntries(["user", "bot"].map(role =>
+    [role, [...document.querySelectorAll(`#chat [data-testid="${role}"]`)].map(e => e.innerText.trim())]))"""
+
+
+def test_a_reload_mid_session_keeps_every_committed_row(server, browser):
+    """Stream, type, reload the tab: the first session's rows are all in the store (every timeline point the
+    page plotted, each utterance and reply it showed), the session is marked interrupted with its end time,
+    and the reloaded page starts a session of its own."""
+    from playwright.sync_api import expect
+    store = server["store"]
+    context, page, first_hash, first_id = _start(browser, server["url"], query="?pid=RL01")
+    _stream(page, 3)
+    box = page.get_by_placeholder("Say something and press Enter")
+    box.fill("I finally finished the marathon today!")
+    box.press("Enter")
+    expect(page.locator("#chat")).to_contain_text("marathon", timeout=30_000)
+    page.wait_for_function(f"{TIMELINE_X}.length > 5", timeout=30_000)
+    plotted = page.evaluate(TIMELINE_X)                       # what the page showed just before the reload
+    shown = page.evaluate(MESSAGES)
+
+    page.reload(wait_until="load")
+    assert _poll(lambda: store.session(first_id)["state"] == "active", 60) is False, "unload never ended it"
+    first = store.session(first_id)
+    assert first["state"] == "interrupted" and first["ended"] >= first["started"] and first["participant_id"] == "RL01"
+    assert first["latency"], "the per-stage latencies were not recorded at the reload"
+    rows = store.rows("timeline", first_id)
+    stored_t = {r["t"] for r in rows}
+    assert set(plotted) <= stored_t, f"{len(set(plotted) - stored_t)} plotted points are not in the store"
+    said, replied = store.rows("utterances", first_id), store.rows("replies", first_id)
+    typed = [u for u in said if u["source"] == "typed"]
+    assert [u["text"] for u in typed] == ["I finally finished the marathon today!"]
+    assert len(said) == len(replied) >= len(shown["bot"]) >= 1  # and what was said after the snapshot
+    for message in shown["user"]:                             # "text  (source, emotion)", as the page shows it
+        assert any(message.startswith(u["text"]) for u in said), message
+    assert [r["text"] for r in replied[:len(shown["bot"])]] == shown["bot"]
+    # nothing is written to the first session after its end was recorded (its worker stopped first)
+    ended_after_s = (datetime.fromisoformat(first["ended"]) - datetime.fromisoformat(first["started"])).total_seconds()
+    assert max(stored_t) <= ended_after_s + 0.002                # ms rounding of t and of the ISO times
+
+    # the reloaded tab: a new Gradio session, the consent form again, and a session of its own
+    page.get_by_label("I agree to take part").check()
+    page.get_by_role("button", name="Start session").click()
+    expect(page.locator("#started")).to_contain_text("started.", timeout=30_000)
+    second_id = page.locator("#started").inner_text().split()[1]
+    assert second_id != first_id and store.session(second_id)["state"] == "active"
+    box = page.get_by_placeholder("Say something and press Enter")
+    box.fill("Second page, second session.")
+    box.press("Enter")
+    expect(page.locator("#chat")).to_contain_text("second session", timeout=30_000)
+    assert "marathon" not in page.locator("#chat").inner_text()
+    store.flush()
+    assert len(store.rows("timeline", first_id)) == len(rows)   # the new session writes only to its own
+    assert [u["text"] for u in store.rows("utterances", second_id)] == ["Second page, second session."]
     context.close()
 
 
