@@ -229,12 +229,17 @@ class LivePipeline:
         return None
 
     def on_text(self, state: LiveState, text: str | None) -> Turn | None:
-        """A typed message; same text path as speech. Runs in the caller's thread."""
+        """A typed message; same text path as speech. Runs in the caller's thread (the page's submit handler),
+        so the reply does not wait for the worker or the page's timer."""
         if text is None or not str(text).strip():
             return None
         return self._turn(state, str(text).strip(), "typed")
 
     def _turn(self, state: LiveState, text: str, source: str) -> Turn:
+        with state.turn_lock:
+            return self._turn_locked(state, text, source)
+
+    def _turn_locked(self, state: LiveState, text: str, source: str) -> Turn:
         words = None  # the text model's reading of these words alone, for the reply
         if text:
             with state.lock:
