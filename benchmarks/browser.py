@@ -207,7 +207,7 @@ def analyse(log, events, spans, loop_s, counts, typed) -> dict:
     ends, arrivals = capture_clock(counts)
     received_s = sum(e["samples"] / e["rate"] for e in log if e["event"] == "chunk")   # what the server got
     sent_s = counts["captured"] / counts["rate"]                                     # what the page recorded
-    final_lat, onset_lat, first_words, found = [], [], [], []
+    final_lat, onset_lat, first_words, found, on_server, to_page = [], [], [], [], [], []
     for loop in range(int(received_s // loop_s) + 1):
         for (onset, end), (sentence, key) in zip(spans, SENTENCES):
             s_onset, s_end = loop * loop_s + onset, loop * loop_s + end
@@ -218,6 +218,9 @@ def analyse(log, events, spans, loop_s, counts, typed) -> dict:
             found.append(shown is not None)
             if shown is not None:
                 final_lat.append(shown - t_end)
+                final = [e["wall"] for e in log if e["event"] == "final" and t_end - 0.5 <= e["wall"] <= shown]
+                on_server.append(final[0] - t_end if final else None)
+                to_page.append(shown - final[0] if final else None)
             listening = first_time(events, "live-words", t_onset - 0.2, lambda text: "listening" in text)
             onset_lat.append(None if listening is None else listening - t_onset)
             words = first_time(events, "live-words", t_onset, lambda text: len(text.split()) > 1 and "…" in text
@@ -231,6 +234,10 @@ def analyse(log, events, spans, loop_s, counts, typed) -> dict:
         "speech_onset_to_listening_on_page": pct(onset_lat),
         "speech_onset_to_first_partial_words_on_page": pct(first_words),
         "typed_to_reply_on_page_while_streaming": pct(typed),
+        # where the time goes: the server's clock (demo.py --metrics-log) against the page's
+        "end_of_speech_to_reply_on_server": pct(on_server),
+        "reply_on_server_to_on_page": pct(to_page),
+        "typed_handler_on_server": pct([e["handler_s"] for e in log if e["event"] == "typed"]),
     }
 
 
