@@ -220,3 +220,18 @@ def test_typed_and_spoken_turns_take_turns(recognizer):
     assert sorted(u["text"] for u in state.session.transcript) == said
     assert all(r["text"] == f"re: {u['text']}" for u, r in zip(state.session.transcript, state.session.replies))
     assert [r["source"] for r in state.session.timeline].count("typed") == 3
+
+
+def test_final_words_show_before_the_reply_is_ready(recognizer, utterance_pcm):
+    from streaming.reply import Reply
+    seen = []
+    pipe = LivePipeline(recognizer, FakeTranscriber(), None, PipelineOptions(partial_every_s=1e9))
+    state = pipe.new_state()
+
+    def reply(said, history=()):          # what the page would show while the reply is being made
+        seen.append((state.listening.since_s is not None, state.listening.partial))
+        return Reply("Go on.", "plain", "neutral", "words")
+    pipe.reply = reply
+    turns = _speak_and_drain(pipe, state, utterance_pcm)
+    assert seen == [(True, "I passed my exam today")] and turns[0].reply == "Go on."
+    assert state.listening.since_s is None and state.listening.partial == ""   # now in the conversation
