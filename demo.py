@@ -128,14 +128,23 @@ CHARTS_EVERY_S = 1.0   # plotly figures cost the server and the browser far more
 def view(state: LiveState, charts: bool = True) -> tuple:
     """Headline, live words, notice, timeline, importance, per-modality bars, chat and status; with
     `charts=False` the three figures are left as they are on the page."""
-    with state.lock:
-        figures = (gr.skip(),) * 3
+    with state.lock:                # a snapshot; the figures are built after, so the worker never waits on plotly
+        text = headline(state), live_words(state), state.notice
+        chat, status = chat_messages(state), status_line(state)
+        state.words_sent = _words_key(state)
         if charts:                  # only a full view is "rendered": a lighter one is followed by the figures
             state.rendered, state.charts_at = state.version, time.monotonic()
             rows = list(state.session.timeline)
-            per_modality = state.last.per_modality if state.last is not None else {}
-            figures = (timeline_figure(rows), importance_figure(rows), modality_bars_figure(per_modality))
-        return (headline(state), live_words(state), state.notice, *figures, chat_messages(state), status_line(state))
+            per_modality = dict(state.last.per_modality) if state.last is not None else {}
+    figures = (timeline_figure(rows), importance_figure(rows), modality_bars_figure(per_modality)) if charts \
+        else (gr.skip(),) * 3
+    return (*text, *figures, chat, status)
+
+
+def _words_key(state: LiveState) -> tuple:
+    """What the participant reads (the conversation, the live words, the notice): when it changed, the page
+    gets it without the figures first (they cost the server and the browser far more), the figures a tick later."""
+    return state.session.counts["turns"], state.listening.since_s, state.listening.partial, state.notice
 
 
 N_VIEW = 8
@@ -185,14 +194,19 @@ def refresh(state: LiveState | None):
     """The page's timer: a new view when the session changed since the last one, else nothing."""
     if not _ready(state) or state.version == state.rendered:
         return (gr.skip(),) * N_VIEW
-    return view(state, charts=time.monotonic() - state.charts_at >= CHARTS_EVERY_S)
+    with state.lock:
+        words_changed = _words_key(state) != state.words_sent
+    return view(state, charts=not words_changed and time.monotonic() - state.charts_at >= CHARTS_EVERY_S)
 
 
 def on_text(pipeline: LivePipeline, text: str, state: LiveState | None):
     if not _ready(state):
         raise gr.Error("Start the session first (consent above).")
-    pipeline.on_text(state, text)
-    return ("",) + view(state, charts=False)   # the words and the reply at once; the figures follow on the timer
+    t0 = time.perf_counter()
+    pipeline.on_text(state, text)               # answered here, not by the worker: no wait for it or the timer
+    out = ("",) + view(state, charts=False)     # the words and the reply at once; the figures follow on the timer
+    pipeline.metrics("typed", state.session.session_id, handler_s=round(time.perf_counter() - t0, 4))
+    return out
 
 
 def on_metadata(age: str, gender: str, timbre: str, state: LiveState | None):

@@ -190,7 +190,7 @@ def measure(seconds: float, folder: Path) -> dict:
             box.press("Enter")
             page.wait_for_function(f"document.getElementById('chat').innerText.includes({json.dumps(message)})",
                                    timeout=30_000)
-            typed.append(time.time() - t0)
+            typed.append((t0, time.time() - t0))
             time.sleep(2)
         time.sleep(seconds / 2)
         counts = stop_microphone(page)
@@ -205,9 +205,10 @@ def measure(seconds: float, folder: Path) -> dict:
 
 def analyse(log, events, spans, loop_s, counts, typed) -> dict:
     ends, arrivals = capture_clock(counts)
+    handled = [e for e in log if e["event"] == "typed"]          # the submit handler's end and duration
     received_s = sum(e["samples"] / e["rate"] for e in log if e["event"] == "chunk")   # what the server got
     sent_s = counts["captured"] / counts["rate"]                                     # what the page recorded
-    final_lat, onset_lat, first_words, found = [], [], [], []
+    final_lat, onset_lat, first_words, found, on_server, to_page = [], [], [], [], [], []
     for loop in range(int(received_s // loop_s) + 1):
         for (onset, end), (sentence, key) in zip(spans, SENTENCES):
             s_onset, s_end = loop * loop_s + onset, loop * loop_s + end
@@ -218,6 +219,9 @@ def analyse(log, events, spans, loop_s, counts, typed) -> dict:
             found.append(shown is not None)
             if shown is not None:
                 final_lat.append(shown - t_end)
+                final = [e["wall"] for e in log if e["event"] == "final" and t_end - 0.5 <= e["wall"] <= shown]
+                on_server.append(final[0] - t_end if final else None)
+                to_page.append(shown - final[0] if final else None)
             listening = first_time(events, "live-words", t_onset - 0.2, lambda text: "listening" in text)
             onset_lat.append(None if listening is None else listening - t_onset)
             words = first_time(events, "live-words", t_onset, lambda text: len(text.split()) > 1 and "…" in text
@@ -230,7 +234,12 @@ def analyse(log, events, spans, loop_s, counts, typed) -> dict:
         "end_of_speech_to_transcript_and_reply_on_page": pct(final_lat),
         "speech_onset_to_listening_on_page": pct(onset_lat),
         "speech_onset_to_first_partial_words_on_page": pct(first_words),
-        "typed_to_reply_on_page_while_streaming": pct(typed),
+        "typed_to_reply_on_page_while_streaming": pct([dt for _, dt in typed]),
+        # where the time goes: the server's clock (demo.py --metrics-log) against the page's
+        "end_of_speech_to_reply_on_server": pct(on_server),
+        "reply_on_server_to_on_page": pct(to_page),
+        "typed_enter_to_handler_start": pct([e["wall"] - e["handler_s"] - t0 for (t0, _), e in zip(typed, handled)]),
+        "typed_handler_on_server": pct([e["handler_s"] for e in handled]),
     }
 
 

@@ -186,22 +186,27 @@ class LivePipeline:
             state.raw_audio.append((now, utt.audio))
         if state.timbre == UNKNOWN:
             state.timbre = estimate_timbre(utt.audio)
-        audio_out = self._guard(state, "audio", "audio_emotion", self.recognizer.audio, (SAMPLE_RATE, utt.audio))
         text = self._transcribe(state, utt.audio)
+        if text:          # the final words show as live words while the emotion models and the reply run
+            with state.lock:
+                state.listening.partial = text
+                state.changed()
+        audio_out = self._guard(state, "audio", "audio_emotion", self.recognizer.audio, (SAMPLE_RATE, utt.audio))
         with state.lock:
             if audio_out is not None:
                 state.speech["audio"] = (now, audio_out)
                 state.status["audio"] = ModalityStatus.ok()
+            if text is None:  # transcription failed twice: say so; the voice still counts
+                state.notice = NOT_CAUGHT
+        turn = None
+        if text:
+            turn = self._turn(state, text, "speech")
+            self.metrics("final", state.session.session_id, text=text, start_s=utt.start_s, end_s=utt.end_s)
+        elif audio_out is not None:  # nothing intelligible: the voice still counts
+            turn = self._turn(state, "", "speech")
+        with state.lock:  # the words are in the conversation now
             state.listening.since_s, state.listening.partial, state.listening.partial_audio_s = None, "", 0.0
             state.changed()
-        if text is None:  # transcription failed twice: say so; the voice still counts
-            with state.lock:
-                state.notice = NOT_CAUGHT
-            return self._turn(state, "", "speech") if audio_out is not None else None
-        if not text:      # nothing intelligible: the voice still counts
-            return self._turn(state, "", "speech") if audio_out is not None else None
-        turn = self._turn(state, text, "speech")
-        self.metrics("final", state.session.session_id, text=text, start_s=utt.start_s, end_s=utt.end_s)
         return turn
 
     def _transcribe_once(self, audio: np.ndarray) -> str:
@@ -229,12 +234,17 @@ class LivePipeline:
         return None
 
     def on_text(self, state: LiveState, text: str | None) -> Turn | None:
-        """A typed message; same text path as speech. Runs in the caller's thread."""
+        """A typed message; same text path as speech. Runs in the caller's thread (the page's submit handler),
+        so the reply does not wait for the worker or the page's timer."""
         if text is None or not str(text).strip():
             return None
         return self._turn(state, str(text).strip(), "typed")
 
     def _turn(self, state: LiveState, text: str, source: str) -> Turn:
+        with state.turn_lock:
+            return self._turn_locked(state, text, source)
+
+    def _turn_locked(self, state: LiveState, text: str, source: str) -> Turn:
         words = None  # the text model's reading of these words alone, for the reply
         if text:
             with state.lock:

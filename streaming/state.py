@@ -72,9 +72,13 @@ class LiveState:
     version: int = 0                 # bumped on every change the page shows
     rendered: int = -1               # the version the page last got
     charts_at: float = -1e9          # when the page last got its figures (time.monotonic)
+    words_sent: tuple = ()           # what the page last got of the words (demo.py decides what to send first)
     face_read_at: float = -1e9       # session seconds of the last webcam frame the worker read
     closed: bool = False
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    # One turn at a time (typed in the page's handler, spoken in the worker): each reply sees the turns
+    # before it, and the transcript keeps their order. Held for the text model and the reply, never for ASR.
+    turn_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     wake: threading.Event = field(default_factory=threading.Event, repr=False)
     worker: object | None = field(default=None, repr=False)
 

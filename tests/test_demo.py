@@ -67,11 +67,23 @@ def test_typed_text_updates_the_view_at_once(pipe, state):
     out = dict(zip(["cleared"] + VIEW, demo.on_text(pipe, "I'm so happy we finally made it!", state)))
     assert out["cleared"] == "" and "Right now: joy" in out["headline"]
     assert len(out["chat"]) == 2 and out["chat"][1]["role"] == "assistant"
+    assert state.worker is None                                       # answered in the handler, no worker ran
     assert out["timeline"] == gr.skip() and "words: ok" in out["status"]   # the figures follow on the timer
     assert "fusion: agf_logit_ensemble (fusion.pt, calibrated)" in out["status"]
     view = _wait_view(state, lambda v: v["timeline"] != gr.skip())
     assert len(view["timeline"].data) == 7
     assert demo.refresh(state) == (gr.skip(),) * len(VIEW)          # nothing new since: the timer sends nothing
+
+
+def test_new_words_reach_the_page_before_the_figures(pipe, state):
+    demo.view(state)                                                  # the page is up to date
+    state.charts_at = -1e9                                            # and its figures are due
+    pipe.on_text(state, "We won the match!")                          # as the worker finishes a turn
+    first = dict(zip(VIEW, demo.refresh(state)))
+    assert "We won the match!" in first["chat"][0]["content"] and first["timeline"] == gr.skip()
+    second = dict(zip(VIEW, demo.refresh(state)))
+    assert len(second["timeline"].data) == 7 and second["chat"] == first["chat"]
+    assert demo.refresh(state) == (gr.skip(),) * len(VIEW)
 
 
 def test_frames_are_queued_and_the_timer_shows_the_face(pipe, state, face_photo):

@@ -186,3 +186,52 @@ def test_local_mode_without_devices_exits_with_a_clear_message():
     if done.returncode == 0:
         pytest.skip("this machine has a camera or microphone")
     assert done.returncode == 2 and "neither a camera nor a microphone" in done.stderr
+
+
+class RecordingReply:
+    """Echoes the words and records how many earlier turns each reply saw; slow enough to overlap."""
+
+    def __init__(self):
+        self.seen = []
+
+    def __call__(self, said, history=()):
+        from streaming.reply import Reply
+        import time
+        self.seen.append(len(history))
+        time.sleep(0.02)
+        return Reply(f"re: {said.text}", "plain", "neutral", "words")
+
+
+def test_typed_and_spoken_turns_take_turns(recognizer):
+    """A typed turn (the page's handler thread) and a spoken one (the worker) never interleave: every reply
+    sees all the turns before it, and each transcript line keeps its own reply and timeline row."""
+    import threading
+    reply = RecordingReply()
+    pipe = LivePipeline(recognizer, FakeTranscriber(), reply)
+    state = pipe.new_state()
+    said = [f"message number {i}" for i in range(6)]
+    threads = [threading.Thread(target=pipe._turn, args=(state, s, src))
+               for s, src in zip(said, ["typed", "speech"] * 3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(reply.seen) == list(range(6))
+    assert sorted(u["text"] for u in state.session.transcript) == said
+    assert all(r["text"] == f"re: {u['text']}" for u, r in zip(state.session.transcript, state.session.replies))
+    assert [r["source"] for r in state.session.timeline].count("typed") == 3
+
+
+def test_final_words_show_before_the_reply_is_ready(recognizer, utterance_pcm):
+    from streaming.reply import Reply
+    seen = []
+    pipe = LivePipeline(recognizer, FakeTranscriber(), None, PipelineOptions(partial_every_s=1e9))
+    state = pipe.new_state()
+
+    def reply(said, history=()):          # what the page would show while the reply is being made
+        seen.append((state.listening.since_s is not None, state.listening.partial))
+        return Reply("Go on.", "plain", "neutral", "words")
+    pipe.reply = reply
+    turns = _speak_and_drain(pipe, state, utterance_pcm)
+    assert seen == [(True, "I passed my exam today")] and turns[0].reply == "Go on."
+    assert state.listening.since_s is None and state.listening.partial == ""   # now in the conversation

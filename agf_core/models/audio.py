@@ -97,6 +97,8 @@ class SpeechFrontEnd:
             return model(**inputs).last_hidden_state[0].numpy()           # (T, hidden)
 
     def whisper_states(self, x: np.ndarray) -> np.ndarray:
+        # The utterance alone, not padded to Whisper's 30 s as the ASR pads it: the shipped models were trained
+        # on these states, and the padded pass's differ (so the two passes are not shared; transcriber.py).
         model = load_whisper(self.config.whisper_model, self.config.compute_type)
         feats = model.feature_extractor(x)                                # (80, frames), 100/s
         states = model.encode(feats[None].astype(np.float32))             # StorageView (1, frames/2, 384)
