@@ -93,7 +93,7 @@ def test_only_the_tops_and_the_fusion_move(branches):
     before_branch = branches.audio.net.embed[1].weight.clone()
     before_top = model.tops.audio.embed[1].weight.clone()
     b = 4
-    x = {"text": torch.randn(b, branches.text.head.config.input_dim), "audio": torch.randn(b, 512),
+    x = {"text": torch.randn(b, branches.text.head.config.input_dim), "audio": torch.randn(b, branches.audio.net.embed[1].in_features),
          "video": torch.randn(b, 8 * 2 * 256)}
     logp = {m: torch.zeros(b, NUM_EMOTIONS) for m in MODALITIES}
     mask, meta = torch.ones(b, 3, dtype=torch.bool), torch.zeros(b, 3, dtype=torch.long)
