@@ -75,3 +75,12 @@ def test_encode_sorted_gives_the_same_encodings_as_file_order():
             Utterance("No.", 0, context=["Are you coming?"]), Utterance("What a terrible, awful day.", 2)]
     direct = np.concatenate([branch.encodings([r.text], [r.context]) for r in rows])
     np.testing.assert_allclose(encode_sorted(branch, rows, size=2), direct, atol=1e-4)
+
+
+def test_the_cross_corpus_baseline_must_be_a_meld_only_model(tmp_path):
+    from agf_core.checkpoint import WEIGHTS
+    from agf_core.training.text_cross_corpus import check_baseline
+    with pytest.raises(FileNotFoundError, match="git show 667ed6e:agf_core/weights/text.pt"):
+        check_baseline(tmp_path / "nope.pt")
+    with pytest.raises(ValueError, match="trained on meld, emorynlp.*not MELD only"):
+        check_baseline(WEIGHTS / "text.pt")   # the shipped head is multi-corpus

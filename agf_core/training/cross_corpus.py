@@ -99,9 +99,11 @@ def score_checkpoint(path: Path, data_root: str, name: str, cache: dict) -> dict
     return row
 
 
-def find_checkpoints(runs: list[str]) -> dict[str, Path]:
-    """Shipped audio.pt first, then every best.pt under the run folders, named by their path."""
-    found = {"shipped audio.pt (before)": WEIGHTS / "audio.pt"}
+def find_checkpoints(runs: list[str], first: tuple[str, Path] = ("shipped audio.pt", WEIGHTS / "audio.pt")
+                     ) -> dict[str, Path]:
+    """`first` (the shipped checkpoint, the "before" row), then every best.pt under the run folders, named by
+    their path."""
+    found = dict([first])
     for root in runs:
         for p in sorted(Path(root).glob("**/best.pt")):
             found[str(p.parent)] = p
@@ -141,17 +143,26 @@ def cross_corpus_report(data_root: str, runs: list[str], out_dir: str | Path) ->
         log.info("scoring %s", path)
         rows.append(score_checkpoint(path, data_root, name, cache))
     report = {"task": "audio", "kind": "cross-corpus", "test_beds": {b: list(map(str, v)) for b, v in TEST_BEDS.items()},
-              "corpus_classes": {c: [EMOTIONS[i] for i in k] for c, k in CORPUS_CLASSES.items()},
-              "dropped_classes": {c: [e for i, e in enumerate(EMOTIONS) if i not in k] for c, k in CORPUS_CLASSES.items()},
-              "checkpoints": rows, "summary": summary(rows)}
+              **class_lists(CORPUS_CLASSES), "checkpoints": rows, "summary": summary(rows)}
+    return write_report(report, out_dir, "audio_cross_corpus", markdown)
+
+
+def class_lists(corpus_classes: dict[str, tuple[int, ...]]) -> dict[str, dict[str, list[str]]]:
+    """The classes each corpus has and those dropped from it, by name, for a report."""
+    return {"corpus_classes": {c: [EMOTIONS[i] for i in k] for c, k in corpus_classes.items()},
+            "dropped_classes": {c: [e for i, e in enumerate(EMOTIONS) if i not in k] for c, k in corpus_classes.items()}}
+
+
+def write_report(report: dict, out_dir: str | Path, stem: str, markdown) -> dict:
+    """OUT/<stem>.json and OUT/<stem>.md (`markdown(report)`); returns the report."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "audio_cross_corpus.json").write_text(json.dumps(report, indent=2))
-    (out / "audio_cross_corpus.md").write_text(markdown(report))
+    (out / f"{stem}.json").write_text(json.dumps(report, indent=2))
+    (out / f"{stem}.md").write_text(markdown(report))
     return report
 
 
-def _pct(x: float | None) -> str:
+def pct(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:.1f}"
 
 
@@ -168,20 +179,20 @@ def markdown(report: dict) -> str:
              "|" + "---|" * (len(beds) + 5)]
     mark = {"seen speakers": "*", "held-out corpus": "°", "unseen speakers": ""}
     for r in report["checkpoints"]:
-        cells = [f"{_pct(b['accuracy'])} / {_pct(b['macro_f1'])} / {_pct(b['weighted_f1'])}{mark[b['status']]}"
+        cells = [f"{pct(b['accuracy'])} / {pct(b['macro_f1'])} / {pct(b['weighted_f1'])}{mark[b['status']]}"
                  for b in (r["beds"][k] for k in beds)]
         lines.append(f"| {r['name']} | {r['frontend']} | {' + '.join(r['train_specs'])} | " + " | ".join(cells)
-                     + f" | {_pct(r['beds']['urdu_test']['restricted']['accuracy'])} | `{r['checkpoint_sha256'][:12]}` |")
+                     + f" | {pct(r['beds']['urdu_test']['restricted']['accuracy'])} | `{r['checkpoint_sha256'][:12]}` |")
     lines += ["", "## Leave-one-corpus-out and leave-one-speaker-out (accuracy %)", "",
               "| runs | LOCO RAVDESS | LOCO URDU | LOCO TESS | LOCO mean | best single-corpus model on each held-out "
               "corpus | LOCO beats every single-corpus model | TESS LOSO (YAF, OAF) | TESS LOSO mean |",
               "|---|---|---|---|---|---|---|---|---|"]
     for g, s in report["summary"].items():
-        best_single = ", ".join(f"{c}: {_pct(max(v.values()))}" for c, v in s["single_corpus_on_held_out"].items() if v)
-        lines.append(f"| {g} | {_pct(s['loco_accuracy'].get('ravdess'))} | {_pct(s['loco_accuracy'].get('urdu'))} | "
-                     f"{_pct(s['loco_accuracy'].get('tess'))} | {_pct(s['loco_mean'])} | {best_single} | "
+        best_single = ", ".join(f"{c}: {pct(max(v.values()))}" for c, v in s["single_corpus_on_held_out"].items() if v)
+        lines.append(f"| {g} | {pct(s['loco_accuracy'].get('ravdess'))} | {pct(s['loco_accuracy'].get('urdu'))} | "
+                     f"{pct(s['loco_accuracy'].get('tess'))} | {pct(s['loco_mean'])} | {best_single} | "
                      f"{s['loco_beats_every_single_corpus']} | "
-                     f"{', '.join(_pct(v) for v in s['tess_leave_one_speaker_out'].values())} | {_pct(s['tess_loso_mean'])} |")
+                     f"{', '.join(pct(v) for v in s['tess_leave_one_speaker_out'].values())} | {pct(s['tess_loso_mean'])} |")
     return "\n".join(lines) + "\n"
 
 

@@ -104,7 +104,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--data-root", required=True, type=data_root,
                     help="folder holding text/, audio/, faces/ (../shared/data)")
     ap.add_argument("--out", default="reports", help="folder for <task>.json and <task>_confusion.png")
-    ap.add_argument("--checkpoint", help="default: the shipped agf_core/weights/<task>.pt")
+    ap.add_argument("--checkpoint", help="default: the shipped agf_core/weights/<task>.pt; text --cross-corpus: the "
+                    "MELD-only baseline (default runs/text_meld_only.pt)")
     ap.add_argument("--threads", type=int)
     ap.add_argument("--runs", nargs="+", help="fusion: the folder `train --task fusion` wrote (default runs/fusion); "
                     "--cross-corpus: folders searched for best.pt (default audio: runs/audio_cc runs/audio_multi; "
@@ -117,7 +118,9 @@ def main(argv: list[str] | None = None) -> dict:
             raise SystemExit(f"--cross-corpus is only accepted with --task audio or text, not --task {args.task}")
         if args.task == "text":
             from agf_core.training.text_cross_corpus import text_cross_corpus_report
-            rep = text_cross_corpus_report(args.data_root, args.runs or ["runs/text_cc"], args.out)
+            from agf_core.training.text_cross_corpus import MELD_ONLY_BASELINE
+            rep = text_cross_corpus_report(args.data_root, args.runs or ["runs/text_cc"], args.out,
+                                           baseline=Path(args.checkpoint or MELD_ONLY_BASELINE))
             print((Path(args.out) / "text_cross_corpus.md").read_text())
             return rep
         from agf_core.training.cross_corpus import cross_corpus_report

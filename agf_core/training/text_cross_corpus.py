@@ -1,4 +1,4 @@
-"""Cross-corpus evaluation of the text branch: the shipped MELD-only model and every multi-corpus and
+"""Cross-corpus evaluation of the text branch: the MELD-only model (shipped before session 6) and every multi-corpus and
 leave-one-corpus-out head of `text_recipe`, on the test split of every text corpus.
 
     python -m agf_core.evaluate --task text --cross-corpus --data-root ../shared/data --runs runs/text_cc --out reports/
@@ -10,7 +10,6 @@ encoder was fine-tuned on MELD train, so MELD is never fully held out, even for 
 """
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -21,20 +20,12 @@ from agf_core.branches import TextBranch
 from agf_core.checkpoint import WEIGHTS
 from agf_core.labels import EMOTIONS
 from agf_core.training.text_corpora import CORPUS_CLASSES, TEXT_CORPORA
+from agf_core.training.cross_corpus import pct, class_lists, find_checkpoints, write_report
 from agf_core.training.metrics import restricted_report
 from agf_core.training.text_recipe import CAPS, corpus_features, encoder_digest, head_probs
 
 log = logging.getLogger(__name__)
 MELD_ONLY = ("meld",)
-
-
-def find_checkpoints(runs: list[str]) -> dict[str, Path]:
-    """The shipped text.pt first (the MELD-only model), then every best.pt under the run folders."""
-    found = {"shipped text.pt (MELD only)": WEIGHTS / "text.pt"}
-    for root in runs:
-        for p in sorted(Path(root).glob("**/best.pt")):
-            found[str(p.parent)] = p
-    return found
 
 
 def score_checkpoint(path: Path, data_root: str, name: str, encoder_path: Path) -> dict:
@@ -76,25 +67,31 @@ def summary(rows: list[dict]) -> dict:
     return out
 
 
+MELD_ONLY_BASELINE = Path("runs/text_meld_only.pt")
+MELD_ONLY_HINT = ("the MELD-only text.pt shipped before session 6; recover it with `git show "
+                  "667ed6e:agf_core/weights/text.pt > runs/text_meld_only.pt`")
+
+
+def check_baseline(path: Path) -> Path:
+    """The first row must be a MELD-only head over the shared encoder: every comparison is against it."""
+    if not path.is_file():
+        raise FileNotFoundError(f"baseline {path} not found: pass --checkpoint with {MELD_ONLY_HINT}")
+    trained = tuple(checkpoint.load(path, "text")["meta"].get("train_corpora") or MELD_ONLY)
+    if trained != MELD_ONLY:
+        raise ValueError(f"baseline {path} was trained on {', '.join(trained)}, not MELD only; pass {MELD_ONLY_HINT}")
+    return path
+
+
 def text_cross_corpus_report(data_root: str, runs: list[str], out_dir: str | Path,
-                             encoder_path: Path = WEIGHTS / "text.pt") -> dict:
+                             encoder_path: Path = WEIGHTS / "text.pt", baseline: Path = MELD_ONLY_BASELINE) -> dict:
     rows = []
-    for name, path in find_checkpoints(runs).items():
+    first = (f"MELD-only model ({baseline})", check_baseline(Path(baseline)))
+    for name, path in find_checkpoints(runs, first).items():
         log.info("scoring %s", path)
         rows.append(score_checkpoint(path, data_root, name, encoder_path))
-    report = {"task": "text", "kind": "cross-corpus", "caps": CAPS,
-              "corpus_classes": {c: [EMOTIONS[i] for i in k] for c, k in CORPUS_CLASSES.items()},
-              "dropped_classes": {c: [e for i, e in enumerate(EMOTIONS) if i not in k] for c, k in CORPUS_CLASSES.items()},
+    report = {"task": "text", "kind": "cross-corpus", "caps": CAPS, **class_lists(CORPUS_CLASSES),
               "checkpoints": rows, "summary": summary(rows)}
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "text_cross_corpus.json").write_text(json.dumps(report, indent=2))
-    (out / "text_cross_corpus.md").write_text(markdown(report))
-    return report
-
-
-def _pct(x: float | None) -> str:
-    return "—" if x is None else f"{100 * x:.1f}"
+    return write_report(report, out_dir, "text_cross_corpus", markdown)
 
 
 def markdown(report: dict) -> str:
@@ -109,7 +106,7 @@ def markdown(report: dict) -> str:
              "| checkpoint | trained on | " + " | ".join(TEXT_CORPORA) + " | sha256 |",
              "|" + "---|" * (len(TEXT_CORPORA) + 3)]
     for r in report["checkpoints"]:
-        cells = [f"{_pct(b['accuracy'])} / {_pct(b['macro_f1'])} / {_pct(b['weighted_f1'])}{'°' if b['held_out'] else ''}"
+        cells = [f"{pct(b['accuracy'])} / {pct(b['macro_f1'])} / {pct(b['weighted_f1'])}{'°' if b['held_out'] else ''}"
                  for b in (r["beds"][c] for c in TEXT_CORPORA)]
         lines.append(f"| {r['name']} | {' + '.join(r['train_corpora'])} | " + " | ".join(cells)
                      + f" | `{r['checkpoint_sha256'][:12]}` |")
@@ -117,14 +114,14 @@ def markdown(report: dict) -> str:
     lines += ["", "## Leave-one-corpus-out (weighted-F1 %, on the held-out corpus)", "",
               "| corpus | trained without it | MELD-only model | beats MELD-only |", "|---|---|---|---|"]
     for c, v in s["loco_weighted_f1"].items():
-        lines.append(f"| {c} | {_pct(v)} | {_pct(s['meld_only_weighted_f1'][c])} | "
+        lines.append(f"| {c} | {pct(v)} | {pct(s['meld_only_weighted_f1'][c])} | "
                      f"{s['loco_beats_meld_only'].get(c, '— (MELD-tuned encoder)')} |")
     if s.get("loco_mean") is not None:
-        lines.append(f"\nLeave-one-corpus-out mean weighted-F1: {_pct(s['loco_mean'])}")
+        lines.append(f"\nLeave-one-corpus-out mean weighted-F1: {pct(s['loco_mean'])}")
     lines.append(f"\nMean weighted-F1 over the test splits other than MELD: MELD-only model "
-                 f"{_pct(s['meld_only_other_mean_weighted_f1'])}")
+                 f"{pct(s['meld_only_other_mean_weighted_f1'])}")
     for name, m in s["multi"].items():
         worse = [c for c, ok in m["beats_meld_only"].items() if not ok]
-        lines.append(f"- {name}: {_pct(m['other_mean_weighted_f1'])}; below the MELD-only model on: "
+        lines.append(f"- {name}: {pct(m['other_mean_weighted_f1'])}; below the MELD-only model on: "
                      f"{', '.join(worse) or 'none'}")
     return "\n".join(lines) + "\n"
