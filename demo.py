@@ -35,7 +35,8 @@ from streaming.charts import MODALITY_NAMES, importance_figure, modality_bars_fi
 from streaming.pipeline import LivePipeline, latency_summary  # noqa: E402
 from streaming.state import LiveState  # noqa: E402
 from streaming import ASSETS  # noqa: E402
-from streaming.capture import MicrophoneRoutes  # noqa: E402
+from streaming.capture import CaptureRoutes  # noqa: E402
+from streaming.conversation import conversation_html  # noqa: E402
 from streaming.metrics import MetricsLog, no_metrics  # noqa: E402
 from streaming.access import AccessMiddleware, owned, owner_of  # noqa: E402
 from streaming.privacy import CONSENT_VERSION, PrivacyOptions, PrivateTemp, consent_text  # noqa: E402
@@ -114,14 +115,6 @@ def live_words(state: LiveState) -> str:
     return "🎙️ **listening…**" + (f" _{partial}_" if partial else "")
 
 
-def chat_messages(state: LiveState) -> list[dict]:
-    out = []
-    for said, reply in zip(state.session.transcript, state.session.replies):
-        out.append({"role": "user", "content": f"{said['text']}  _({said['source']}, {said['emotion']})_"})
-        out.append({"role": "assistant", "content": reply["text"]})
-    return out
-
-
 CHARTS_EVERY_S = 1.0   # plotly figures cost the server and the browser far more than text: at most 1 Hz
 
 
@@ -130,7 +123,7 @@ def view(state: LiveState, charts: bool = True) -> tuple:
     `charts=False` the three figures are left as they are on the page."""
     with state.lock:                # a snapshot; the figures are built after, so the worker never waits on plotly
         text = headline(state), live_words(state), state.notice
-        chat, status = chat_messages(state), status_line(state)
+        chat, status = conversation_html(state.session.transcript, state.session.replies), status_line(state)
         state.words_sent = _words_key(state)
         if charts:                  # only a full view is "rendered": a lighter one is followed by the figures
             state.rendered, state.charts_at = state.version, time.monotonic()
@@ -155,7 +148,7 @@ def _ready(state: LiveState | None) -> bool:
 
 
 # ---- handlers ----------------------------------------------------------------------------------------
-def start_session(pipeline: LivePipeline, study: Study, microphone: MicrophoneRoutes, consent: bool,
+def start_session(pipeline: LivePipeline, study: Study, capture: CaptureRoutes, consent: bool,
                   participant_id: str, state: LiveState | None, keep_raw: bool = False,
                   request: gr.Request | None = None):
     """Consent given: a new session, opened in the study store with the consent record. The participant and
@@ -177,7 +170,7 @@ def start_session(pipeline: LivePipeline, study: Study, microphone: MicrophoneRo
                     bool(keep_raw), owner, request.session_hash if request is not None else "")
     except ValueError as e:
         raise gr.Error(str(e), print_exception=False) from e
-    token = microphone.register(state)          # the page's microphone posts with it (streaming/capture.py)
+    token = capture.register(state)       # the page's microphone and typed text post with it (streaming/capture.py)
     who = f" for participant {state.session.participant_id}" if state.session.participant_id else ""
     return (state, gr.update(visible=True), f"Session {state.session.session_id}{who} started.",
             gr.Timer(active=True), f'<span data-token="{token}"></span>') + view(state)
@@ -200,6 +193,8 @@ def refresh(state: LiveState | None):
 
 
 def on_text(pipeline: LivePipeline, text: str, state: LiveState | None):
+    """Typed text as a Gradio event: the page's Enter key posts to /agf/text instead (streaming/capture.py,
+    answered without queueing behind the streams); this is the same turn for a page without that script."""
     if not _ready(state):
         raise gr.Error("Start the session first (consent above).")
     t0 = time.perf_counter()
@@ -276,12 +271,12 @@ def on_unload(pipeline: LivePipeline, study: Study, request: gr.Request):
 
 # ---- layout ------------------------------------------------------------------------------------------
 def build(pipeline: LivePipeline, study: Study | None = None, admin_password: str = "",
-          microphone: MicrophoneRoutes | None = None) -> gr.Blocks:
+          capture: CaptureRoutes | None = None) -> gr.Blocks:
     """The page, wired to `pipeline` (tests pass one with fake models) and `study` (default: an in-memory
-    store); with `admin_password`, the researcher view at /researcher. The microphone's audio arrives through
-    `microphone`'s route (serve it with `launch(app_kwargs={"routes": microphone.routes()})`)."""
+    store); with `admin_password`, the researcher view at /researcher. The microphone's audio and typed text arrive
+    through `capture`'s routes (serve them with `launch(app_kwargs={"routes": capture.routes()})`)."""
     study = study or Study(StudyStore("sqlite://"))
-    microphone = microphone or MicrophoneRoutes(pipeline)
+    capture = capture or CaptureRoutes(pipeline)
     with gr.Blocks(title="AGF live emotion", analytics_enabled=False) as demo:
         # Gradio deletes a tab's state 60 min after it disconnects; the callback releases its buffers then.
         state = gr.State(None, delete_callback=release)
@@ -300,7 +295,7 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
                     webcam = gr.Image(sources=["webcam"], streaming=True, label="Webcam", type="numpy",
                                       elem_id="webcam")
                     mic = gr.Button("Start microphone", elem_id="mic-button")
-                    gr.HTML("", elem_id="mic-notice")        # filled by assets/microphone.html
+                    gr.HTML("", elem_id="mic-notice")        # filled by assets/capture.html
                     token = gr.HTML("", elem_id="capture-token", container=False)
                     with gr.Row():
                         age = gr.Dropdown(list(VOCAB["age"]), value="unknown", label="Age group")
@@ -318,8 +313,10 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
                         bars = gr.Plot(label="Per modality", elem_id="bars")
             with gr.Row():
                 with gr.Column(scale=2):
-                    chat = gr.Chatbot(label="Conversation", height=300, elem_id="chat")
-                    text = gr.Textbox(label="Type instead", placeholder="Say something and press Enter")
+                    chat = gr.HTML(conversation_html([], []), label="Conversation", elem_id="chat")
+                    text = gr.Textbox(label="Type instead", placeholder="Say something and press Enter",
+                                      elem_id="typed")     # Enter posts to /agf/text (assets/capture.html)
+                    gr.HTML("", elem_id="typed-notice", container=False)
                 with gr.Column(scale=1):
                     felt = gr.Dropdown(list(EMOTIONS), value=None, label="That's not how I feel. I feel…")
                     note = gr.Textbox(label="Note (optional)", max_lines=2)
@@ -336,7 +333,7 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
         outs = [head, words, notice, timeline, importance, bars, chat, status]
         quiet = {"show_progress": "hidden", **PRIVATE}
         # owned(): every handler gets the request and refuses a state of another browser (streaming/access.py)
-        start.click(owned(partial(start_session, pipeline, study, microphone)), [consent, participant, state, keep_raw],
+        start.click(owned(partial(start_session, pipeline, study, capture)), [consent, participant, state, keep_raw],
                     [state, live, started, timer, token] + outs, **quiet)
         webcam.stream(owned(partial(on_frame, pipeline)), [webcam, state], None, stream_every=0.2,
                       time_limit=3600, concurrency_limit=None, **quiet)
@@ -420,19 +417,19 @@ def main(argv: list[str] | None = None) -> None:
     if args.store.startswith("sqlite") and (n := store.mark_interrupted()):
         log.info("%d session(s) from an earlier run marked interrupted (their rows are kept)", n)
     pipeline = make_pipeline(DemoOptions(args.asr_model, args.reply_model, args.reply_endpoint, args.metrics_log))
-    microphone = MicrophoneRoutes(pipeline)
+    capture = CaptureRoutes(pipeline)
     reply = type(pipeline.reply).__name__ + (f" ({args.reply_model})" if args.reply_model else "")
     study = Study(store, StudyOptions(args.study, args.condition, privacy),
                   provenance(args.asr_model, reply, CONSENT_VERSION))
     if args.retention_days:  # now and periodically, for as long as the server runs
         RetentionSweeper(study, temp).start()
-    demo = build(pipeline, study, args.admin_password, microphone)
+    demo = build(pipeline, study, args.admin_password, capture)
     log.info("temp folder %s; exports in %s; store %s", temp.path, study.desk.root, args.store.split("@")[-1])
     demo.queue(default_concurrency_limit=4).launch(
         server_name=args.host, server_port=args.port, share=args.share, auth=auth or None,
-        css_paths=[ASSETS / "style.css"], head_paths=[ASSETS / "devices.html", ASSETS / "microphone.html"],
+        css_paths=[ASSETS / "style.css"], head_paths=[ASSETS / "devices.html", ASSETS / "capture.html"],
         footer_links=["gradio", "settings"],
-        app_kwargs={"routes": microphone.routes(),
+        app_kwargs={"routes": capture.routes(),
                     "middleware": [Middleware(AccessMiddleware, desk=study.desk, secure=args.share)]})
 
 

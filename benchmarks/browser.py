@@ -32,9 +32,14 @@ SENTENCES = [("Yesterday my cat knocked over a glass of water.", "water"),
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
-# Samples the page's text every 20 ms; keeps each change of the live words and the conversation with its time.
+# Samples the page's text every 20 ms; keeps each change of the live words and the conversation with its time,
+# and when Enter was pressed in the typed-text box (registered first, so it sees the key before the page does).
 OBSERVER = """
 window.__agf = [];
+window.__agfEnter = [];
+document.addEventListener("keydown", (e) => {
+  if (e.key === "Enter" && e.target.closest && e.target.closest("#typed")) window.__agfEnter.push(Date.now() / 1000);
+}, true);
 setInterval(() => {
   for (const id of ["live-words", "chat", "headline"]) {
     const el = document.getElementById(id);
@@ -186,16 +191,16 @@ def measure(seconds: float, folder: Path) -> dict:
         for message in ("I just got some wonderful news!", "This is so frustrating."):   # typed while streaming
             box = page.get_by_placeholder("Say something and press Enter")
             box.fill(message)
-            t0 = time.time()
             box.press("Enter")
             page.wait_for_function(f"document.getElementById('chat').innerText.includes({json.dumps(message)})",
                                    timeout=30_000)
-            typed.append((t0, time.time() - t0))
+            typed.append(message)
             time.sleep(2)
         time.sleep(seconds / 2)
         counts = stop_microphone(page)
         time.sleep(3)
         events = page.evaluate("window.__agf")
+        typed = list(zip(page.evaluate("window.__agfEnter"), typed))   # (Enter pressed on the page's clock, message)
         page.screenshot(path=str(folder / "page.png"), full_page=True)
         browser.close()
     (folder / "page.json").write_text(json.dumps({"events": events, "counts": counts}))   # for a closer look
@@ -205,7 +210,9 @@ def measure(seconds: float, folder: Path) -> dict:
 
 def analyse(log, events, spans, loop_s, counts, typed) -> dict:
     ends, arrivals = capture_clock(counts)
-    handled = [e for e in log if e["event"] == "typed"]          # the submit handler's end and duration
+    handled = [e for e in log if e["event"] == "typed"]          # the typed turn's end and duration on the server
+    # typed -> the message and its reply in the conversation (they arrive together), both on the page's clock
+    typed_lat = [first_time(events, "chat", t0, lambda text, m=message: m in text) - t0 for t0, message in typed]
     received_s = sum(e["samples"] / e["rate"] for e in log if e["event"] == "chunk")   # what the server got
     sent_s = counts["captured"] / counts["rate"]                                     # what the page recorded
     final_lat, onset_lat, first_words, found, on_server, to_page = [], [], [], [], [], []
@@ -234,11 +241,11 @@ def analyse(log, events, spans, loop_s, counts, typed) -> dict:
         "end_of_speech_to_transcript_and_reply_on_page": pct(final_lat),
         "speech_onset_to_listening_on_page": pct(onset_lat),
         "speech_onset_to_first_partial_words_on_page": pct(first_words),
-        "typed_to_reply_on_page_while_streaming": pct([dt for _, dt in typed]),
+        "typed_to_reply_on_page_while_streaming": pct(typed_lat),
         # where the time goes: the server's clock (demo.py --metrics-log) against the page's
         "end_of_speech_to_reply_on_server": pct(on_server),
         "reply_on_server_to_on_page": pct(to_page),
-        "typed_enter_to_handler_start": pct([e["wall"] - e["handler_s"] - t0 for (t0, _), e in zip(typed, handled)]),
+        "typed_enter_to_server_start": pct([e["wall"] - e["handler_s"] - t0 for (t0, _), e in zip(typed, handled)]),
         "typed_handler_on_server": pct([e["handler_s"] for e in handled]),
     }
 

@@ -1,34 +1,40 @@
-"""Lossless microphone capture for the browser page.
+"""What the page sends outside Gradio's queue: the microphone's audio, losslessly, and typed text, answered at once.
 
 Gradio's streaming audio keeps only the newest chunk of a stream event on the server (`/stream/{event_id}`
 overwrites `event.data`) and the page drops chunks while the stream is opening: under load, speech is lost.
 So the page (assets/microphone.html) records the microphone itself and posts 16-bit PCM to `POST
 /agf/audio`, one request at a time, keeping what it recorded meanwhile and sending it with the next request:
-nothing is dropped, and every sample is counted on both sides. Each session gets a secret token; a request
-without the right token reaches no session.
+nothing is dropped, and every sample is counted on both sides. Typed text goes to `POST /agf/text` (the page's
+Enter key, assets/capture.html) and is answered in that request with the conversation's HTML: a Gradio event
+waits its turn behind the webcam stream and the page's timer (0.5-0.8 s while they run). Each session gets a
+secret token; a request without the right token reaches no session.
 """
 from __future__ import annotations
 
 import logging
 import secrets
+import time
 import weakref
 
 import numpy as np
 from fastapi import Request            # at module level: FastAPI resolves the endpoint's annotations here
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 
 from .access import COOKIE
+from .conversation import conversation_html
 from .pipeline import LivePipeline
 from .state import LiveState
 from .worker import ensure_worker
 
 log = logging.getLogger(__name__)
 MAX_BODY = 48_000 * 2 * 12          # 12 s of 48 kHz int16: more than the page ever holds back
+MAX_TEXT = 5_000                    # characters of one typed message
 
 
-class MicrophoneRoutes:
-    """The capture endpoint and the sessions it may feed (token -> live state; weak, so a closed session
+class CaptureRoutes:
+    """The capture endpoints and the sessions they may feed (token -> live state; weak, so a closed session
     disappears with its state)."""
 
     def __init__(self, pipeline: LivePipeline):
@@ -40,14 +46,19 @@ class MicrophoneRoutes:
         self._sessions[token] = state
         return token
 
-    def receive(self, token: str, rate: int, body: bytes, end: bool = False, owner: str | None = None) -> dict:
-        """One post from the page: int16 mono PCM at `rate`. `owner` is the browser's owner cookie (see
-        streaming/access.py): when the session has one, the post must come from that browser too."""
+    def _session(self, token: str, owner: str | None) -> LiveState:
+        """The live session of `token`. `owner` is the browser's owner cookie (see streaming/access.py): when the
+        session has one, the request must come from that browser too."""
         state = self._sessions.get(token)
         if state is None or not state.session.consent or state.closed:
             raise PermissionError("no live session for this token")
         if owner is not None and state.session.owner and owner != state.session.owner:
             raise PermissionError("this session belongs to another browser")
+        return state
+
+    def receive(self, token: str, rate: int, body: bytes, end: bool = False, owner: str | None = None) -> dict:
+        """One post from the page: int16 mono PCM at `rate`."""
+        state = self._session(token, owner)
         if len(body) % 2 or len(body) > MAX_BODY:
             raise ValueError(f"audio body of {len(body)} bytes is not accepted; accepted: int16 PCM, "
                              f"at most {MAX_BODY} bytes")
@@ -58,6 +69,19 @@ class MicrophoneRoutes:
             self.pipeline.close(state)
         ensure_worker(self.pipeline, state)
         return {"samples": state.inbox.samples_in}
+
+    def say(self, token: str, text: str, owner: str | None = None) -> dict:
+        """A typed message, answered in this call (same path as the Gradio submit handler): the conversation's
+        HTML with the message and its reply, for the page to show at once."""
+        state = self._session(token, owner)
+        if len(text) > MAX_TEXT:
+            raise ValueError(f"a typed message of {len(text)} characters is not accepted; at most {MAX_TEXT}")
+        t0 = time.perf_counter()
+        self.pipeline.on_text(state, text)
+        with state.lock:
+            html = conversation_html(state.session.transcript, state.session.replies)
+        self.pipeline.metrics("typed", state.session.session_id, handler_s=round(time.perf_counter() - t0, 4))
+        return {"conversation": html}
 
     def routes(self) -> list:
         """FastAPI routes for `launch(app_kwargs={"routes": ...})`."""
@@ -73,4 +97,17 @@ class MicrophoneRoutes:
                 return JSONResponse({"error": str(e)}, status_code=400)
             return JSONResponse(out)
 
-        return [APIRoute("/agf/audio", audio, methods=["POST"], include_in_schema=False)]
+        async def text(request: Request) -> JSONResponse:
+            try:
+                body = (await request.body()).decode("utf-8")
+                out = await run_in_threadpool(self.say, request.query_params.get("token", ""), body,
+                                              request.cookies.get(COOKIE, ""))
+            except PermissionError as e:
+                return JSONResponse({"error": str(e)}, status_code=403)
+            except ValueError as e:       # also a body that is not UTF-8 (UnicodeDecodeError)
+                log.warning("refused typed text: %s", e)
+                return JSONResponse({"error": str(e)}, status_code=400)
+            return JSONResponse(out)
+
+        return [APIRoute("/agf/audio", audio, methods=["POST"], include_in_schema=False),
+                APIRoute("/agf/text", text, methods=["POST"], include_in_schema=False)]

@@ -1,6 +1,7 @@
 """demo.py's handlers called directly, as the streams and the page's timer call them."""
 import json
 import time
+from html import escape
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ import pytest
 gr = pytest.importorskip("gradio")
 import demo  # noqa: E402
 from conftest import speak  # noqa: E402
-from streaming.capture import MicrophoneRoutes  # noqa: E402
+from streaming.capture import CaptureRoutes  # noqa: E402
 from streaming.worker import stop_worker  # noqa: E402
 
 VIEW = ["headline", "words", "notice", "timeline", "importance", "bars", "chat", "status"]
@@ -20,8 +21,8 @@ def pipe():
 
 
 @pytest.fixture(scope="module")
-def mic(pipe):
-    return MicrophoneRoutes(pipe)
+def capture(pipe):
+    return CaptureRoutes(pipe)
 
 
 @pytest.fixture()
@@ -32,8 +33,8 @@ def study(tmp_path):
 
 
 @pytest.fixture()
-def state(pipe, study, mic):
-    s = demo.start_session(pipe, study, mic, True, "P42", None)[0]
+def state(pipe, study, capture):
+    s = demo.start_session(pipe, study, capture, True, "P42", None)[0]
     yield s
     stop_worker(s)
 
@@ -52,13 +53,13 @@ def _wait_view(state, until, timeout=60.0):
     raise AssertionError(f"the page never showed what was expected; last view: {last and last['status']}")
 
 
-def test_capture_stays_off_without_consent(pipe, study, mic):
+def test_capture_stays_off_without_consent(pipe, study, capture):
     with pytest.raises(gr.Error, match="consent"):
-        demo.start_session(pipe, study, mic, False, "", None)
+        demo.start_session(pipe, study, capture, False, "", None)
     with pytest.raises(gr.Error, match="'a/b' is not accepted"):
-        demo.start_session(pipe, study, mic, True, "a/b", None)
+        demo.start_session(pipe, study, capture, True, "a/b", None)
     with pytest.raises(PermissionError):
-        mic.receive("not-a-token", 48000, np.zeros(100, np.int16).tobytes())
+        capture.receive("not-a-token", 48000, np.zeros(100, np.int16).tobytes())
     assert demo.on_frame(pipe, np.zeros((480, 640, 3), np.uint8), None) is None
     assert demo.refresh(None) == (gr.skip(),) * len(VIEW)
 
@@ -66,7 +67,7 @@ def test_capture_stays_off_without_consent(pipe, study, mic):
 def test_typed_text_updates_the_view_at_once(pipe, state):
     out = dict(zip(["cleared"] + VIEW, demo.on_text(pipe, "I'm so happy we finally made it!", state)))
     assert out["cleared"] == "" and "Right now: joy" in out["headline"]
-    assert len(out["chat"]) == 2 and out["chat"][1]["role"] == "assistant"
+    assert out["chat"].count('data-testid="user"') == 1 and out["chat"].count('data-testid="bot"') == 1
     assert state.worker is None                                       # answered in the handler, no worker ran
     assert out["timeline"] == gr.skip() and "words: ok" in out["status"]   # the figures follow on the timer
     assert "fusion: agf_logit_ensemble (fusion.pt, calibrated)" in out["status"]
@@ -80,7 +81,7 @@ def test_new_words_reach_the_page_before_the_figures(pipe, state):
     state.charts_at = -1e9                                            # and its figures are due
     pipe.on_text(state, "We won the match!")                          # as the worker finishes a turn
     first = dict(zip(VIEW, demo.refresh(state)))
-    assert "We won the match!" in first["chat"][0]["content"] and first["timeline"] == gr.skip()
+    assert "We won the match!" in first["chat"] and first["timeline"] == gr.skip()
     second = dict(zip(VIEW, demo.refresh(state)))
     assert len(second["timeline"].data) == 7 and second["chat"] == first["chat"]
     assert demo.refresh(state) == (gr.skip(),) * len(VIEW)
@@ -95,24 +96,48 @@ def test_frames_are_queued_and_the_timer_shows_the_face(pipe, state, face_photo)
     _wait_view(state, lambda v: "face: absent (no face found)" in v["status"])
 
 
-def test_microphone_posts_give_listening_then_transcript_and_reply(pipe, study, mic, tmp_path):
-    start = demo.start_session(pipe, study, mic, True, "P43", None)
+def test_microphone_posts_give_listening_then_transcript_and_reply(pipe, study, capture, tmp_path):
+    start = demo.start_session(pipe, study, capture, True, "P43", None)
     state, token_html = start[0], start[4]
     token = token_html.split('"')[1]
     _, speech = speak("I am so happy to see you again today.", tmp_path / "s.wav")
     pcm = np.concatenate([np.zeros(24000, np.int16), speech, np.zeros(96000, np.int16)])
     for i in range(0, len(pcm), 9600):                                 # the page posts every 200 ms
-        got = mic.receive(token, 48000, pcm[i:i + 9600].tobytes())
+        got = capture.receive(token, 48000, pcm[i:i + 9600].tobytes())
     assert got["samples"] == state.inbox.samples_in == len(pcm)       # every sample reached the session
     with pytest.raises(ValueError, match="int16"):
-        mic.receive(token, 48000, b"\x00" * 3)
+        capture.receive(token, 48000, b"\x00" * 3)
     state.session.owner = "browser-a"                                  # set from the page's cookie at start
     with pytest.raises(PermissionError, match="another browser"):
-        mic.receive(token, 48000, pcm[:9600].tobytes(), owner="browser-b")
-    view = _wait_view(state, lambda v: len(v["chat"]) >= 2)
-    said = view["chat"][0]["content"].lower()
+        capture.receive(token, 48000, pcm[:9600].tobytes(), owner="browser-b")
+    view = _wait_view(state, lambda v: 'data-testid="bot"' in v["chat"])
+    said = view["chat"].lower()
     assert "happy" in said and "(speech" in said and view["words"] == ""
     stop_worker(state)
+
+
+def test_typed_text_is_answered_in_its_own_request(pipe, study, capture):
+    """The page's Enter key posts to /agf/text: the answer is the conversation with the message and its reply,
+    the message escaped; a wrong token, another browser, a long or non-UTF-8 body are refused."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+    start = demo.start_session(pipe, study, capture, True, "P44", None)
+    state, token = start[0], start[4].split('"')[1]
+    client = TestClient(FastAPI(routes=capture.routes()))
+    got = client.post(f"/agf/text?token={token}", content="I'm so happy <b>we</b> made it!".encode())
+    assert got.status_code == 200
+    html = got.json()["conversation"]
+    assert "&lt;b&gt;we&lt;/b&gt;" in html and "<b>" not in html
+    said, reply = state.session.transcript[-1], state.session.replies[-1]
+    assert said["source"] == "typed" and said["emotion"] == "joy" and escape(reply["text"]) in html
+    assert client.post("/agf/text?token=wrong", content=b"hi").status_code == 403
+    refused = client.post(f"/agf/text?token={token}", content=b"a" * 5001)
+    assert refused.status_code == 400 and "5001 characters" in refused.json()["error"]
+    assert client.post(f"/agf/text?token={token}", content=b"\xff\xfe").status_code == 400
+    state.session.owner = "browser-a"                                  # set from the page's cookie at start
+    with pytest.raises(PermissionError, match="another browser"):
+        capture.say(token, "hi", owner="browser-b")
+    assert len(state.session.transcript) == 1                          # nothing refused became a turn
 
 
 def test_correction_resets_and_export_round_trip(pipe, study, state):
@@ -144,14 +169,14 @@ def test_withdraw_deletes_the_session(pipe, study, state):
     assert study.store.rows("utterances", state.session.session_id) == []
 
 
-def test_raw_media_is_stored_only_with_opt_in(pipe, study, mic, face_photo, tmp_path):
+def test_raw_media_is_stored_only_with_opt_in(pipe, study, capture, face_photo, tmp_path):
     import cv2
     _, speech = speak("Keep this recording please.", tmp_path / "s.wav")
     pcm = np.concatenate([np.zeros(24000, np.int16), speech, np.zeros(96000, np.int16)])
     frame = cv2.resize(face_photo, (640, 480))
     media = {}
     for keep in (False, True):
-        state = demo.start_session(pipe, study, mic, True, "raw", None, keep)[0]
+        state = demo.start_session(pipe, study, capture, True, "raw", None, keep)[0]
         stop_worker(state)                                             # run the pipeline here, in order
         pipe.on_frame(state, frame)
         for i in range(0, len(pcm), 24000):
@@ -169,18 +194,18 @@ def test_raw_media_is_stored_only_with_opt_in(pipe, study, mic, face_photo, tmp_
     assert next(a for k, _, a in media[True] if k == "face").shape == (48, 48)
 
 
-def test_a_closed_tab_finishes_its_session_then_marks_it_interrupted(pipe, study, mic, tmp_path):
+def test_a_closed_tab_finishes_its_session_then_marks_it_interrupted(pipe, study, capture, tmp_path):
     """The tab goes away mid-utterance (no trailing silence, no End click): the speech that had arrived still
     becomes a stored turn, the session is marked interrupted, and nothing is written after its end."""
     from types import SimpleNamespace
     request = SimpleNamespace(query_params={}, cookies={"agf_owner": "browser-a"}, session_hash="tab-1")
-    start = demo.start_session(pipe, study, mic, True, "P44", None, request=request)
+    start = demo.start_session(pipe, study, capture, True, "P44", None, request=request)
     state, token = start[0], start[4].split('"')[1]
     demo.on_text(pipe, "Before I go.", state)
     _, speech = speak("See you next week.", tmp_path / "s.wav")
     pcm = np.concatenate([np.zeros(24000, np.int16), speech])           # cut off right after the words
     for i in range(0, len(pcm), 9600):
-        mic.receive(token, 48000, pcm[i:i + 9600].tobytes(), owner="browser-a")
+        capture.receive(token, 48000, pcm[i:i + 9600].tobytes(), owner="browser-a")
     demo.on_unload(pipe, study, SimpleNamespace(session_hash="tab-1"))
     sid = state.session.session_id
     s = study.store.session(sid)
@@ -189,6 +214,6 @@ def test_a_closed_tab_finishes_its_session_then_marks_it_interrupted(pipe, study
     assert said[0] == "Before I go." and "next week" in said[1].lower()
     n = len(study.store.rows("timeline", sid))
     with pytest.raises(PermissionError):                                # the tab's token feeds nothing now
-        mic.receive(token, 48000, pcm[:9600].tobytes(), owner="browser-a")
+        capture.receive(token, 48000, pcm[:9600].tobytes(), owner="browser-a")
     demo.on_unload(pipe, study, SimpleNamespace(session_hash="tab-1"))  # a second unload changes nothing
     assert len(study.store.rows("timeline", sid)) == n and study.store.session(sid)["ended"] == s["ended"]

@@ -101,16 +101,17 @@ class TextEncoder(torch.nn.Module):
 
     def forward(self, texts: list[str], contexts: list[list[str]] | None = None) -> torch.Tensor:
         texts = [check_text(t) for t in texts]
-        emb = self._pool(texts)                                           # (B, H)
         if not self.config.context_turns:
-            return emb
+            return self._pool(texts)                                      # (B, H)
         if contexts is not None and len(contexts) != len(texts):
             raise ValueError(f"got {len(contexts)} contexts for {len(texts)} texts; pass one list per text")
         joined = [" | ".join(c[-self.config.context_turns:]) for c in contexts or [[] for _ in texts]]
         rows = [i for i, j in enumerate(joined) if j.strip()]
-        ctx = torch.zeros_like(emb)                                       # (B, H)
+        # utterances and contexts in one pass: on CPU one padded batch costs less than two calls
+        pooled = self._pool(texts + [joined[i] for i in rows])            # (B + R, H)
+        emb, ctx = pooled[:len(texts)], torch.zeros(len(texts), self.hidden)  # (B, H), (B, H)
         if rows:
-            ctx = ctx.index_put((torch.tensor(rows),), self._pool([joined[i] for i in rows]))
+            ctx = ctx.index_put((torch.tensor(rows),), pooled[len(texts):])
         return torch.cat([emb, ctx], 1)                                   # (B, 2H)
 
     @torch.no_grad()
