@@ -36,7 +36,7 @@ from streaming.pipeline import LivePipeline, latency_summary  # noqa: E402
 from streaming.state import LiveState  # noqa: E402
 from streaming import ASSETS  # noqa: E402
 from streaming.capture import CaptureRoutes  # noqa: E402
-from streaming.conversation import conversation_html  # noqa: E402
+from streaming.conversation import conversation_html, live_words_html  # noqa: E402
 from streaming.metrics import MetricsLog, no_metrics  # noqa: E402
 from streaming.access import AccessMiddleware, owned, owner_of  # noqa: E402
 from streaming.privacy import CONSENT_VERSION, PrivacyOptions, PrivateTemp, consent_text  # noqa: E402
@@ -58,11 +58,17 @@ class DemoOptions:
     reply_model: str = ""
     reply_endpoint: str = ""
     metrics_log: str = ""       # a file for wall-clock live-path events (benchmarks/browser.py); off when ""
+    # CPU threads per model call. One: each session's worker, the ASR and (on a test machine) the browser each
+    # want a core, and two threads per call oversubscribe two cores: end of speech -> reply on the page went
+    # from 1.52 to 0.98 s median in the browser benchmark (reports/benchmark_browser.json).
+    threads: int = 1
 
 
 def make_pipeline(options: DemoOptions = DemoOptions()) -> LivePipeline:
     """Models load once per process and are shared by every session."""
+    from agf_core.device import set_threads
     from agf_core.recognizer import default_recognizer
+    set_threads(options.threads)  # before the ASR loads: it takes torch's thread count
     from streaming.reply import GeneratorReply, TemplateReply
     from streaming.transcriber import WhisperTranscriber
     reply = (GeneratorReply(options.reply_model, options.reply_endpoint, os.environ.get("AGF_REPLY_API_KEY", ""))
@@ -107,40 +113,26 @@ def headline(state: LiveState) -> str:
     return f"### Right now: {smoother.label} ({p:.0%})"
 
 
-def live_words(state: LiveState) -> str:
-    """What is being said right now: "listening…" from speech onset, then the words decoded so far."""
-    if state.listening.since_s is None:
-        return ""
-    partial = state.listening.partial
-    return "🎙️ **listening…**" + (f" _{partial}_" if partial else "")
-
-
 CHARTS_EVERY_S = 1.0   # plotly figures cost the server and the browser far more than text: at most 1 Hz
 
 
 def view(state: LiveState, charts: bool = True) -> tuple:
-    """Headline, live words, notice, timeline, importance, per-modality bars, chat and status; with
-    `charts=False` the three figures are left as they are on the page."""
+    """Headline, notice, timeline, importance, per-modality bars and status; with `charts=False` the three
+    figures are left as they are on the page. (The live words and the conversation reach the page through
+    /agf/view, streaming/capture.py.)"""
     with state.lock:                # a snapshot; the figures are built after, so the worker never waits on plotly
-        text = headline(state), live_words(state), state.notice
-        chat, status = conversation_html(state.session.transcript, state.session.replies), status_line(state)
-        state.words_sent = _words_key(state)
+        text = headline(state), state.notice
+        status = status_line(state)
         if charts:                  # only a full view is "rendered": a lighter one is followed by the figures
             state.rendered, state.charts_at = state.version, time.monotonic()
             rows = list(state.session.timeline)
             per_modality = dict(state.last.per_modality) if state.last is not None else {}
     figures = (timeline_figure(rows), importance_figure(rows), modality_bars_figure(per_modality)) if charts \
         else (gr.skip(),) * 3
-    return (*text, *figures, chat, status)
+    return (*text, *figures, status)
 
 
-def _words_key(state: LiveState) -> tuple:
-    """What the participant reads (the conversation, the live words, the notice): when it changed, the page
-    gets it without the figures first (they cost the server and the browser far more), the figures a tick later."""
-    return state.session.counts["turns"], state.listening.since_s, state.listening.partial, state.notice
-
-
-N_VIEW = 8
+N_VIEW = 6
 
 
 def _ready(state: LiveState | None) -> bool:
@@ -187,21 +179,7 @@ def refresh(state: LiveState | None):
     """The page's timer: a new view when the session changed since the last one, else nothing."""
     if not _ready(state) or state.version == state.rendered:
         return (gr.skip(),) * N_VIEW
-    with state.lock:
-        words_changed = _words_key(state) != state.words_sent
-    return view(state, charts=not words_changed and time.monotonic() - state.charts_at >= CHARTS_EVERY_S)
-
-
-def on_text(pipeline: LivePipeline, text: str, state: LiveState | None):
-    """Typed text as a Gradio event: the page's Enter key posts to /agf/text instead (streaming/capture.py,
-    answered without queueing behind the streams); this is the same turn for a page without that script."""
-    if not _ready(state):
-        raise gr.Error("Start the session first (consent above).")
-    t0 = time.perf_counter()
-    pipeline.on_text(state, text)               # answered here, not by the worker: no wait for it or the timer
-    out = ("",) + view(state, charts=False)     # the words and the reply at once; the figures follow on the timer
-    pipeline.metrics("typed", state.session.session_id, handler_s=round(time.perf_counter() - t0, 4))
-    return out
+    return view(state, charts=time.monotonic() - state.charts_at >= CHARTS_EVERY_S)
 
 
 def on_metadata(age: str, gender: str, timbre: str, state: LiveState | None):
@@ -305,7 +283,7 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
                 with gr.Column(scale=2):
                     gr.HTML("", elem_id="device-notice")     # filled by assets/devices.html in the browser
                     head = gr.Markdown(elem_id="headline")
-                    words = gr.Markdown(elem_id="live-words")
+                    gr.HTML(live_words_html(None, ""), elem_id="live-words")   # kept live by assets/capture.html
                     notice = gr.Markdown(elem_id="notice")
                     timeline = gr.Plot(label="Timeline", elem_id="timeline")
                     with gr.Row():
@@ -313,9 +291,9 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
                         bars = gr.Plot(label="Per modality", elem_id="bars")
             with gr.Row():
                 with gr.Column(scale=2):
-                    chat = gr.HTML(conversation_html([], []), label="Conversation", elem_id="chat")
-                    text = gr.Textbox(label="Type instead", placeholder="Say something and press Enter",
-                                      elem_id="typed")     # Enter posts to /agf/text (assets/capture.html)
+                    gr.HTML(conversation_html([], []), elem_id="chat")         # kept live by assets/capture.html
+                    gr.Textbox(label="Type instead", placeholder="Say something and press Enter",
+                               elem_id="typed")            # Enter posts to /agf/text (assets/capture.html)
                     gr.HTML("", elem_id="typed-notice", container=False)
                 with gr.Column(scale=1):
                     felt = gr.Dropdown(list(EMOTIONS), value=None, label="That's not how I feel. I feel…")
@@ -330,7 +308,7 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
             status = gr.Markdown(elem_id="status")
         # The page refreshes from the session on this timer; the streams only queue input (see worker.py).
         timer = gr.Timer(0.25, active=False)
-        outs = [head, words, notice, timeline, importance, bars, chat, status]
+        outs = [head, notice, timeline, importance, bars, status]
         quiet = {"show_progress": "hidden", **PRIVATE}
         # owned(): every handler gets the request and refuses a state of another browser (streaming/access.py)
         start.click(owned(partial(start_session, pipeline, study, capture)), [consent, participant, state, keep_raw],
@@ -339,7 +317,6 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
                       time_limit=3600, concurrency_limit=None, **quiet)
         mic.click(None, js="() => window.agfMic.toggle()")       # recorded in the page, posted losslessly
         timer.tick(owned(refresh), [state], outs, concurrency_limit=None, **quiet)
-        text.submit(owned(partial(on_text, pipeline)), [text, state], [text] + outs, **quiet)
         for meta in (age, gender, timbre):
             meta.change(owned(on_metadata), [age, gender, timbre, state], [state], **PRIVATE)
         correct.click(owned(partial(on_correction, pipeline)), [felt, note, state], [corrected, felt, note],
@@ -365,6 +342,13 @@ def asr_model_arg(value: str) -> str:
         return value
     raise argparse.ArgumentTypeError(f"unknown ASR model {value!r}; accepted: {', '.join(PACKAGED_WHISPER)}, "
                                      "or a CTranslate2 Whisper folder holding model.bin")
+
+
+def threads_arg(value: str) -> int:
+    n = int(value) if value.isdigit() else 0
+    if not 1 <= n <= 256:
+        raise argparse.ArgumentTypeError(f"--threads {value!r} is not accepted; use a whole number from 1 to 256")
+    return n
 
 
 def parse_auth(pairs: list[str]) -> list[tuple[str, str]]:
@@ -403,6 +387,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--asr-model", default=TranscriberOptions.model, type=asr_model_arg,
                     help=f"speech-to-text model: {' or '.join(PACKAGED_WHISPER)} (offline, from PyPI packages; "
                     "see reports/asr_wer.md) or a CTranslate2 Whisper folder (one holding model.bin)")
+    ap.add_argument("--threads", type=threads_arg, default=DemoOptions.threads,
+                    help="CPU threads per model call (default 1; see DemoOptions)")
     ap.add_argument("--metrics-log", default="", help="write live-path timings (no audio, no images) to this "
                     "JSON-lines file, for benchmarks/browser.py")
     args = ap.parse_args(argv)
@@ -416,7 +402,8 @@ def main(argv: list[str] | None = None) -> None:
     store = StudyStore(args.store)
     if args.store.startswith("sqlite") and (n := store.mark_interrupted()):
         log.info("%d session(s) from an earlier run marked interrupted (their rows are kept)", n)
-    pipeline = make_pipeline(DemoOptions(args.asr_model, args.reply_model, args.reply_endpoint, args.metrics_log))
+    pipeline = make_pipeline(DemoOptions(args.asr_model, args.reply_model, args.reply_endpoint, args.metrics_log,
+                                         args.threads))
     capture = CaptureRoutes(pipeline)
     reply = type(pipeline.reply).__name__ + (f" ({args.reply_model})" if args.reply_model else "")
     study = Study(store, StudyOptions(args.study, args.condition, privacy),

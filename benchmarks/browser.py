@@ -188,7 +188,8 @@ def measure(seconds: float, folder: Path) -> dict:
         start_streams(page, webcam=True)
         time.sleep(seconds / 2)
         typed = []
-        for message in ("I just got some wonderful news!", "This is so frustrating."):   # typed while streaming
+        for message in ("I just got some wonderful news!", "This is so frustrating.",       # typed while streaming
+                        "What are we doing tomorrow?", "My best friend is moving away."):
             box = page.get_by_placeholder("Say something and press Enter")
             box.fill(message)
             box.press("Enter")
@@ -201,6 +202,7 @@ def measure(seconds: float, folder: Path) -> dict:
         time.sleep(3)
         events = page.evaluate("window.__agf")
         typed = list(zip(page.evaluate("window.__agfEnter"), typed))   # (Enter pressed on the page's clock, message)
+        counts["typed_timings"] = page.evaluate("window.agfText.timings")   # [sent, answered, shown] per message
         page.screenshot(path=str(folder / "page.png"), full_page=True)
         browser.close()
     (folder / "page.json").write_text(json.dumps({"events": events, "counts": counts}))   # for a closer look
@@ -247,6 +249,9 @@ def analyse(log, events, spans, loop_s, counts, typed) -> dict:
         "reply_on_server_to_on_page": pct(to_page),
         "typed_enter_to_server_start": pct([e["wall"] - e["handler_s"] - t0 for (t0, _), e in zip(typed, handled)]),
         "typed_handler_on_server": pct([e["handler_s"] for e in handled]),
+        "typed_server_end_to_answer_in_page": pct([answered - e["wall"] for (_, answered, _), e
+                                                   in zip(counts["typed_timings"], handled)]),
+        "typed_answer_to_shown_in_page": pct([shown - answered for _, answered, shown in counts["typed_timings"]]),
     }
 
 

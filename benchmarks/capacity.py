@@ -1,5 +1,5 @@
 """How many participants one machine serves: K simulated participants stream at real rate into their own
-sessions (webcam frames at 10 fps, 0.2 s microphone posts with a spoken sentence every 6 s), each served by
+sessions (webcam frames at 10 fps, 0.1 s microphone posts with a spoken sentence every 6 s), each served by
 its session worker as in the app. Measured per K: end of speech -> final transcript + reply in the session
 (handler level, no browser), median and p95, and the share of webcam frames dropped.
 
@@ -22,7 +22,7 @@ import numpy as np
 from benchmarks.latency import speech_48k
 
 ROOT = Path(__file__).resolve().parent.parent
-POST_S = 0.2
+POST_S = 0.1
 
 
 def participant(pipe, frame, sentence, seconds: float, results: list, stop: threading.Event) -> None:

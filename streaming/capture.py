@@ -1,13 +1,13 @@
-"""What the page sends outside Gradio's queue: the microphone's audio, losslessly, and typed text, answered at once.
+"""What the page exchanges with the server outside Gradio's queue (assets/capture.html).
 
 Gradio's streaming audio keeps only the newest chunk of a stream event on the server (`/stream/{event_id}`
 overwrites `event.data`) and the page drops chunks while the stream is opening: under load, speech is lost.
-So the page (assets/microphone.html) records the microphone itself and posts 16-bit PCM to `POST
-/agf/audio`, one request at a time, keeping what it recorded meanwhile and sending it with the next request:
-nothing is dropped, and every sample is counted on both sides. Typed text goes to `POST /agf/text` (the page's
-Enter key, assets/capture.html) and is answered in that request with the conversation's HTML: a Gradio event
-waits its turn behind the webcam stream and the page's timer (0.5-0.8 s while they run). Each session gets a
-secret token; a request without the right token reaches no session.
+So the page records the microphone itself and posts 16-bit PCM to `POST /agf/audio`, one request at a time,
+keeping what it recorded meanwhile and sending it with the next request: nothing is dropped, and every sample
+is counted on both sides. Typed text goes to `POST /agf/text` and is answered in that request; the live words
+and the conversation come from `GET /agf/view`, polled every 100 ms. A Gradio event waits its turn behind the
+webcam stream and the page's timer (0.5-0.8 s while they run). Each session gets a secret token; a request
+without the right token reaches no session.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from .access import COOKIE
-from .conversation import conversation_html
+from .conversation import words_view
 from .pipeline import LivePipeline
 from .state import LiveState
 from .worker import ensure_worker
@@ -71,17 +71,22 @@ class CaptureRoutes:
         return {"samples": state.inbox.samples_in}
 
     def say(self, token: str, text: str, owner: str | None = None) -> dict:
-        """A typed message, answered in this call (same path as the Gradio submit handler): the conversation's
-        HTML with the message and its reply, for the page to show at once."""
+        """A typed message, answered in this call: the conversation with the message and its reply, for the
+        page to show at once."""
         state = self._session(token, owner)
         if len(text) > MAX_TEXT:
             raise ValueError(f"a typed message of {len(text)} characters is not accepted; at most {MAX_TEXT}")
         t0 = time.perf_counter()
         self.pipeline.on_text(state, text)
-        with state.lock:
-            html = conversation_html(state.session.transcript, state.session.replies)
         self.pipeline.metrics("typed", state.session.session_id, handler_s=round(time.perf_counter() - t0, 4))
-        return {"conversation": html}
+        return words_view(state)
+
+    def view(self, token: str, key: str = "", owner: str | None = None) -> dict:
+        """The live words and the conversation (streaming/conversation.py), or only {"key": key} when the page,
+        which last got `key`, already shows them."""
+        state = self._session(token, owner)
+        out = words_view(state)
+        return out if out["key"] != key else {"key": key}
 
     def routes(self) -> list:
         """FastAPI routes for `launch(app_kwargs={"routes": ...})`."""
@@ -109,5 +114,15 @@ class CaptureRoutes:
                 return JSONResponse({"error": str(e)}, status_code=400)
             return JSONResponse(out)
 
+        async def view(request: Request) -> JSONResponse:
+            q = request.query_params
+            try:
+                out = await run_in_threadpool(self.view, q.get("token", ""), q.get("key", ""),
+                                              request.cookies.get(COOKIE, ""))
+            except PermissionError as e:
+                return JSONResponse({"error": str(e)}, status_code=403)
+            return JSONResponse(out)
+
         return [APIRoute("/agf/audio", audio, methods=["POST"], include_in_schema=False),
-                APIRoute("/agf/text", text, methods=["POST"], include_in_schema=False)]
+                APIRoute("/agf/text", text, methods=["POST"], include_in_schema=False),
+                APIRoute("/agf/view", view, methods=["GET"], include_in_schema=False)]

@@ -1,13 +1,19 @@
-"""The conversation as the page shows it: one HTML renderer, used by the page's timer and by the typed-text
-route (streaming/capture.py), so a typed message and its reply appear the moment the server has answered."""
+"""What the participant reads: the words being said and the conversation so far.
+
+The page gets both from `/agf/view` and `/agf/text` (streaming/capture.py, polled by assets/capture.html),
+not through Gradio's queue, where an update waits behind the webcam stream for about half a second. Gradio
+still renders the figures, the headline and the status. Everything the participant said or typed is escaped:
+it is shown, never interpreted.
+"""
 from __future__ import annotations
 
 from html import escape
 
+from .state import LiveState
+
 
 def conversation_html(transcript: list[dict], replies: list[dict]) -> str:
-    """Each turn as the participant's words (with how they were given and the emotion read) and the reply.
-    Everything the participant typed or said is escaped: it is shown, never interpreted."""
+    """Each turn as the participant's words (with how they were given and the emotion read) and the reply."""
     turns = []
     for said, reply in zip(transcript, replies):
         turns.append(f'<div class="msg user" data-testid="user">{escape(said["text"])} '
@@ -17,3 +23,23 @@ def conversation_html(transcript: list[dict], replies: list[dict]) -> str:
         turns.append('<div class="empty">Say something or type below; the replies appear here.</div>')
     # the outer box scrolls and stays at the newest turn (column-reverse anchors it at the bottom)
     return f'<div class="agf-conversation"><div class="turns">{"".join(turns)}</div></div>'
+
+
+def live_words_html(since_s: float | None, partial: str) -> str:
+    """What is being said right now: "listening…" from speech onset, then the words decoded so far."""
+    inner = "" if since_s is None else "🎙️ <b>listening…</b>" + (f" <i>{escape(partial)}</i>" if partial else "")
+    return f'<div class="agf-words">{inner}</div>'
+
+
+def words_key(state: LiveState) -> str:
+    """Changes exactly when what `words_view` shows changes (call under `state.lock`)."""
+    return f"{state.session.session_id}:{state.session.counts['turns']}:{state.listening.since_s}:" \
+           f"{hash(state.listening.partial)}"
+
+
+def words_view(state: LiveState) -> dict:
+    """The live words and the conversation, with the key the page sends back to ask "anything new?"."""
+    with state.lock:
+        return {"key": words_key(state),
+                "words": live_words_html(state.listening.since_s, state.listening.partial),
+                "conversation": conversation_html(state.session.transcript, state.session.replies)}

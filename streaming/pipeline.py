@@ -234,8 +234,8 @@ class LivePipeline:
         return None
 
     def on_text(self, state: LiveState, text: str | None) -> Turn | None:
-        """A typed message; same text path as speech. Runs in the caller's thread (the page's submit handler),
-        so the reply does not wait for the worker or the page's timer."""
+        """A typed message; same text path as speech. Runs in the caller's thread (the page's /agf/text
+        request, streaming/capture.py), so the reply does not wait for the worker or the page's timer."""
         if text is None or not str(text).strip():
             return None
         return self._turn(state, str(text).strip(), "typed")

@@ -72,7 +72,6 @@ class LiveState:
     version: int = 0                 # bumped on every change the page shows
     rendered: int = -1               # the version the page last got
     charts_at: float = -1e9          # when the page last got its figures (time.monotonic)
-    words_sent: tuple = ()           # what the page last got of the words (demo.py decides what to send first)
     face_read_at: float = -1e9       # session seconds of the last webcam frame the worker read
     closed: bool = False
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)

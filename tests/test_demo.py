@@ -12,7 +12,7 @@ from conftest import speak  # noqa: E402
 from streaming.capture import CaptureRoutes  # noqa: E402
 from streaming.worker import stop_worker  # noqa: E402
 
-VIEW = ["headline", "words", "notice", "timeline", "importance", "bars", "chat", "status"]
+VIEW = ["headline", "notice", "timeline", "importance", "bars", "status"]
 
 
 @pytest.fixture(scope="module")
@@ -64,27 +64,54 @@ def test_capture_stays_off_without_consent(pipe, study, capture):
     assert demo.refresh(None) == (gr.skip(),) * len(VIEW)
 
 
-def test_typed_text_updates_the_view_at_once(pipe, state):
-    out = dict(zip(["cleared"] + VIEW, demo.on_text(pipe, "I'm so happy we finally made it!", state)))
-    assert out["cleared"] == "" and "Right now: joy" in out["headline"]
-    assert out["chat"].count('data-testid="user"') == 1 and out["chat"].count('data-testid="bot"') == 1
-    assert state.worker is None                                       # answered in the handler, no worker ran
-    assert out["timeline"] == gr.skip() and "words: ok" in out["status"]   # the figures follow on the timer
-    assert "fusion: agf_logit_ensemble (fusion.pt, calibrated)" in out["status"]
+def _token(start: tuple) -> str:
+    return start[4].split('"')[1]                                     # start_session's token HTML
+
+
+def test_typed_text_is_answered_in_its_own_request(pipe, study, capture):
+    """The page's Enter key posts to /agf/text: the answer is the conversation with the message (escaped) and
+    its reply, with no worker; the figures follow on the timer. A wrong token, another browser, a long or
+    non-UTF-8 body are refused."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+    start = demo.start_session(pipe, study, capture, True, "P44", None)
+    state, token = start[0], _token(start)
+    client = TestClient(FastAPI(routes=capture.routes()))
+    got = client.post(f"/agf/text?token={token}", content="I'm so happy <b>we</b> made it!".encode())
+    assert got.status_code == 200 and state.worker is None             # answered in the request
+    html = got.json()["conversation"]
+    assert "&lt;b&gt;we&lt;/b&gt;" in html and "<b>we" not in html
+    said, reply = state.session.transcript[-1], state.session.replies[-1]
+    assert said["source"] == "typed" and said["emotion"] == "joy" and escape(reply["text"]) in html
     view = _wait_view(state, lambda v: v["timeline"] != gr.skip())
+    assert "Right now: joy" in view["headline"] and "words: ok" in view["status"]
+    assert "fusion: agf_logit_ensemble (fusion.pt, calibrated)" in view["status"]
     assert len(view["timeline"].data) == 7
     assert demo.refresh(state) == (gr.skip(),) * len(VIEW)          # nothing new since: the timer sends nothing
+    assert client.post("/agf/text?token=wrong", content=b"hi").status_code == 403
+    refused = client.post(f"/agf/text?token={token}", content=b"a" * 5001)
+    assert refused.status_code == 400 and "5001 characters" in refused.json()["error"]
+    assert client.post(f"/agf/text?token={token}", content=b"\xff\xfe").status_code == 400
+    state.session.owner = "browser-a"                                  # set from the page's cookie at start
+    with pytest.raises(PermissionError, match="another browser"):
+        capture.say(token, "hi", owner="browser-b")
+    assert len(state.session.transcript) == 1                          # nothing refused became a turn
 
 
-def test_new_words_reach_the_page_before_the_figures(pipe, state):
-    demo.view(state)                                                  # the page is up to date
-    state.charts_at = -1e9                                            # and its figures are due
-    pipe.on_text(state, "We won the match!")                          # as the worker finishes a turn
-    first = dict(zip(VIEW, demo.refresh(state)))
-    assert "We won the match!" in first["chat"] and first["timeline"] == gr.skip()
-    second = dict(zip(VIEW, demo.refresh(state)))
-    assert len(second["timeline"].data) == 7 and second["chat"] == first["chat"]
-    assert demo.refresh(state) == (gr.skip(),) * len(VIEW)
+def test_the_page_polls_the_words_and_gets_only_what_changed(pipe, study, capture):
+    start = demo.start_session(pipe, study, capture, True, "P45", None)
+    state, token = start[0], _token(start)
+    first = capture.view(token)
+    assert "Say something" in first["conversation"] and first["words"] == '<div class="agf-words"></div>'
+    assert capture.view(token, first["key"]) == {"key": first["key"]}  # nothing new: only the key comes back
+    with state.lock:
+        state.listening.since_s, state.listening.partial = 1.0, "we won <the>"
+    words = capture.view(token, first["key"])["words"]
+    assert "listening…" in words and "we won &lt;the&gt;" in words
+    pipe.on_text(state, "We won the match!")                           # as the worker finishes a turn
+    assert "We won the match!" in capture.view(token, first["key"])["conversation"]
+    with pytest.raises(PermissionError):
+        capture.view("not-a-token")
 
 
 def test_frames_are_queued_and_the_timer_shows_the_face(pipe, state, face_photo):
@@ -98,50 +125,27 @@ def test_frames_are_queued_and_the_timer_shows_the_face(pipe, state, face_photo)
 
 def test_microphone_posts_give_listening_then_transcript_and_reply(pipe, study, capture, tmp_path):
     start = demo.start_session(pipe, study, capture, True, "P43", None)
-    state, token_html = start[0], start[4]
-    token = token_html.split('"')[1]
+    state, token = start[0], _token(start)
     _, speech = speak("I am so happy to see you again today.", tmp_path / "s.wav")
     pcm = np.concatenate([np.zeros(24000, np.int16), speech, np.zeros(96000, np.int16)])
-    for i in range(0, len(pcm), 9600):                                 # the page posts every 200 ms
-        got = capture.receive(token, 48000, pcm[i:i + 9600].tobytes())
+    for i in range(0, len(pcm), 4800):                                 # the page posts every 100 ms
+        got = capture.receive(token, 48000, pcm[i:i + 4800].tobytes())
     assert got["samples"] == state.inbox.samples_in == len(pcm)       # every sample reached the session
     with pytest.raises(ValueError, match="int16"):
         capture.receive(token, 48000, b"\x00" * 3)
     state.session.owner = "browser-a"                                  # set from the page's cookie at start
     with pytest.raises(PermissionError, match="another browser"):
         capture.receive(token, 48000, pcm[:9600].tobytes(), owner="browser-b")
-    view = _wait_view(state, lambda v: 'data-testid="bot"' in v["chat"])
-    said = view["chat"].lower()
-    assert "happy" in said and "(speech" in said and view["words"] == ""
+    deadline = time.monotonic() + 60
+    while 'data-testid="bot"' not in (seen := capture.view(token))["conversation"] and time.monotonic() < deadline:
+        time.sleep(0.05)                                               # as the page polls /agf/view
+    said = seen["conversation"].lower()
+    assert "happy" in said and "(speech" in said and seen["words"] == '<div class="agf-words"></div>'
     stop_worker(state)
 
 
-def test_typed_text_is_answered_in_its_own_request(pipe, study, capture):
-    """The page's Enter key posts to /agf/text: the answer is the conversation with the message and its reply,
-    the message escaped; a wrong token, another browser, a long or non-UTF-8 body are refused."""
-    from fastapi import FastAPI
-    from fastapi.testclient import TestClient
-    start = demo.start_session(pipe, study, capture, True, "P44", None)
-    state, token = start[0], start[4].split('"')[1]
-    client = TestClient(FastAPI(routes=capture.routes()))
-    got = client.post(f"/agf/text?token={token}", content="I'm so happy <b>we</b> made it!".encode())
-    assert got.status_code == 200
-    html = got.json()["conversation"]
-    assert "&lt;b&gt;we&lt;/b&gt;" in html and "<b>" not in html
-    said, reply = state.session.transcript[-1], state.session.replies[-1]
-    assert said["source"] == "typed" and said["emotion"] == "joy" and escape(reply["text"]) in html
-    assert client.post("/agf/text?token=wrong", content=b"hi").status_code == 403
-    refused = client.post(f"/agf/text?token={token}", content=b"a" * 5001)
-    assert refused.status_code == 400 and "5001 characters" in refused.json()["error"]
-    assert client.post(f"/agf/text?token={token}", content=b"\xff\xfe").status_code == 400
-    state.session.owner = "browser-a"                                  # set from the page's cookie at start
-    with pytest.raises(PermissionError, match="another browser"):
-        capture.say(token, "hi", owner="browser-b")
-    assert len(state.session.transcript) == 1                          # nothing refused became a turn
-
-
 def test_correction_resets_and_export_round_trip(pipe, study, state):
-    demo.on_text(pipe, "That was awful.", state)
+    pipe.on_text(state, "That was awful.")
     answer, felt, note = demo.on_correction(pipe, "surprise", "a note", state)
     assert "you feel surprise" in answer and "adapts to you (1 correction(s)" in answer
     assert felt is None and note == ""                                 # the next correction is a new choice
@@ -161,7 +165,7 @@ def test_correction_resets_and_export_round_trip(pipe, study, state):
 
 
 def test_withdraw_deletes_the_session(pipe, study, state):
-    demo.on_text(pipe, "Please forget this.", state)
+    pipe.on_text(state, "Please forget this.")
     with pytest.raises(gr.Error, match="Tick"):
         demo.on_withdraw(study, False, state)
     demo.on_withdraw(study, True, state)
@@ -201,7 +205,7 @@ def test_a_closed_tab_finishes_its_session_then_marks_it_interrupted(pipe, study
     request = SimpleNamespace(query_params={}, cookies={"agf_owner": "browser-a"}, session_hash="tab-1")
     start = demo.start_session(pipe, study, capture, True, "P44", None, request=request)
     state, token = start[0], start[4].split('"')[1]
-    demo.on_text(pipe, "Before I go.", state)
+    pipe.on_text(state, "Before I go.")
     _, speech = speak("See you next week.", tmp_path / "s.wav")
     pcm = np.concatenate([np.zeros(24000, np.int16), speech])           # cut off right after the words
     for i in range(0, len(pcm), 9600):
@@ -217,3 +221,10 @@ def test_a_closed_tab_finishes_its_session_then_marks_it_interrupted(pipe, study
         capture.receive(token, 48000, pcm[:9600].tobytes(), owner="browser-a")
     demo.on_unload(pipe, study, SimpleNamespace(session_hash="tab-1"))  # a second unload changes nothing
     assert len(study.store.rows("timeline", sid)) == n and study.store.session(sid)["ended"] == s["ended"]
+
+
+def test_threads_flag_is_checked(capsys):
+    assert demo.threads_arg("2") == 2
+    with pytest.raises(SystemExit):
+        demo.main(["--threads", "0"])
+    assert "--threads '0' is not accepted; use a whole number from 1 to 256" in capsys.readouterr().err
