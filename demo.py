@@ -260,7 +260,7 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
         state = gr.State(None, delete_callback=release)
         gr.Markdown("# How do you come across?\nFace, voice and words, fused live by Adaptive Gated Fusion.")
         with gr.Group(elem_id="consent"):
-            gr.Markdown(consent_text(study.options.privacy))
+            gr.Markdown(consent_text(study.options.privacy, detector_offline=pipeline.recognizer.detector_offline))
             with gr.Row():
                 consent = gr.Checkbox(label="I agree to take part", value=False)
                 keep_raw = gr.Checkbox(label="Keep my raw audio and face crops in the study store", value=False)

@@ -15,7 +15,8 @@ import torch
 from agf_core import checkpoint
 from agf_core.inputs.audio import SAMPLE_RATE
 from agf_core.models.audio import AudioEncoderConfig, AudioNet, AudioNetConfig, SpeechFrontEnd, pad_frames
-from agf_core.inputs.face import FaceDetector, MediaPipeFaceDetector, align_crop, check_frame, largest
+from agf_core.inputs.detector_process import IsolatedFaceDetector
+from agf_core.inputs.face import FaceDetector, align_crop, check_frame, largest
 from agf_core.models.head import ClassifierHead, HeadConfig
 from agf_core.models.text import TextEncoder, TextEncoderConfig, check_context, check_text
 from agf_core.models.video import FaceNet, FaceNetConfig, crops_to_tensor, window_top
@@ -120,7 +121,7 @@ class VideoBranch:
         self.config = config_from_dict(FaceNetConfig, ck["config"])
         self.net = FaceNet(self.config).eval()
         self.net.load_state_dict(ck["state_dict"])
-        self.detector = detector or MediaPipeFaceDetector()
+        self.detector = detector or IsolatedFaceDetector()   # MediaPipe in a process without network
 
     def face(self, frame: np.ndarray) -> FaceCrop | None:
         """The largest face in one RGB frame, aligned and cropped; None when there is none."""

@@ -171,6 +171,11 @@ class EmotionRecognizer:
         return self._video(list(frames))
 
     @property
+    def detector_offline(self) -> bool:
+        """Whether the face detector runs in a process without network (agf_core/inputs/detector_process.py)."""
+        return bool(getattr(self._video.detector, "isolated", False))
+
+    @property
     def branches(self) -> tuple[TextBranch, AudioBranch, VideoBranch]:
         """The loaded branches (for training code that batches them; the runtime uses the steps above)."""
         return self._text, self._audio, self._video

@@ -43,7 +43,8 @@ CORPORA = ("ravdess", "tess", "jfk")
 # Decode settings measured: overrides of TranscriberOptions().decode_kwargs(). The prompt is generic (it names
 # no corpus word), so it cannot leak the references.
 SETTINGS = {
-    "app": {},
+    "live": {},      # the app's transcriber itself: short encoder window first, 30 s as fallback (agf_core/transcriber.py)
+    "app": {},       # the app's decode arguments on Whisper's full 30 s window
     "beam5": {"beam_size": 5},
     "no_timestamps": {"without_timestamps": True},
     "no_fallback": {"temperature": 0.0},
@@ -128,10 +129,14 @@ def decode_kwargs(setting: str) -> dict:
 
 
 def transcribe(model, audio: np.ndarray, kwargs: dict) -> tuple[str, float, float]:
-    """(text, wall seconds, process CPU seconds); the segment generator is consumed inside the timing."""
+    """(text, wall seconds, process CPU seconds); the segment generator is consumed inside the timing. `model`
+    is a faster-whisper model decoding with `kwargs`, or the app's transcriber (a callable; `kwargs` unused)."""
     w0, c0 = time.perf_counter(), time.process_time()
-    segments, _ = model.transcribe(audio, **kwargs)
-    text = " ".join(s.text.strip() for s in segments).strip()
+    if hasattr(model, "transcribe"):
+        segments, _ = model.transcribe(audio, **kwargs)
+        text = " ".join(s.text.strip() for s in segments).strip()
+    else:
+        text = model(audio)
     return text, time.perf_counter() - w0, time.process_time() - c0
 
 
@@ -160,7 +165,11 @@ def run(model_name: str, setting: str, corpora: list[str], data_root: Path, ever
     todo = [(c, clip) for c, clip in wanted if (c, clip["id"]) not in done]
     if not todo:
         return path
-    model, kwargs = load_whisper(model_name, "int8"), decode_kwargs(setting)
+    if setting == "live":
+        from agf_core.transcriber import TranscriberOptions, WhisperTranscriber
+        model, kwargs = WhisperTranscriber(TranscriberOptions(model=model_name)), {}
+    else:
+        model, kwargs = load_whisper(model_name, "int8"), decode_kwargs(setting)
     transcribe(model, read_16k(todo[0][1]["path"]), kwargs)  # warm-up, not counted
     log.info("%s/%s: %d clips to decode (%d already done)", model_name, setting, len(todo), len(done))
     t0 = time.time()

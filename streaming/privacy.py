@@ -3,10 +3,10 @@
 - Telemetry off: Gradio analytics (`GRADIO_ANALYTICS_ENABLED=False`, set before gradio is imported, and
   `analytics_enabled=False` on the Blocks), Hugging Face telemetry, ONNX Runtime's telemetry events. MediaPipe
   1.2.2's native usage logger (an HTTPS POST of a ~100-150 byte protobuf to play.googleapis.com/log when a task
-  closes; no switch: not in its options, its environment or the open-source tree) is handed an empty CA
-  bundle, so its TLS handshake fails and nothing is uploaded. What still leaves the machine where DNS works: a
-  lookup of play.googleapis.com, a TCP connection to it and a TLS ClientHello (which names the host), then the
-  connection is dropped (tests/test_telemetry.py; README, Privacy).
+  starts and closes; no switch: not in its options, its environment or the open-source tree) runs in the face
+  detector's own process, which has no network (agf_core/inputs/detector_process.py), and is handed an empty
+  CA bundle there and here, so its TLS handshake would fail even with a network (tests/test_telemetry.py;
+  README, Privacy).
 - Gradio's temp folder is private to this server process (mode 0700, `GRADIO_TEMP_DIR`) and swept: Gradio may
   save streamed media it receives (the microphone no longer goes through it: streaming/capture.py); a sweeper
   deletes every such file within
@@ -28,7 +28,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-CONSENT_VERSION = "4"
+CONSENT_VERSION = "5"
 TEMP_PREFIX = "agf-gradio-"
 EXPORT_PREFIX = "agf-exports-"   # streaming.access.ExportDesk's folders
 MEDIA_SUFFIXES = (".wav", ".webm", ".mp3", ".ogg", ".flac", ".webp", ".png", ".jpg", ".jpeg", ".mp4", ".y4m")
@@ -55,7 +55,8 @@ def disable_telemetry() -> None:
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    _quiet_mediapipe()
+    from agf_core.inputs.detector_process import quiet_mediapipe
+    quiet_mediapipe()
     _quiet_onnxruntime()
 
 
@@ -71,27 +72,10 @@ def _quiet_onnxruntime() -> None:
         log.warning("onnxruntime was imported before disable_telemetry(): its telemetry may be on")
 
 
-def _quiet_mediapipe() -> None:
-    """MediaPipe's tasks pass certifi's CA bundle to their native HTTPS usage uploader; an empty bundle makes
-    every such TLS handshake fail verification, so nothing can be uploaded. Model loading does not use it.
-    (A missing file behaves the same; a NULL path lets the handshake through, so it is not used.)"""
-    try:
-        from mediapipe.tasks.python.core import base_options
-    except ImportError:
-        return
-    empty = Path(tempfile.gettempdir()) / "agf-empty-ca-bundle.pem"
-    if not empty.exists():
-        empty.write_text("")
-
-    class _NoCertificates:
-        @staticmethod
-        def where() -> str:
-            return str(empty)
-    base_options.certifi = _NoCertificates
-
-
-def consent_text(options: PrivacyOptions, store_label: str = "the study database on this server") -> str:
-    """The notice shown before a session starts; every duration in it comes from `options`."""
+def consent_text(options: PrivacyOptions, store_label: str = "the study database on this server",
+                 detector_offline: bool = True) -> str:
+    """The notice shown before a session starts; every duration in it comes from `options`. `detector_offline`:
+    the face detector's process has no network (agf_core/inputs/detector_process.py)."""
     kept = (f"deleted {options.retention_days:g} days after the session started (checked every hour or more often)"
             if options.retention_days else "kept until the researcher deletes them")
     return f"""**Before you start** (consent text version {CONSENT_VERSION}). This study estimates emotions from your
@@ -111,9 +95,15 @@ utterances (audio) and small face crops (48x48 pixels) also written to {store_la
 
 **Your export** (if you ask for one) is written to a folder of this session only, can be downloaded once from
 this browser within {options.export_ttl_s / 60:g} minutes, and is deleted after the download, after that time
-or when the session ends. No data is sent to any other server; usage analytics are off. (The face detection
-library tries to reach Google's usage-logging server when it starts and stops; the app makes that connection
-fail before anything is sent, but the attempt itself is visible on the network.)"""
+or when the session ends. No data is sent to any other server; usage analytics are off. {_DETECTOR_NOTE[detector_offline]}"""
+
+
+_DETECTOR_NOTE = {
+    True: "(The face detection library tries to reach Google's usage-logging server; it runs in a process "
+          "without network access here, so the attempt never leaves this server.)",
+    False: "(The face detection library tries to reach Google's usage-logging server when it starts and stops; "
+           "the app makes that connection fail before anything is sent, but the attempt itself is visible on "
+           "the network.)"}
 
 
 class PrivateTemp:

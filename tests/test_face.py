@@ -77,3 +77,21 @@ def test_train_cli_names_bad_face_options(tmp_path):
     with pytest.raises(SystemExit, match="--init .*nope.pt is not a file"):
         main(["--task", "video", "--init", str(tmp_path / "nope.pt"), "--data-root", str(tmp_path),
               "--out", str(tmp_path / "r")])
+
+
+def test_the_apps_detector_runs_without_network_and_survives_its_process(detector, face_photo):
+    """The app's detector (agf_core/inputs/detector_process.py) finds the same faces as MediaPipe in this
+    process, from a child in another network namespace; bad frames are refused here; a killed child restarts."""
+    import os
+    import signal
+    from agf_core.inputs.detector_process import IsolatedFaceDetector
+    with IsolatedFaceDetector() as isolated:
+        assert isolated.detect(face_photo) == detector.detect(face_photo)
+        if os.geteuid() == 0:                 # root can always leave; others need user namespaces
+            assert isolated.isolated, "could not leave the network"
+            assert os.readlink(f"/proc/{isolated.pid}/ns/net") != os.readlink("/proc/self/ns/net")
+        with pytest.raises(ValueError, match="frame shape"):
+            isolated.detect(np.zeros((8, 8, 3), np.uint8))
+        first = isolated.pid
+        os.kill(first, signal.SIGKILL)
+        assert isolated.detect(face_photo) == detector.detect(face_photo) and isolated.pid != first

@@ -31,6 +31,12 @@ def test_the_interval_follows_the_retention():
     assert "deleted 30 days after the session started" in consent_text(PrivacyOptions(retention_days=30))
 
 
+def test_the_consent_text_says_where_the_face_detector_can_reach():
+    assert "never leaves this server" in consent_text(PrivacyOptions())
+    fallback = consent_text(PrivacyOptions(), detector_offline=False)
+    assert "visible on the network" in fallback and "never leaves" not in fallback
+
+
 def test_a_sweep_deletes_expired_sessions_and_sweeps_the_folders(study, tmp_path):
     store = study.store
     store.open_session(SessionRecord(session_id="old", study="ret", consent=ConsentRecord("4"),

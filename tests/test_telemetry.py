@@ -1,8 +1,9 @@
 """MediaPipe 1.2.2's native usage logger, caught in the act: the detector runs in a private mount namespace whose
 /etc/hosts sends play.googleapis.com to a local TLS server, and MediaPipe's CA bundle trusts that server (as
 certifi trusts the real one). Alone, the library POSTs its usage record to /log when the task closes; after the
-app's `disable_telemetry()` it connects and starts a TLS handshake, which fails, and sends no request. Needs root (unshare, port 443),
-openssl and mediapipe; skips otherwise."""
+app's `disable_telemetry()` it connects and starts a TLS handshake, which fails, and sends no request; in the
+app's detector process (agf_core/inputs/detector_process.py) it cannot even connect. Needs root (unshare, port
+443), openssl and mediapipe; skips otherwise."""
 import os
 import shutil
 import socket
@@ -30,9 +31,12 @@ CHILD = textwrap.dedent("""
         from streaming.privacy import disable_telemetry
         disable_telemetry()
     import numpy as np
+    from agf_core.inputs.detector_process import IsolatedFaceDetector
     from agf_core.inputs.face import MediaPipeFaceDetector
-    with MediaPipeFaceDetector() as d:      # the usage record is uploaded when the task closes
+    detector = IsolatedFaceDetector if sys.argv[1] == "isolated" else MediaPipeFaceDetector
+    with detector() as d:                   # the usage record is uploaded when the task closes
         d.detect(np.zeros((64, 64, 3), np.uint8))
+        assert sys.argv[1] != "isolated" or d.isolated
 """)
 
 
@@ -102,3 +106,6 @@ def test_mediapipe_uploads_usage_unless_the_app_stops_it(fake_logger):
     _detector_in_namespace("app", ca, hosts, idle)
     assert not any(e.startswith("POST") for e in events), events   # a connection and a failed handshake at most
     print("with disable_telemetry():", events)
+    events.clear()
+    _detector_in_namespace("isolated", ca, hosts, idle)   # the app's detector: its process has no network
+    assert events == [], events

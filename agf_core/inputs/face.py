@@ -15,9 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from agf_core.checkpoint import WEIGHTS, verify
-
-FACE_BUNDLE = WEIGHTS / "face_landmarker.task"
+FACE_BUNDLE = Path(__file__).resolve().parent.parent / "weights" / "face_landmarker.task"
 CROP_SIZE = 48
 
 
@@ -69,16 +67,22 @@ def smoothness(frame: np.ndarray, box: tuple[int, int, int, int]) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
-class MediaPipeFaceDetector:
-    """MediaPipe Tasks FaceDetector on the BlazeFace model inside the Face Landmarker bundle."""
+def detector_model(options: DetectorOptions = DetectorOptions()) -> bytes:
+    """The BlazeFace model from the bundle, after its SHA-256 is checked."""
+    from agf_core.checkpoint import verify
+    with zipfile.ZipFile(verify(options.model_path)) as bundle:
+        return bundle.read("face_detector.tflite")
 
-    def __init__(self, options: DetectorOptions = DetectorOptions()):
+
+class MediaPipeFaceDetector:
+    """MediaPipe Tasks FaceDetector on the BlazeFace model inside the Face Landmarker bundle, in this process.
+    The app runs it in a process without network instead (agf_core/inputs/detector_process.py)."""
+
+    def __init__(self, options: DetectorOptions = DetectorOptions(), model: bytes | None = None):
         import mediapipe as mp
         from mediapipe.tasks.python import BaseOptions, vision
 
-        path = verify(options.model_path)
-        with zipfile.ZipFile(path) as bundle:
-            model = bundle.read("face_detector.tflite")
+        model = model if model is not None else detector_model(options)
         self._mp = mp
         self.options = options
         self._lock = threading.Lock()  # one MediaPipe task serves every session's frames

@@ -1,0 +1,169 @@
+"""The face detector in a child process that has no network.
+
+MediaPipe's native library tries to upload a usage record to play.googleapis.com when a detector starts and
+closes, and has no switch to stop it (streaming/privacy.py stops the upload at TLS, but the DNS lookup and the
+TCP connection still leave the machine). So the app runs the detector in a child process that, before it
+imports anything else, moves into a new network namespace (Linux `unshare`: a down loopback device and no
+route anywhere): the attempt fails inside the process and nothing leaves the machine. Frames go to the child
+and faces come back over a local socket pair, about 1 ms per 640x480 frame.
+
+Moving needs root (CAP_SYS_ADMIN) or unprivileged user namespaces. Where neither is allowed, the child runs
+with the network and says so (`isolated` is False, and a warning is logged); the TLS stop still applies.
+"""
+from __future__ import annotations
+
+import logging
+import pickle
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import numpy as np
+
+from agf_core.inputs.face import DetectorOptions, Face, check_frame, detector_model
+
+log = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+# Runs first in the child: leave the network while the process is still single-threaded (a user namespace
+# can only be entered then), then serve. argv: the socket's file descriptor.
+CHILD = """
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWNET, CLONE_NEWUSER = 0x40000000, 0x10000000
+isolated = libc.unshare(CLONE_NEWNET) == 0 or libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0
+sys.path.insert(0, sys.argv[2])
+from agf_core.inputs.detector_process import serve
+serve(int(sys.argv[1]), isolated)
+"""
+
+
+def quiet_mediapipe() -> None:
+    """MediaPipe's tasks pass certifi's CA bundle to their native HTTPS usage uploader; an empty bundle makes
+    every such TLS handshake fail verification, so nothing can be uploaded. Model loading does not use it.
+    (A missing file behaves the same; a NULL path lets the handshake through, so it is not used.)"""
+    try:
+        from mediapipe.tasks.python.core import base_options
+    except ImportError:
+        return
+    empty = Path(tempfile.gettempdir()) / "agf-empty-ca-bundle.pem"
+    if not empty.exists():
+        empty.write_text("")
+
+    class _NoCertificates:
+        @staticmethod
+        def where() -> str:
+            return str(empty)
+    base_options.certifi = _NoCertificates
+
+
+def serve(fd: int, isolated: bool) -> None:
+    """The child's loop: (options, model bytes), then frames -> ("ok", faces) or ("error", message)."""
+    from agf_core.inputs.face import MediaPipeFaceDetector
+    quiet_mediapipe()                           # also where the namespace could not be left
+    conn = Connection(fd)
+    options, model = conn.recv()
+    with MediaPipeFaceDetector(options, model) as detector:
+        conn.send(("ready", isolated))
+        while True:
+            try:
+                frame = conn.recv()
+            except EOFError:
+                return                          # the parent closed or died
+            if frame is None:
+                return
+            try:
+                conn.send(("ok", detector.detect(frame)))
+            except Exception as e:              # noqa: BLE001  a bad frame must not end the process
+                conn.send(("error", f"{type(e).__name__}: {e}"))
+
+
+class IsolatedFaceDetector:
+    """`FaceDetector` (agf_core/inputs/face.py) served by a child process without network. One child serves
+    every session's frames, one at a time; a child that died is restarted (once per frame)."""
+
+    def __init__(self, options: DetectorOptions = DetectorOptions(), timeout_s: float = 20.0):
+        self.options, self.timeout_s = options, timeout_s
+        self._model = detector_model(options)        # checked here; the child gets the bytes
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen | None = None
+        self._conn: Connection | None = None
+        self.isolated = False
+        with self._lock:
+            self._start()
+
+    def _start(self) -> None:
+        ours, theirs = socket.socketpair()
+        self._proc = subprocess.Popen([sys.executable, "-c", CHILD, str(theirs.fileno()), str(ROOT)],
+                                      pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+        theirs.close()
+        self._conn = Connection(ours.detach())
+        self._conn.send((self.options, self._model))
+        kind, self.isolated = self._receive("start")
+        if not self.isolated:
+            log.warning("the face detector's process could not leave the network (needs root or user "
+                        "namespaces); MediaPipe's usage upload is stopped at TLS only")
+
+    def _receive(self, what: str):
+        if not self._conn.poll(self.timeout_s):
+            self._stop()
+            raise RuntimeError(f"the face detector's process did not answer within {self.timeout_s:g} s ({what})")
+        try:
+            return self._conn.recv()
+        except (EOFError, OSError, pickle.UnpicklingError) as e:
+            code = self._proc.poll() if self._proc is not None else None
+            self._stop()
+            raise RuntimeError(f"the face detector's process stopped (exit code {code}) during {what}") from e
+
+    def detect(self, frame: np.ndarray) -> list[Face]:
+        frame = check_frame(frame)
+        with self._lock:
+            for attempt in (1, 2):                   # a child that died is restarted once, for this frame
+                if self._proc is None or self._proc.poll() is not None:
+                    self._stop()
+                    self._start()
+                try:
+                    self._conn.send(frame)
+                    kind, out = self._receive("a frame")
+                    break
+                except (OSError, RuntimeError) as e:
+                    self._stop()
+                    if attempt == 2:
+                        raise RuntimeError(f"the face detector's process failed twice: {e}") from e
+        if kind == "error":
+            raise ValueError(out)
+        return out
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._proc is None else self._proc.pid
+
+    def _stop(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.send(None)
+            except OSError:
+                pass
+            self._conn.close()
+            self._conn = None
+        if self._proc is not None:
+            try:
+                self._proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+            self._proc = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
