@@ -88,10 +88,10 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def demo_server(*args: str, timeout_s: float = 240):
-    """`python demo.py` on a free port; yields its URL; stops it afterwards."""
+def demo_server(*args: str, timeout_s: float = 240, prefix: list[str] = ()):
+    """`python demo.py` on a free port (run under `prefix`, e.g. strace); yields its URL; stops it afterwards."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "demo.py", "--port", str(port), *args], cwd=ROOT,
+    proc = subprocess.Popen([*prefix, sys.executable, "demo.py", "--port", str(port), *args], cwd=ROOT,
                             env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + timeout_s
@@ -106,7 +106,10 @@ def demo_server(*args: str, timeout_s: float = 240):
                 time.sleep(1)
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
+        if prefix:   # the wrapper (strace) would only detach: stop the server itself, the wrapper then exits
+            subprocess.run(["pkill", "-TERM", "-P", str(proc.pid)], check=False)
+        else:
+            proc.terminate()
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
