@@ -87,6 +87,8 @@ def test_typed_text_is_answered_in_its_own_request(pipe, study, capture):
     assert "Right now: joy" in view["headline"] and "words: ok" in view["status"]
     assert "fusion: agf_logit_ensemble (fusion.pt, calibrated)" in view["status"]
     assert len(view["timeline"].data) == 7
+    layout = json.loads(view["timeline"].to_json())["layout"]          # unvalidated dicts (streaming/charts.py)
+    assert layout["yaxis"]["title"]["text"] == "probability" and "layout" in layout["template"]   # theme resolved
     assert demo.refresh(state) == (gr.skip(),) * len(VIEW)          # nothing new since: the timer sends nothing
     assert client.post("/agf/text?token=wrong", content=b"hi").status_code == 403
     refused = client.post(f"/agf/text?token={token}", content=b"a" * 5001)
