@@ -58,7 +58,7 @@ def importance_figure(rows: list[dict], window_s: float = 60.0) -> go.Figure:
     return _figure(data, "How much each modality counted",
                    xaxis={"domain": [0.34, 1.0], "title": {"text": "time (s)"}},
                    xaxis2={"domain": [0.0, 0.26], "anchor": "y", "title": {"text": "now"}},
-                   yaxis={"range": [0, 1], "title": {"text": "weight"}})
+                   yaxis={"range": [0, 1], "title": {"text": "weight"}, "anchor": "x2"})   # left of the bars
 
 
 def modality_bars_figure(per_modality: dict[str, dict[str, float]]) -> go.Figure:
