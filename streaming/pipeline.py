@@ -48,6 +48,9 @@ class PipelineOptions:
     partial_min_s: float = 0.6      # ... once it is this long, and only when no audio is waiting (never fall behind)
     face_every_s: float = 0.2       # read the newest webcam frame at most this often (the rest are dropped)
     asr_attempts: int = 2           # a failed transcription is retried once with the same audio
+    # Decode the final words as soon as the silence after speech is as long as what an utterance keeps
+    # (~0.19 s), while the hangover (0.42 s) decides whether it ended; reused when it did with that audio.
+    early_final: bool = True
     max_audio_backlog_s: float = 120.0
 
 
@@ -124,6 +127,7 @@ class LivePipeline:
             for utt in seg.flush():
                 turns += [t for t in [self.on_utterance(state, utt)] if t is not None]
         self._partial(state)
+        self._early_final(state)
         if state.session.now() - state.face_read_at >= self.options.face_every_s:
             frame = state.take_frame()
             if frame is not None:
@@ -166,6 +170,26 @@ class LivePipeline:
             state.changed()
         self.metrics("partial", state.session.session_id, text=text, audio_s=seconds)
 
+    def _early_final(self, state: LiveState) -> None:
+        """While the hangover runs, decode the audio the utterance will have if this silence ends it."""
+        seg = state.segmenter
+        if not self.options.early_final or state.inbox.audio or seg.trailing_silence_s == 0.0:
+            return
+        audio = seg.ending_audio()
+        key = (seg.speech_start_s, None if audio is None else len(audio))
+        if audio is None or (state.early_words is not None and state.early_words[0] == key):
+            return
+        with self._asr_lock:
+            self._asr_running += 1
+        try:
+            with self._timed(state, "asr"):
+                state.early_words = (key, self._transcribe_once(audio))
+        except Exception:  # noqa: BLE001  the final decode runs as usual
+            log.exception("early transcription failed (session %s)", state.session.session_id)
+        finally:
+            with self._asr_lock:
+                self._asr_running -= 1
+
     def _face(self, state: LiveState, t: float, frame: np.ndarray) -> None:
         refreshed = self._guard(state, "video", "face", state.face.push, frame, t, self.recognizer)
         if refreshed is None:
@@ -186,7 +210,11 @@ class LivePipeline:
             state.raw_audio.append((now, utt.audio))
         if state.timbre == UNKNOWN:
             state.timbre = estimate_timbre(utt.audio)
-        text = self._transcribe(state, utt.audio)
+        early, state.early_words = state.early_words, None
+        if early is not None and early[0] == (utt.start_s, len(utt.audio)):
+            text = early[1]                       # decoded during the hangover, from this very audio
+        else:
+            text = self._transcribe(state, utt.audio)
         if text:          # the final words show as live words while the emotion models and the reply run
             with state.lock:
                 state.listening.partial = text

@@ -17,6 +17,8 @@ from agf_core.inputs.audio import SAMPLE_RATE
 
 from .vad import FRAME, FRAME_S, EnergyOptions, SpeechDetector, make_detector
 
+KEEP_SILENT = 6          # frames of silence an utterance keeps after its last speech (~0.19 s)
+
 MIN_RATE, MAX_RATE = 8_000, 192_000   # what a microphone can plausibly deliver
 MAX_CHUNK_S = 10.0                    # the browser sends ~0.25-0.5 s; far more is not a live chunk
 
@@ -154,10 +156,20 @@ class UtteranceSegmenter:
             return self._finish()
         return None
 
-    def _finish(self) -> Utterance | None:
+    def ending_audio(self) -> np.ndarray | None:
+        """The audio the utterance in progress will have if the silence now under way ends it: None unless that
+        silence is at least the KEEP_SILENT frames an utterance keeps (so its final words can be decoded early)."""
+        if not self._in_speech or self._run < KEEP_SILENT or len(self._speech) <= self._run:
+            return None
+        return self._trimmed()
+
+    def _trimmed(self) -> np.ndarray:
         audio = np.concatenate(self._speech) if self._speech else np.zeros(0, np.float32)
         trail = min(self._run, max(0, len(self._speech) - 1)) * FRAME  # drop most of the trailing silence
-        audio = audio[: len(audio) - trail + 6 * FRAME] if trail else audio
+        return audio[: len(audio) - trail + KEEP_SILENT * FRAME] if trail else audio
+
+    def _finish(self) -> Utterance | None:
+        audio = self._trimmed()
         start = self._start_frame * FRAME_S
         self._speech, self._in_speech, self._run = [], False, 0
         if len(audio) < self.options.min_seconds * SAMPLE_RATE:

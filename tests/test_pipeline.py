@@ -235,3 +235,24 @@ def test_final_words_show_before_the_reply_is_ready(recognizer, utterance_pcm):
     turns = _speak_and_drain(pipe, state, utterance_pcm)
     assert seen == [(True, "I passed my exam today")] and turns[0].reply == "Go on."
     assert state.listening.since_s is None and state.listening.partial == ""   # now in the conversation
+
+
+def test_the_final_words_are_decoded_during_the_hangover_and_used_once(recognizer, utterance_pcm):
+    """Posted live (0.1 s at a time, a worker step after each): the final words are decoded once, while the
+    segmenter still waits out the hangover, and that decode is the turn's text; without `early_final` the one
+    decode comes after the utterance ended."""
+    for early in (True, False):
+        pipe = LivePipeline(recognizer, None, TemplateReply(), PipelineOptions(partial_every_s=1e9, early_final=early))
+        state = pipe.new_state()
+        open_at_decode = []
+
+        def asr(audio16k):
+            open_at_decode.append(state.segmenter.in_speech)
+            return "I passed my exam today"
+        pipe.transcriber = asr
+        turns = []
+        for c in _chunks(utterance_pcm, 4800):
+            pipe.on_audio(state, c)
+            turns += pipe.step(state)
+        assert [t.text for t in turns] == ["I passed my exam today"]
+        assert open_at_decode == [early], open_at_decode
