@@ -5,12 +5,14 @@ overwrites `event.data`) and the page drops chunks while the stream is opening: 
 So the page records the microphone itself and posts 16-bit PCM to `POST /agf/audio`, one request at a time,
 keeping what it recorded meanwhile and sending it with the next request: nothing is dropped, and every sample
 is counted on both sides. Typed text goes to `POST /agf/text` and is answered in that request; the live words
-and the conversation come from `GET /agf/view`, polled every 100 ms. A Gradio event waits its turn behind the
+and the conversation come from `GET /agf/view`, a long poll: the server answers as soon as they change (or after
+`wait` seconds with no change), and the page asks again at once. A Gradio event waits its turn behind the
 webcam stream and the page's timer (0.5-0.8 s while they run). Each session gets a secret token; a request
 without the right token reaches no session.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -23,7 +25,7 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from .access import COOKIE
-from .conversation import words_view
+from .conversation import words_key, words_view
 from .pipeline import LivePipeline
 from .state import LiveState
 from .worker import ensure_worker
@@ -31,6 +33,8 @@ from .worker import ensure_worker
 log = logging.getLogger(__name__)
 MAX_BODY = 48_000 * 2 * 12          # 12 s of 48 kHz int16: more than the page ever holds back
 MAX_TEXT = 5_000                    # characters of one typed message
+MAX_WAIT_S = 20.0                   # longest a view request is held open
+WAIT_STEP_S = 0.02                  # how often a held view request looks for a change
 
 
 class CaptureRoutes:
@@ -88,6 +92,17 @@ class CaptureRoutes:
         out = words_view(state)
         return out if out["key"] != key else {"key": key}
 
+    def changed(self, token: str, key: str, owner: str | None = None) -> bool:
+        """Whether the view differs from `key`, without blocking: a session busy under its lock counts as
+        unchanged until the next look (this runs on the event loop, which must never wait for a lock)."""
+        state = self._session(token, owner)
+        if not state.lock.acquire(blocking=False):
+            return False
+        try:
+            return words_key(state) != key
+        finally:
+            state.lock.release()
+
     def routes(self) -> list:
         """FastAPI routes for `launch(app_kwargs={"routes": ...})`."""
         async def audio(request: Request) -> JSONResponse:
@@ -115,10 +130,23 @@ class CaptureRoutes:
             return JSONResponse(out)
 
         async def view(request: Request) -> JSONResponse:
+            # With `wait` > 0 the request is held until the view changes: the page learns of new words one
+            # look (20 ms) after they exist, without a stream of requests that cost both sides CPU.
             q = request.query_params
+            token, key, owner = q.get("token", ""), q.get("key", ""), request.cookies.get(COOKIE, "")
             try:
-                out = await run_in_threadpool(self.view, q.get("token", ""), q.get("key", ""),
-                                              request.cookies.get(COOKIE, ""))
+                wait = float(q.get("wait", "0"))
+                if not 0 <= wait <= MAX_WAIT_S:
+                    raise ValueError
+            except ValueError:
+                return JSONResponse({"error": f"wait={q.get('wait')!r} is not accepted; accepted: seconds from 0 "
+                                              f"to {MAX_WAIT_S:g}"}, status_code=400)
+            try:
+                deadline = time.monotonic() + wait
+                while (key and time.monotonic() < deadline and not self.changed(token, key, owner)
+                       and not await request.is_disconnected()):
+                    await asyncio.sleep(WAIT_STEP_S)
+                out = await run_in_threadpool(self.view, token, key, owner)
             except PermissionError as e:
                 return JSONResponse({"error": str(e)}, status_code=403)
             return JSONResponse(out)

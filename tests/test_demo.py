@@ -116,6 +116,31 @@ def test_the_page_polls_the_words_and_gets_only_what_changed(pipe, study, captur
         capture.view("not-a-token")
 
 
+def test_a_held_view_request_answers_when_the_words_change(pipe, study, capture):
+    """The page's long poll: `wait` holds the request until the view changes (answered with the new words),
+    or until it runs out (answered with the key alone); a bad `wait` is refused naming it."""
+    import threading
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+    start = demo.start_session(pipe, study, capture, True, "P46", None)
+    state, token = start[0], _token(start)
+    client = TestClient(FastAPI(routes=capture.routes()))
+    key = client.get(f"/agf/view?token={token}").json()["key"]
+    assert client.get(f"/agf/view?token={token}&key={key}&wait=0.1").json() == {"key": key}
+
+    def speak():
+        time.sleep(0.3)
+        with state.lock:
+            state.listening.since_s, state.listening.partial = 1.0, "held words"
+    threading.Thread(target=speak).start()
+    held = client.get(f"/agf/view?token={token}&key={key}&wait=15").json()
+    assert held["key"] != key and "held words" in held["words"]       # the change, not the 15-s timeout
+    for bad in ("-1", "99", "soon"):
+        refused = client.get(f"/agf/view?token={token}&key={key}&wait={bad}")
+        assert refused.status_code == 400 and f"wait='{bad}'" in refused.json()["error"]
+    assert client.get(f"/agf/view?token=wrong&wait=1").status_code == 403
+
+
 def test_frames_are_queued_and_the_timer_shows_the_face(pipe, state, face_photo):
     import cv2
     frame = cv2.resize(face_photo, (640, 480))
