@@ -48,7 +48,7 @@ document.addEventListener("keydown", (e) => {
 setInterval(() => {
   for (const id of ["live-words", "chat", "headline", "said"]) {
     // "said": the participant's turns alone, so a reply that repeats a word cannot be taken for the transcript
-    const text = id === "said" ? [...document.querySelectorAll("#chat [data-testid=user]")].map(e => e.innerText).join("\n")
+    const text = id === "said" ? [...document.querySelectorAll("#chat [data-testid=user]")].map(e => e.innerText).join(" | ")
       : (document.getElementById(id) || {}).innerText || "";
     const last = window.__agf.filter(e => e.id === id).pop();
     if (!last || last.text !== text) window.__agf.push({id, text, t: Date.now() / 1000});

@@ -173,24 +173,28 @@ class LivePipeline:
         self.metrics("partial", state.session.session_id, text=text, audio_s=seconds)
 
     def _early_final(self, state: LiveState) -> None:
-        """While the hangover runs, decode the audio the utterance will have if this silence ends it."""
+        """While the hangover runs, read the audio the utterance will have if this silence ends it: its words
+        and its voice, so that when the utterance ends only the turn (words, fusion, reply) is left to do."""
         seg = state.segmenter
         if not self.options.early_final or state.inbox.audio or seg.trailing_silence_s == 0.0:
             return
         audio = seg.ending_audio()
         key = (seg.speech_start_s, None if audio is None else len(audio))
-        if audio is None or (state.early_words is not None and state.early_words[0] == key):
+        if audio is None or (state.early is not None and state.early[0] == key):
             return
         with self._asr_lock:
             self._asr_running += 1
         try:
             with self._timed(state, "asr"):
-                state.early_words = (key, self._transcribe_once(audio))
+                words = self._transcribe_once(audio)
         except Exception:  # noqa: BLE001  the final decode runs as usual
             log.exception("early transcription failed (session %s)", state.session.session_id)
+            return
         finally:
             with self._asr_lock:
                 self._asr_running -= 1
+        voice = self._guard(state, "audio", "audio_emotion", self.recognizer.audio, (SAMPLE_RATE, audio))
+        state.early = (key, words, voice)
 
     def _face(self, state: LiveState, t: float, frame: np.ndarray) -> None:
         refreshed = self._guard(state, "video", "face", state.face.push, frame, t, self.recognizer)
@@ -212,16 +216,16 @@ class LivePipeline:
             state.raw_audio.append((now, utt.audio))
         if state.timbre == UNKNOWN:
             state.timbre = estimate_timbre(utt.audio)
-        early, state.early_words = state.early_words, None
-        if early is not None and early[0] == (utt.start_s, len(utt.audio)):
-            text = early[1]                       # decoded during the hangover, from this very audio
-        else:
-            text = self._transcribe(state, utt.audio)
+        early, state.early = state.early, None
+        if early is None or early[0] != (utt.start_s, len(utt.audio)):
+            early = None                          # read during the hangover from other audio: read this one
+        text = early[1] if early else self._transcribe(state, utt.audio)
         if text:          # the final words show as live words while the emotion models and the reply run
             with state.lock:
                 state.listening.partial = text
                 state.changed()
-        audio_out = self._guard(state, "audio", "audio_emotion", self.recognizer.audio, (SAMPLE_RATE, utt.audio))
+        audio_out = early[2] if early and early[2] is not None else \
+            self._guard(state, "audio", "audio_emotion", self.recognizer.audio, (SAMPLE_RATE, utt.audio))
         with state.lock:
             if audio_out is not None:
                 state.speech["audio"] = (now, audio_out)

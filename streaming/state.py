@@ -57,7 +57,8 @@ class LiveState:
     session: SessionState = field(default_factory=SessionState)
     face: FaceWindow = field(default_factory=FaceWindow)
     segmenter: UtteranceSegmenter | None = None      # made by the worker: only the worker touches it
-    early_words: tuple | None = None  # ((start s, samples), text): final words decoded during the hangover (worker only)
+    # ((start s, samples), words, voice reading): the utterance read during the hangover (worker only)
+    early: tuple | None = None
     inbox: Inbox = field(default_factory=Inbox)
     listening: Listening = field(default_factory=Listening)
     speech: dict[str, tuple[float, BranchOutput]] = field(default_factory=dict)  # modality -> (t, output)

@@ -237,10 +237,10 @@ def test_final_words_show_before_the_reply_is_ready(recognizer, utterance_pcm):
     assert state.listening.since_s is None and state.listening.partial == ""   # now in the conversation
 
 
-def test_the_final_words_are_decoded_during_the_hangover_and_used_once(recognizer, utterance_pcm):
-    """Posted live (0.1 s at a time, a worker step after each): the final words are decoded once, while the
-    segmenter still waits out the hangover, and that decode is the turn's text; without `early_final` the one
-    decode comes after the utterance ended."""
+def test_the_final_words_are_decoded_during_the_hangover_and_used_once(recognizer, utterance_pcm, monkeypatch):
+    """Posted live (0.1 s at a time, a worker step after each): the final words and the voice are read once,
+    while the segmenter still waits out the hangover, and those readings are the turn's; without `early_final`
+    they come after the utterance ended."""
     for early in (True, False):
         pipe = LivePipeline(recognizer, None, TemplateReply(), PipelineOptions(partial_every_s=1e9, early_final=early))
         state = pipe.new_state()
@@ -250,9 +250,16 @@ def test_the_final_words_are_decoded_during_the_hangover_and_used_once(recognize
             open_at_decode.append(state.segmenter.in_speech)
             return "I passed my exam today"
         pipe.transcriber = asr
+        voice_read, read_voice = [], type(recognizer).audio
+
+        def audio(chunk, state=state):
+            voice_read.append(state.segmenter.in_speech)
+            return read_voice(recognizer, chunk)
+        monkeypatch.setattr(recognizer, "audio", audio)
         turns = []
         for c in _chunks(utterance_pcm, 4800):
             pipe.on_audio(state, c)
             turns += pipe.step(state)
         assert [t.text for t in turns] == ["I passed my exam today"]
-        assert open_at_decode == [early], open_at_decode
+        assert open_at_decode == [early] and voice_read == [early], (open_at_decode, voice_read)
+        assert state.speech["audio"][1].logp.shape == (7,)              # the voice reading is the turn's
