@@ -21,6 +21,7 @@ import numpy as np
 from agf_core.inputs.audio import SAMPLE_RATE
 from agf_core.inputs.metadata import UNKNOWN, estimate_timbre, with_timbre
 from agf_core.labels import check_emotion
+from agf_core.branches import BranchOutput
 from agf_core.recognizer import EmotionRecognizer, Prediction
 from agf_core.status import NO_FACE, ModalityStatus
 
@@ -114,6 +115,7 @@ class LivePipeline:
             state.segmenter = UtteranceSegmenter(self.options.vad)
         seg = state.segmenter
         for arrived, rate, x in state.take_audio():
+            self.metrics("take", state.session.session_id, waited_s=round(time.time() - arrived, 4))
             was_listening = seg.in_speech
             utterances = self._guard(state, "audio", "vad", seg.push, (rate, x)) or []
             for utt in utterances:
@@ -130,7 +132,8 @@ class LivePipeline:
                 turns += [t for t in [self.on_utterance(state, utt)] if t is not None]
         self._partial(state)
         self._early_final(state)
-        if state.session.now() - state.face_read_at >= self.options.face_every_s:
+        ending = seg.in_speech and seg.trailing_silence_s > 0   # the hangover: the turn comes first
+        if not ending and state.session.now() - state.face_read_at >= self.options.face_every_s:
             frame = state.take_frame()
             if frame is not None:
                 state.face_read_at = frame[0]
@@ -194,7 +197,7 @@ class LivePipeline:
             with self._asr_lock:
                 self._asr_running -= 1
         voice = self._guard(state, "audio", "audio_emotion", self.recognizer.audio, (SAMPLE_RATE, audio))
-        state.early = (key, words, voice)
+        state.early = (key, words, voice, self._read_words(state, words) if words else None)
 
     def _face(self, state: LiveState, t: float, frame: np.ndarray) -> None:
         refreshed = self._guard(state, "video", "face", state.face.push, frame, t, self.recognizer)
@@ -234,7 +237,7 @@ class LivePipeline:
                 state.notice = NOT_CAUGHT
         turn = None
         if text:
-            turn = self._turn(state, text, "speech")
+            turn = self._turn(state, text, "speech", early[3] if early else None)
             self.metrics("final", state.session.session_id, text=text, start_s=utt.start_s, end_s=utt.end_s)
         elif audio_out is not None:  # nothing intelligible: the voice still counts
             turn = self._turn(state, "", "speech")
@@ -274,16 +277,24 @@ class LivePipeline:
             return None
         return self._turn(state, str(text).strip(), "typed")
 
-    def _turn(self, state: LiveState, text: str, source: str) -> Turn:
-        with state.turn_lock:
-            return self._turn_locked(state, text, source)
+    def _read_words(self, state: LiveState, text: str) -> tuple[int, BranchOutput | None]:
+        """The text model's reading of `text` in the context of the conversation so far, with the number of turns
+        that context had (a reading made early is used only if no turn came in between)."""
+        with state.lock:
+            turns = len(state.session.transcript)
+            context = [u["text"] for u in state.session.transcript[-self.options.context_turns:]]
+        return turns, self._guard(state, "text", "text_emotion", self.recognizer.text, text, context)
 
-    def _turn_locked(self, state: LiveState, text: str, source: str) -> Turn:
+    def _turn(self, state: LiveState, text: str, source: str, reading: tuple | None = None) -> Turn:
+        with state.turn_lock:
+            return self._turn_locked(state, text, source, reading)
+
+    def _turn_locked(self, state: LiveState, text: str, source: str, reading: tuple | None) -> Turn:
         words = None  # the text model's reading of these words alone, for the reply
         if text:
-            with state.lock:
-                context = [u["text"] for u in state.session.transcript[-self.options.context_turns:]]
-            out = self._guard(state, "text", "text_emotion", self.recognizer.text, text, context)
+            if reading is None or reading[1] is None or reading[0] != len(state.session.transcript):
+                reading = self._read_words(state, text)
+            out = reading[1]
             if out is not None:
                 with state.lock:
                     state.speech["text"] = (state.session.now(), out)
@@ -362,6 +373,7 @@ class LivePipeline:
         finally:
             q = state.latency_ms.setdefault(stage, deque(maxlen=self.options.latency_window))
             q.append((time.perf_counter() - t0) * 1000)
+            self.metrics("stage", state.session.session_id, stage=stage, seconds=round(q[-1] / 1000, 4))
 
     def _guard(self, state: LiveState, modality: str, stage: str, fn, *args):
         """Run one stage; on failure mark the modality failed (its last output expires) and return None."""

@@ -256,10 +256,17 @@ def test_the_final_words_are_decoded_during_the_hangover_and_used_once(recognize
             voice_read.append(state.segmenter.in_speech)
             return read_voice(recognizer, chunk)
         monkeypatch.setattr(recognizer, "audio", audio)
+        words_read, read_words = [], type(recognizer).text
+
+        def text(words, context=(), state=state):
+            words_read.append(state.segmenter.in_speech)
+            return read_words(recognizer, words, context)
+        monkeypatch.setattr(recognizer, "text", text)
         turns = []
         for c in _chunks(utterance_pcm, 4800):
             pipe.on_audio(state, c)
             turns += pipe.step(state)
         assert [t.text for t in turns] == ["I passed my exam today"]
         assert open_at_decode == [early] and voice_read == [early], (open_at_decode, voice_read)
+        assert words_read == [early]                                      # the words' emotion, in context
         assert state.speech["audio"][1].logp.shape == (7,)              # the voice reading is the turn's
