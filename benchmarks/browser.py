@@ -248,6 +248,7 @@ def measure(seconds: float, folder: Path) -> dict:
         events = page.evaluate("window.__agf")
         typed = list(zip(page.evaluate("window.__agfEnter"), typed))   # (Enter pressed on the page's clock, message)
         counts["typed_timings"] = page.evaluate("window.agfText.timings")   # [sent, answered, shown] per message
+        counts["view_timings"] = page.evaluate("window.agfView.timings")    # [answered, turns] per changed view
         page.screenshot(path=str(folder / "page.png"), full_page=True)
         browser.close()
     (folder / "page.json").write_text(json.dumps({"events": events, "counts": counts}))   # for a closer look
@@ -262,7 +263,7 @@ def analyse(log, events, counts, typed) -> dict:
     typed_lat = [first_time(events, "chat", t0, lambda text, m=message: m in text) - t0 for t0, message in typed]
     received_s = sum(e["samples"] / e["rate"] for e in log if e["event"] == "chunk")   # what the server got
     sent_s = counts["captured"] / counts["rate"]                                     # what the page recorded
-    final_lat, onset_lat, first_words, found, on_server, to_page = [], [], [], [], [], []
+    final_lat, onset_lat, first_words, found, on_server, to_page, to_answer = [], [], [], [], [], [], []
     seen: dict[str, int] = {}                                   # how often each sentence's key word came so far
     for (s_onset, s_end), (sentence, key) in sentence_spans(speech_spans(log), received_s):
         n = seen[key] = seen.get(key, 0) + 1
@@ -275,6 +276,10 @@ def analyse(log, events, counts, typed) -> dict:
                      and t_end - 0.5 <= e["wall"] <= shown]
             on_server.append(final[0] - t_end if final else None)
             to_page.append(shown - final[0] if final else None)
+            # when the page's long poll brought the new turn: the first answer after the final words with more turns
+            answered = next((t for (t, turns), (_, before) in zip(counts["view_timings"][1:], counts["view_timings"])
+                             if final and t >= final[0] and turns > before), None)
+            to_answer.append(answered - final[0] if answered and final else None)
         listening = first_time(events, "live-words", t_onset - 0.2, lambda text: "listening" in text)
         onset_lat.append(None if listening is None else listening - t_onset)
         words = first_time(events, "live-words", t_onset, lambda text: len(text.split()) > 1 and "…" in text
@@ -291,6 +296,7 @@ def analyse(log, events, counts, typed) -> dict:
         # where the time goes: the server's clock (demo.py --metrics-log) against the page's
         "end_of_speech_to_reply_on_server": pct(on_server),
         "reply_on_server_to_on_page": pct(to_page),
+        "reply_on_server_to_view_answer_in_page": pct(to_answer),
         "typed_enter_to_server_start": pct([e["wall"] - e["handler_s"] - t0 for (t0, _), e in zip(typed, handled)]),
         "typed_handler_on_server": pct([e["handler_s"] for e in handled]),
         "typed_server_end_to_answer_in_page": pct([answered - e["wall"] for (_, answered, _), e

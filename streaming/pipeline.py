@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -73,6 +74,8 @@ class LivePipeline:
         # Transcriptions running now, over all sessions: a partial (a preview) is decoded only when none is, so
         # previews never slow anyone's final words when several participants speak at once.
         self._asr_running, self._asr_lock = 0, threading.Lock()
+        # beside the session workers: one partial decode at a time (all sessions) and the voice readings
+        self._beside = ThreadPoolExecutor(max_workers=3, thread_name_prefix="agf-beside")
 
     def new_state(self, participant_id: str = "") -> LiveState:
         state = LiveState(SessionState(participant_id=participant_id), FaceWindow(self.options.video))
@@ -148,7 +151,9 @@ class LivePipeline:
         return turns
 
     def _partial(self, state: LiveState) -> None:
-        """Re-decode the growing utterance about once a second, so words appear while the person speaks."""
+        """Re-decode the growing utterance about once a second, so words appear while the person speaks. The
+        decode runs beside the worker, which goes on reading the audio: when the person stops, the final words
+        start decoding at once instead of after the preview (the Whisper model has two workers)."""
         seg = state.segmenter
         audio = seg.current_audio()
         if audio is None or state.inbox.audio or seg.trailing_silence_s > 0.1:
@@ -161,6 +166,11 @@ class LivePipeline:
             if self._asr_running:
                 return
             self._asr_running += 1
+        with state.lock:
+            since, state.listening.partial_audio_s = state.listening.since_s, seconds
+        state.partial_job = self._beside.submit(self._partial_words, state, audio, since)
+
+    def _partial_words(self, state: LiveState, audio: np.ndarray, since: float | None) -> None:
         try:
             with self._timed(state, "asr_partial"):
                 text = self._transcribe_once(audio)
@@ -171,9 +181,11 @@ class LivePipeline:
             with self._asr_lock:
                 self._asr_running -= 1
         with state.lock:
-            state.listening.partial, state.listening.partial_audio_s = text, seconds
+            if state.listening.since_s != since:
+                return   # that utterance has ended meanwhile: its final words are already shown
+            state.listening.partial = text
             state.changed()
-        self.metrics("partial", state.session.session_id, text=text, audio_s=seconds)
+        self.metrics("partial", state.session.session_id, text=text, audio_s=len(audio) / SAMPLE_RATE)
 
     def _early_final(self, state: LiveState) -> None:
         """While the hangover runs, read the audio the utterance will have if this silence ends it: its words
@@ -185,6 +197,9 @@ class LivePipeline:
         key = (seg.speech_start_s, None if audio is None else len(audio))
         if audio is None or (state.early is not None and state.early[0] == key):
             return
+        # the voice is read beside the words, on the other core
+        voice = self._beside.submit(self._guard, state, "audio", "audio_emotion", self.recognizer.audio,
+                                    (SAMPLE_RATE, audio))
         with self._asr_lock:
             self._asr_running += 1
         try:
@@ -192,12 +207,12 @@ class LivePipeline:
                 words = self._transcribe_once(audio)
         except Exception:  # noqa: BLE001  the final decode runs as usual
             log.exception("early transcription failed (session %s)", state.session.session_id)
-            return
+            words = None
         finally:
             with self._asr_lock:
                 self._asr_running -= 1
-        voice = self._guard(state, "audio", "audio_emotion", self.recognizer.audio, (SAMPLE_RATE, audio))
-        state.early = (key, words, voice, self._read_words(state, words) if words else None)
+        if words is not None:
+            state.early = (key, words, voice.result(), self._read_words(state, words) if words else None)
 
     def _face(self, state: LiveState, t: float, frame: np.ndarray) -> None:
         refreshed = self._guard(state, "video", "face", state.face.push, frame, t, self.recognizer)

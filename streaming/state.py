@@ -7,6 +7,7 @@ Every field the worker and the handlers share is read and written under `lock`.
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ class LiveState:
     session: SessionState = field(default_factory=SessionState)
     face: FaceWindow = field(default_factory=FaceWindow)
     segmenter: UtteranceSegmenter | None = None      # made by the worker: only the worker touches it
+    partial_job: Future | None = None  # the partial decode running beside the worker, if any
     # ((start s, samples), words, voice reading): the utterance read during the hangover (worker only)
     early: tuple | None = None
     inbox: Inbox = field(default_factory=Inbox)

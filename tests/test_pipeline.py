@@ -173,9 +173,38 @@ def test_partial_words_appear_while_speaking(recognizer, utterance_pcm):
     for c in _chunks(utterance_pcm, 12000):
         pipe.on_audio(state, c)
         pipe.step(state)
+        if state.partial_job is not None:
+            state.partial_job.result()                 # decoded beside the worker, which went on meanwhile
         seen.append((state.listening.since_s is not None, state.listening.partial))
     assert any(listening for listening, _ in seen)
     assert ("I passed" in [p for _, p in seen]) and state.listening.since_s is None   # final replaced it
+
+
+def test_the_final_words_do_not_wait_for_a_partial_and_a_late_partial_is_dropped(recognizer, utterance_pcm):
+    """A preview still decoding when the utterance ends neither delays its final words nor replaces them."""
+    import threading
+    release = threading.Event()
+
+    class SlowPreview:
+        calls = 0
+
+        def __call__(self, audio16k):
+            self.calls += 1
+            if self.calls == 1:            # the first decode is a partial: it hangs until released
+                release.wait(60)
+            return "I passed"
+    pipe = LivePipeline(recognizer, SlowPreview(), TemplateReply(), PipelineOptions(partial_every_s=0.5))
+    state = pipe.new_state()
+    turns = []
+    for c in _chunks(utterance_pcm, 12000):
+        pipe.on_audio(state, c)
+        turns += pipe.step(state)
+    pipe.close(state)
+    turns += pipe.drain(state)
+    assert [t.text for t in turns] == ["I passed"] and not state.partial_job.done()
+    release.set()
+    state.partial_job.result()
+    assert state.listening.since_s is None and state.listening.partial == ""
 
 
 def test_local_mode_without_devices_exits_with_a_clear_message():

@@ -56,11 +56,12 @@ def whisper_model_path(name: str) -> str:
 
 @functools.lru_cache(maxsize=2)
 def load_whisper(name: str = DEFAULT_WHISPER, compute_type: str = "int8"):
-    """One faster-whisper model per process, shared by the audio encoder and the transcriber;
-    it uses as many threads as torch (see device.set_threads)."""
+    """One faster-whisper model per process, shared by the audio encoder and the transcriber; each call uses
+    as many threads as torch (see device.set_threads). Two workers, so that the voice's encoder pass need not
+    wait for a transcription running in another thread (the weights are shared, not copied)."""
     from faster_whisper import WhisperModel
     return WhisperModel(whisper_model_path(name), device="cpu", compute_type=compute_type,
-                        cpu_threads=torch.get_num_threads())
+                        cpu_threads=torch.get_num_threads(), num_workers=2)
 
 
 @functools.lru_cache(maxsize=2)
