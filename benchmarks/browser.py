@@ -264,11 +264,14 @@ def analyse(log, events, counts, typed) -> dict:
     received_s = sum(e["samples"] / e["rate"] for e in log if e["event"] == "chunk")   # what the server got
     sent_s = counts["captured"] / counts["rate"]                                     # what the page recorded
     final_lat, onset_lat, first_words, found, on_server, to_page, to_answer = [], [], [], [], [], [], []
-    seen: dict[str, int] = {}                                   # how often each sentence's key word came so far
     for (s_onset, s_end), (sentence, key) in sentence_spans(speech_spans(log), received_s):
-        n = seen[key] = seen.get(key, 0) + 1
         t_onset, t_end = captured_at(s_onset, ends, arrivals), captured_at(s_end, ends, arrivals)
-        shown = first_time(events, "said", t_onset, lambda text, k=key, n=n: text.lower().count(k) >= n)
+        # the first new occurrence of the key word in the participant's turns since the onset, within 5 s of the
+        # end (a sentence heard wrong is not found, rather than matched to the next time it is said)
+        before = max([e for e in events if e["id"] == "said" and e["t"] < t_onset], key=lambda e: e["t"],
+                     default={"text": ""})["text"].lower().count(key)
+        shown = first_time(events, "said", t_onset, lambda text, k=key, c=before: text.lower().count(k) > c)
+        shown = shown if shown is not None and shown - t_end <= 5.0 else None
         found.append(shown is not None)
         if shown is not None:
             final_lat.append(shown - t_end)

@@ -45,6 +45,21 @@ _STATED = re.compile(_SUBJECT + _NEGATION + r"(?:\s+feel(?:ing)?)?\s+" + _INTENS
 # "I don't feel happy", "I do not feel good"
 _STATED_DONT = re.compile(r"\bi\s+(?P<neg>don['’]t|do not|didn['’]t|did not|never)\s+feel\s+" + _INTENSIFIERS
                           + _FEELING, re.IGNORECASE)
+# "This is so frustrating", "It was terrifying", "How annoying": what something does to the speaker, said of the
+# thing. Each word maps to the feeling adjective the replies use ("You say you're frustrated"). Praise ("this is
+# great") is left out: it is as often sarcastic as not, and a miss only falls back to the text model.
+EVALUATIONS: dict[str, str] = {
+    "frustrating": "frustrated", "annoying": "annoyed", "infuriating": "infuriated", "irritating": "irritated",
+    "maddening": "mad", "upsetting": "upset", "heartbreaking": "heartbroken", "depressing": "down",
+    "disappointing": "disappointed", "devastating": "devastated", "scary": "scared", "terrifying": "terrified",
+    "frightening": "frightened", "worrying": "worried", "stressful": "stressed", "nerve-racking": "nervous",
+    "nerve-wracking": "nervous", "disgusting": "disgusted", "revolting": "revolted", "sickening": "sickened",
+    "gross": "grossed out", "shocking": "shocked", "surprising": "surprised", "astonishing": "astonished",
+}
+_EVALUATION = "(?P<word>" + "|".join(re.escape(w) for w in sorted(EVALUATIONS, key=len, reverse=True)) + r")\b"
+_EVALUATED = re.compile(r"(?:\b(?:this|that|it|which|everything|today)\s*(?:['’]s|is|was|has been|['’]s been|feels|felt|"
+                        r"seems|gets|got)" + _NEGATION + r"\s+" + _INTENSIFIERS + r"|^\s*(?:so|how|what an?)\s+"
+                        + _INTENSIFIERS + ")" + _EVALUATION, re.IGNORECASE)
 # "great" and "good" also praise things ("I'm good at chess", "I got great news"): only as a state.
 _NOT_A_STATE = re.compile(r"^\s+(?:at|with|for|to|on|news|job|idea|time|day|thing|stuff)\b", re.IGNORECASE)
 
@@ -115,11 +130,13 @@ def emotion_of_word(word: str) -> str:
 
 
 def stated_feeling(text: str) -> StatedFeeling | None:
-    """The last explicit first-person feeling in `text` (the last wins: "I was scared, now I'm relieved")."""
+    """The last explicit feeling in `text`, said of oneself or of what caused it ("this is so frustrating");
+    the last wins: "I was scared, now I'm relieved"."""
     found = []
-    for pattern in (_STATED, _STATED_DONT):
+    for pattern in (_STATED, _STATED_DONT, _EVALUATED):
         for m in pattern.finditer(text):
             word = m.group("word").lower()
+            word = EVALUATIONS.get(word, word)       # "frustrating" -> "frustrated"
             if word in ("good", "great", "down", "low", "alone") and _NOT_A_STATE.match(text[m.end():]):
                 continue
             ironic = bool(m.groupdict().get("lead"))  # "like I'm happy" denies it

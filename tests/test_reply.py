@@ -58,6 +58,8 @@ def reply():
     ("I'm so happy today!", ("joy", 0.9), "joy"),
     ("I'm not happy", ("joy", 0.6), "sadness"),
     ("I don't feel good today", ("joy", 0.5), "sadness"),
+    ("This is so frustrating.", ("sadness", 0.37), "anger"),  # said of the thing: a feeling all the same
+    ("It was terrifying", ("neutral", 0.4), "fear"),
 ])
 def test_a_stated_feeling_is_followed_whatever_the_face_shows(reply, text, words, stated):
     for face in EMOTIONS:
@@ -68,6 +70,17 @@ def test_a_stated_feeling_is_followed_whatever_the_face_shows(reply, text, words
             assert not re.search(r"\b(?:wonderful|lovely|love that|cheerful|smil)", body), out
         else:
             assert not re.search(r"\b(?:sorry|must be hard|down|frustrat|worried)", body), out
+
+
+@pytest.mark.parametrize("text, stated", [
+    ("How annoying!", ("anger", "annoyed", False)), ("That's not scary at all", ("neutral", "scared", True)),
+    ("So depressing.", ("sadness", "down", False)), ("That is a scary dog", None), ("this is great", None),
+    ("The frustrating part is the wait", None), ("Is this scary?", None),
+])
+def test_an_evaluation_is_read_as_the_feeling_it_causes(text, stated):
+    from streaming.reply_cues import stated_feeling
+    got = stated_feeling(text)
+    assert (None if got is None else (got.emotion, got.word, got.denied)) == stated, got
 
 
 def test_a_denied_feeling_is_not_answered(reply):
