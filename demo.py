@@ -49,6 +49,7 @@ from streaming.worker import ensure_worker, finish, stop_worker  # noqa: E402
 
 log = logging.getLogger("demo")
 PRIVATE = {"api_visibility": "private"}  # the page's own events only: no API endpoint, not in the API docs
+WEBCAM = {"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}}   # the camera's getUserMedia constraints
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,8 @@ class DemoOptions:
     metrics_log: str = ""       # a file for wall-clock live-path events (benchmarks/browser.py); off when ""
     # CPU threads per model call. One: each session's worker, the ASR and (on a test machine) the browser each
     # want a core, and two threads per call oversubscribe two cores: end of speech -> reply on the page went
-    # from 1.52 to 0.98 s median in the browser benchmark (reports/benchmark_browser.json).
+    # from 1.52 to 0.98 s median in the browser benchmark at 4632718 (both ~0.7 s low: the benchmark then
+    # placed sentences by their position in the wav, see benchmarks/browser.py).
     threads: int = 1
 
 
@@ -270,8 +272,10 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
         with gr.Column(visible=False) as live:
             with gr.Row():
                 with gr.Column(scale=1):
+                    # Gradio asks the camera for up to 1920x1440 and sends every streamed frame as a JPEG of that
+                    # size; the face crop is 48x48, so 640x480 is plenty and far lighter for both ends.
                     webcam = gr.Image(sources=["webcam"], streaming=True, label="Webcam", type="numpy",
-                                      elem_id="webcam")
+                                      elem_id="webcam", webcam_options=gr.WebcamOptions(constraints=WEBCAM))
                     mic = gr.Button("Start microphone", elem_id="mic-button")
                     gr.HTML("", elem_id="mic-notice")        # filled by assets/capture.html
                     token = gr.HTML("", elem_id="capture-token", container=False)

@@ -63,13 +63,13 @@ def missing_tools() -> list[str]:
 
 def make_media(folder: Path, sentences=SENTENCES, pause_s: float = 1.0, lead_s: float = 1.0, tail_s: float = 4.0,
                photo: Path = ROOT / "tests/assets/grace_hopper.jpg") -> tuple[Path, Path, list[tuple[float, float]]]:
-    """A y4m of a face photo and a 48 kHz mono wav of the sentences with pauses; returns the speech
-    (onset, end) of each sentence in the wav, in seconds, found from its loudness."""
+    """A 1280x720 y4m of a face photo (a common webcam's size) and a 48 kHz mono wav of the sentences with pauses;
+    returns the speech (onset, end) of each sentence in the wav, in seconds, found from its loudness."""
     import soundfile as sf
     folder.mkdir(parents=True, exist_ok=True)
     y4m, wav = folder / "face.y4m", folder / "speech.wav"
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-loop", "1", "-i", str(photo), "-t", "3", "-r", "10",
-                    "-vf", "scale=640:480,setsar=1", "-pix_fmt", "yuv420p", str(y4m)], check=True)
+                    "-vf", "scale=1280:720,setsar=1", "-pix_fmt", "yuv420p", str(y4m)], check=True)
     parts, spans, t = [np.zeros(int(48000 * lead_s), np.float32)], [], lead_s
     for i, (sentence, _) in enumerate(sentences):
         raw = folder / f"s{i}.wav"

@@ -46,6 +46,10 @@ def test_live_session_in_chromium(media, server):
         # webcam and microphone: the fake microphone plays three sentences with 1 s pauses
         start_streams(page, webcam=True)
         expect(page.locator("#status")).to_contain_text("face: ok", timeout=30_000)
+        # the 1280x720 camera is asked for 640x480: the frames the page encodes and streams are that size
+        size = page.evaluate("(() => { const s = document.querySelector('#webcam video').srcObject"
+                             ".getVideoTracks()[0].getSettings(); return [s.width, s.height]; })()")
+        assert size == [640, 480], size
         expect(page.locator("#live-words")).to_contain_text("listening", timeout=30_000)
         page.screenshot(path=str(OUTPUT / "speaking.png"), full_page=True)
         last_key = SENTENCES[-1][1]
