@@ -140,6 +140,17 @@ class VideoBranch:
         h, logp = self.windows(np.asarray(crops)[None])
         return BranchOutput(h[0], logp[0])
 
+    def crop_features(self, crops: list[np.ndarray]) -> np.ndarray:
+        """uint8 crops (T, 48, 48) -> the trunk features of each, as seen and mirrored (T, 2, C): what a
+        live window keeps per frame, so each frame goes through the network once, not once per refresh."""
+        return self.window_trunks(np.asarray(crops)[None])[0]
+
+    @torch.no_grad()
+    def from_features(self, features: list[np.ndarray]) -> BranchOutput:
+        """The window's emotion from per-frame `crop_features` (the same as `from_crops` on those crops)."""
+        h, logp = window_top(self.net, torch.from_numpy(np.stack(features))[None])   # (1, D), (1, 7)
+        return BranchOutput(h[0].numpy(), logp[0].numpy())
+
     @torch.no_grad()
     def windows(self, windows: np.ndarray, size: int = 64) -> tuple[np.ndarray, np.ndarray]:
         """uint8 crop windows (N, T, 48, 48) -> pooled embeddings (N, 256) and log-probabilities (N, 7)."""

@@ -164,6 +164,21 @@ class EmotionRecognizer:
             raise ValueError("video_from_crops needs at least one face crop (from EmotionRecognizer.face)")
         return self._video.from_crops(crops)
 
+    def face_features(self, crop: np.ndarray) -> np.ndarray:
+        """One crop from `face` -> its features (2, C) for `video_from_features`: a live window computes each
+        frame's once instead of re-running the network on the whole window at every refresh."""
+        crop = np.asarray(crop)
+        if crop.dtype != np.uint8 or crop.shape != (self._video.config.image_size,) * 2:
+            raise ValueError(f"a face crop must be uint8 {(self._video.config.image_size,) * 2} (from "
+                             f"EmotionRecognizer.face), got {crop.dtype} {crop.shape}")
+        return self._video.crop_features([crop])[0]
+
+    def video_from_features(self, features: list[np.ndarray]) -> BranchOutput:
+        """The face's emotion over a window of `face_features` (1 to 8); equal to `video_from_crops`."""
+        if not features:
+            raise ValueError("video_from_features needs at least one crop's features (from face_features)")
+        return self._video.from_features(features)
+
     def video(self, frames: list[np.ndarray]) -> BranchOutput | None:
         """The face's emotion over up to 8 evenly spaced frames; None when no frame shows a face."""
         if not isinstance(frames, (list, tuple)) or len(frames) == 0:

@@ -41,6 +41,7 @@ class FakeBranches:
         self.r = recognizer
         self.crop = recognizer.face(face_photo)
         self.video_out = recognizer.video_from_crops([self.crop.crop] * 8)
+        self.features = recognizer.face_features(self.crop.crop)
         self.audio_out = recognizer.audio((16000, speech16k))
         self.text_out = recognizer.text("I passed my exam today")
 
@@ -48,6 +49,12 @@ class FakeBranches:
         return self.crop
 
     def video_from_crops(self, crops):
+        return self.video_out
+
+    def face_features(self, crop):
+        return self.features
+
+    def video_from_features(self, features):
         return self.video_out
 
     def audio(self, audio):

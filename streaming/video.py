@@ -23,9 +23,10 @@ class VideoOptions:
 
 @dataclass
 class FaceWindow:
-    """Rolling window of face crops for one session."""
+    """Rolling window of face crops for one session, with each crop's network features (computed once)."""
     options: VideoOptions = field(default_factory=VideoOptions)
     crops: deque = field(default_factory=deque)
+    features: deque = field(default_factory=deque)   # recognizer.face_features of each crop, (2, C) each
     last_face_t: float = -1e9
     last_refresh_t: float = -1e9
     output: BranchOutput | None = None
@@ -39,21 +40,25 @@ class FaceWindow:
             self.box = None
             if t - self.last_face_t > self.options.forget_s:
                 self.crops.clear()
+                self.features.clear()
                 self.output = None
             return False
         self.box, self.last_face_t = face.box, t
         self.crops.append(face.crop)
+        self.features.append(recognizer.face_features(face.crop))   # each frame through the network once
         while len(self.crops) > self.options.window:
             self.crops.popleft()
+            self.features.popleft()
         if t - self.last_refresh_t < self.options.refresh_s:
             return False
         self.last_refresh_t = t
-        self.output = recognizer.video_from_crops(list(self.crops))
+        self.output = recognizer.video_from_features(list(self.features))
         return True
 
     def expire(self) -> None:
         """Forget the window (its stage failed): a stale face must not stand in for the current one."""
         self.crops.clear()
+        self.features.clear()
         self.output, self.box = None, None
 
     @property

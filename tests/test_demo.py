@@ -138,7 +138,7 @@ def test_a_held_view_request_answers_when_the_words_change(pipe, study, capture)
     for bad in ("-1", "99", "soon"):
         refused = client.get(f"/agf/view?token={token}&key={key}&wait={bad}")
         assert refused.status_code == 400 and f"wait='{bad}'" in refused.json()["error"]
-    assert client.get(f"/agf/view?token=wrong&wait=1").status_code == 403
+    assert client.get("/agf/view?token=wrong&wait=1").status_code == 403
 
 
 def test_frames_are_queued_and_the_timer_shows_the_face(pipe, state, face_photo):

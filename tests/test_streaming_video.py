@@ -20,6 +20,33 @@ def test_window_fills_refreshes_and_is_bounded(recognizer, face_photo):
     assert abs(w.output.probs.sum() - 1) < 1e-5 and w.output.embedding.shape == (256,)
 
 
+def test_the_window_computes_each_crop_once_and_predicts_as_the_whole_window_would(recognizer, face_photo):
+    """The live window keeps each crop's network features: its prediction equals running the network on the
+    window's crops, and each refresh costs one crop, not eight."""
+    import cv2
+    w, calls = FaceWindow(VideoOptions(window=8, refresh_s=0.0)), []
+    real = recognizer.face_features
+
+    class Counting:
+        def __getattr__(self, name):
+            return getattr(recognizer, name)
+
+        def face_features(self, crop):
+            calls.append(1)
+            return real(crop)
+    for t in range(12):             # a face that turns a little from frame to frame: the crops differ
+        turned = cv2.warpAffine(face_photo, cv2.getRotationMatrix2D((256, 240), t - 6, 1.0), face_photo.shape[1::-1])
+        w.push(_webcam(turned), t * 0.1, Counting())
+    assert len(calls) == 12 and len(w.crops) == len(w.features) == 8
+    whole = recognizer.video_from_crops(list(w.crops))
+    np.testing.assert_allclose(w.output.logp, whole.logp, atol=1e-5)
+    np.testing.assert_allclose(w.output.embedding, whole.embedding, atol=1e-5)
+    with pytest.raises(ValueError, match="uint8"):
+        recognizer.face_features(np.zeros((48, 48), np.float32))
+    with pytest.raises(ValueError, match="at least one"):
+        recognizer.video_from_features([])
+
+
 def test_no_face_clears_the_window_after_forget_time(recognizer, face_photo):
     w = FaceWindow(VideoOptions(forget_s=1.0))
     w.push(_webcam(face_photo), 0.0, recognizer)
