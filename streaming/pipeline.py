@@ -47,7 +47,8 @@ class PipelineOptions:
     context_turns: int = 2
     latency_window: int = 200       # recent timings kept per stage
     partial_every_s: float = 1.0    # re-decode the growing utterance this often while the person speaks
-    partial_min_s: float = 0.6      # ... once it is this long, and only when no audio is waiting (never fall behind)
+    partial_min_s: float = 0.6      # the first once it is this long (with the 0.32 s pre-roll); only when no
+                                    # audio is waiting (never fall behind)
     face_every_s: float = 0.2       # read the newest webcam frame at most this often (the rest are dropped)
     asr_attempts: int = 2           # a failed transcription is retried once with the same audio
     # Decode the final words as soon as the silence after speech is as long as what an utterance keeps
@@ -159,7 +160,9 @@ class LivePipeline:
         if audio is None or state.inbox.audio or seg.trailing_silence_s > 0.1:
             return       # nothing to show, behind, or maybe at the end: keep the worker free for the final words
         seconds = len(audio) / SAMPLE_RATE
-        due = seconds - state.listening.partial_audio_s >= self.options.partial_every_s
+        # the first preview as soon as the utterance is partial_min_s long, then every partial_every_s
+        due = state.listening.partial_audio_s == 0.0 or \
+            seconds - state.listening.partial_audio_s >= self.options.partial_every_s
         if seconds < self.options.partial_min_s or not due:
             return
         with self._asr_lock:

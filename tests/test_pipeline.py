@@ -135,7 +135,7 @@ def _speak_and_drain(pipe, state, pcm):
 
 def test_a_failed_transcription_is_retried_with_the_same_audio(recognizer, utterance_pcm):
     asr = FlakyTranscriber(fails=1)
-    pipe = LivePipeline(recognizer, asr, TemplateReply(), PipelineOptions(partial_every_s=1e9))
+    pipe = LivePipeline(recognizer, asr, TemplateReply(), PipelineOptions(partial_min_s=1e9))
     state = pipe.new_state()
     turns = _speak_and_drain(pipe, state, utterance_pcm)
     assert asr.calls == 2 and turns[0].text == "I passed my exam today" and state.notice == ""
@@ -143,7 +143,7 @@ def test_a_failed_transcription_is_retried_with_the_same_audio(recognizer, utter
 
 def test_asr_that_fails_twice_or_returns_no_str_asks_to_repeat(recognizer, utterance_pcm):
     for asr in (FlakyTranscriber(fails=5), FakeTranscriber(text=None)):
-        pipe = LivePipeline(recognizer, asr, TemplateReply(), PipelineOptions(partial_every_s=1e9))
+        pipe = LivePipeline(recognizer, asr, TemplateReply(), PipelineOptions(partial_min_s=1e9))
         state = pipe.new_state()
         turns = _speak_and_drain(pipe, state, utterance_pcm)
         assert "couldn't catch that" in state.notice
@@ -254,7 +254,7 @@ def test_typed_and_spoken_turns_take_turns(recognizer):
 def test_final_words_show_before_the_reply_is_ready(recognizer, utterance_pcm):
     from streaming.reply import Reply
     seen = []
-    pipe = LivePipeline(recognizer, FakeTranscriber(), None, PipelineOptions(partial_every_s=1e9))
+    pipe = LivePipeline(recognizer, FakeTranscriber(), None, PipelineOptions(partial_min_s=1e9))
     state = pipe.new_state()
 
     def reply(said, history=()):          # what the page would show while the reply is being made
@@ -271,7 +271,7 @@ def test_the_final_words_are_decoded_during_the_hangover_and_used_once(recognize
     while the segmenter still waits out the hangover, and those readings are the turn's; without `early_final`
     they come after the utterance ended."""
     for early in (True, False):
-        pipe = LivePipeline(recognizer, None, TemplateReply(), PipelineOptions(partial_every_s=1e9, early_final=early))
+        pipe = LivePipeline(recognizer, None, TemplateReply(), PipelineOptions(partial_min_s=1e9, early_final=early))
         state = pipe.new_state()
         open_at_decode = []
 
