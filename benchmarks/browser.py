@@ -283,10 +283,12 @@ def analyse(log, events, counts, typed) -> dict:
             answered = next((t for (t, turns), (_, before) in zip(counts["view_timings"][1:], counts["view_timings"])
                              if final and t >= final[0] and turns > before), None)
             to_answer.append(answered - final[0] if answered and final else None)
-        listening = first_time(events, "live-words", t_onset - 0.2, lambda text: "listening" in text)
+        # "listening…" with no words yet: this utterance's (the previous one's final words may still be showing)
+        listening = first_time(events, "live-words", t_onset - 0.2,
+                               lambda text: "listening" in text and not text.split("…", 1)[-1].strip())
         onset_lat.append(None if listening is None else listening - t_onset)
-        words = first_time(events, "live-words", t_onset, lambda text: len(text.split()) > 1 and "…" in text
-                           and len(text.split("…", 1)[1].strip()) > 0)
+        words = None if listening is None else first_time(
+            events, "live-words", listening, lambda text: "…" in text and len(text.split("…", 1)[1].split()) > 1)
         first_words.append(None if words is None or words > t_end + 1 else words - t_onset)
     return {
         "speech_received_over_sent": round(received_s / sent_s, 4) if sent_s else None,
