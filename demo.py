@@ -31,7 +31,7 @@ from agf_core.models.audio import PACKAGED_WHISPER  # noqa: E402
 from agf_core.transcriber import TranscriberOptions  # noqa: E402
 from agf_core.labels import EMOTIONS, MODALITIES  # noqa: E402
 from agf_core.inputs.metadata import VOCAB  # noqa: E402
-from streaming.charts import MODALITY_NAMES, importance_figure, modality_bars_figure, timeline_figure  # noqa: E402
+from streaming.charts import MODALITY_NAMES, importance_chart, modality_bars_chart, timeline_chart  # noqa: E402
 from streaming.pipeline import LivePipeline, latency_summary  # noqa: E402
 from streaming.state import LiveState  # noqa: E402
 from streaming import ASSETS  # noqa: E402
@@ -115,21 +115,21 @@ def headline(state: LiveState) -> str:
     return f"### Right now: {smoother.label} ({p:.0%})"
 
 
-CHARTS_EVERY_S = 1.0   # plotly figures cost the server and the browser far more than text: at most 1 Hz
+CHARTS_EVERY_S = 1.0   # the charts change slowly: at most once a second
 
 
 def view(state: LiveState, charts: bool = True) -> tuple:
     """Headline, notice, timeline, importance, per-modality bars and status; with `charts=False` the three
     figures are left as they are on the page. (The live words and the conversation reach the page through
     /agf/view, streaming/capture.py.)"""
-    with state.lock:                # a snapshot; the figures are built after, so the worker never waits on plotly
+    with state.lock:                # a snapshot; the charts are built after, so the worker never waits on them
         text = headline(state), state.notice
         status = status_line(state)
         if charts:                  # only a full view is "rendered": a lighter one is followed by the figures
             state.rendered, state.charts_at = state.version, time.monotonic()
             rows = list(state.session.timeline)
             per_modality = dict(state.last.per_modality) if state.last is not None else {}
-    figures = (timeline_figure(rows), importance_figure(rows), modality_bars_figure(per_modality)) if charts \
+    figures = (timeline_chart(rows), importance_chart(rows), modality_bars_chart(per_modality)) if charts \
         else (gr.skip(),) * 3
     return (*text, *figures, status)
 
@@ -289,10 +289,10 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
                     head = gr.Markdown(elem_id="headline")
                     gr.HTML(live_words_html(None, ""), elem_id="live-words")   # kept live by assets/capture.html
                     notice = gr.Markdown(elem_id="notice")
-                    timeline = gr.Plot(label="Timeline", elem_id="timeline")
+                    timeline = gr.HTML(timeline_chart([]), elem_id="timeline")      # inline SVG: see charts.py
                     with gr.Row():
-                        importance = gr.Plot(label="Modality importance", elem_id="importance")
-                        bars = gr.Plot(label="Per modality", elem_id="bars")
+                        importance = gr.HTML(importance_chart([]), elem_id="importance")
+                        bars = gr.HTML(modality_bars_chart({}), elem_id="bars")
             with gr.Row():
                 with gr.Column(scale=2):
                     gr.HTML(conversation_html([], []), elem_id="chat")         # kept live by assets/capture.html

@@ -42,6 +42,12 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 OBSERVER = """
 window.__agf = [];
 window.__agfEnter = [];
+window.__agfLong = [];       // the page's main thread busy for 50 ms or more: [start, duration] in seconds
+try {
+  new PerformanceObserver((list) => { for (const e of list.getEntries())
+    window.__agfLong.push([(performance.timeOrigin + e.startTime) / 1000, e.duration / 1000]); })
+    .observe({ type: "longtask", buffered: true });
+} catch (e) { /* no Long Tasks API */ }
 document.addEventListener("keydown", (e) => {
   if (e.key === "Enter" && e.target.closest && e.target.closest("#typed")) window.__agfEnter.push(Date.now() / 1000);
 }, true);
@@ -94,10 +100,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def demo_server(*args: str, timeout_s: float = 240, prefix: list[str] = ()):
-    """`python demo.py` on a free port (run under `prefix`, e.g. strace); yields its URL; stops it afterwards."""
+def demo_server(*args: str, timeout_s: float = 240, prefix: list[str] = (), cpus: set[int] | None = None):
+    """`python demo.py` on a free port (run under `prefix`, e.g. strace; on `cpus` only, if given); yields its
+    URL; stops it afterwards."""
     port = free_port()
-    proc = subprocess.Popen([*prefix, sys.executable, "demo.py", "--port", str(port), *args], cwd=ROOT,
+    pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
+    proc = subprocess.Popen([*prefix, sys.executable, "demo.py", "--port", str(port), *args], cwd=ROOT, preexec_fn=pin,
                             env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + timeout_s
@@ -219,12 +227,16 @@ def pct(xs: list[float]) -> dict:
             "n": len(xs), "all_s": [round(x, 3) for x in xs]}
 
 
-def measure(seconds: float, folder: Path) -> dict:
+def measure(seconds: float, folder: Path, split: bool = False) -> dict:
+    """`split`: the server on CPU 0 and the browser (with this process) on CPU 1, as a participant's browser
+    runs on their own machine; otherwise both share every core."""
     from playwright.sync_api import sync_playwright
     y4m, wav, _ = make_media(folder)
     log_path = folder / "metrics.jsonl"
     log_path.unlink(missing_ok=True)                                   # the server appends: start empty
-    with demo_server("--metrics-log", str(log_path)) as url, sync_playwright() as p:
+    if split:
+        os.sched_setaffinity(0, {1})                                   # inherited by Playwright and Chromium
+    with demo_server("--metrics-log", str(log_path), cpus={0} if split else None) as url, sync_playwright() as p:
         browser = launch(p, y4m, wav)
         page = browser.new_context(permissions=["camera", "microphone"],
                                    viewport={"width": 1400, "height": 1800}).new_page()
@@ -249,6 +261,7 @@ def measure(seconds: float, folder: Path) -> dict:
         typed = list(zip(page.evaluate("window.__agfEnter"), typed))   # (Enter pressed on the page's clock, message)
         counts["typed_timings"] = page.evaluate("window.agfText.timings")   # [sent, answered, shown] per message
         counts["view_timings"] = page.evaluate("window.agfView.timings")    # [answered, turns] per changed view
+        counts["long_tasks"] = page.evaluate("window.__agfLong")             # [start, seconds] per long task
         page.screenshot(path=str(folder / "page.png"), full_page=True)
         browser.close()
     (folder / "page.json").write_text(json.dumps({"events": events, "counts": counts}))   # for a closer look
@@ -315,12 +328,17 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", default="reports")
     ap.add_argument("--seconds", type=float, default=40.0, help="how long the microphone streams")
     ap.add_argument("--work", default="/tmp/agf_browser_bench", help="scratch folder for media and logs")
+    ap.add_argument("--split-cores", action="store_true",
+                    help="server on CPU 0, browser on CPU 1 (a participant's browser is on another machine)")
     args = ap.parse_args(argv)
     if missing_tools():
         raise SystemExit(f"needs {', '.join(missing_tools())} (apt-get install chromium ffmpeg espeak-ng sox)")
-    result = measure(args.seconds, Path(args.work))
+    if args.split_cores and (os.cpu_count() or 1) < 2:
+        raise SystemExit(f"--split-cores needs 2 CPUs; this machine has {os.cpu_count()}")
+    result = measure(args.seconds, Path(args.work), args.split_cores)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
     report = {"machine": {"cpu_count": os.cpu_count(), "load_avg_1m_at_end": os.getloadavg()[0]},
+              "cores": "server on CPU 0, browser on CPU 1" if args.split_cores else "server and browser share all",
               "commit": commit.strip(), "seconds_streamed": args.seconds, **result}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

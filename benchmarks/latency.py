@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> dict:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from agf_core.inputs.audio import to_mono_16k
     from agf_core.recognizer import default_recognizer
-    from streaming.charts import importance_figure, modality_bars_figure, timeline_figure
+    from streaming.charts import importance_chart, modality_bars_chart, timeline_chart
     from streaming.pipeline import LivePipeline
     from streaming.reply import ReplyInput, TemplateReply
     from streaming.transcriber import WhisperTranscriber
@@ -102,8 +102,8 @@ def main(argv: list[str] | None = None) -> dict:
         "audio_emotion_3s": timed(lambda: rec.audio((16000, utt16k)), max(5, args.repeats // 2)),
         "text_emotion": timed(lambda: rec.text(text, ["Hello there."]), args.repeats),
         "fusion": timed(lambda: pipe.fuse(state, "typed"), args.repeats),
-        "charts": timed(lambda: (timeline_figure(state.session.timeline), importance_figure(state.session.timeline),
-                                 modality_bars_figure(state.last.per_modality)), args.repeats),
+        "charts": timed(lambda: (timeline_chart(state.session.timeline), importance_chart(state.session.timeline),
+                                 modality_bars_chart(state.last.per_modality)), args.repeats),
         "reply": timed(lambda: pipe.reply(ReplyInput(text, "joy", 0.9), state.session.history()), args.repeats),
     }
     # end to end

@@ -149,6 +149,8 @@ class CaptureRoutes:
                 out = await run_in_threadpool(self.view, token, key, owner)
             except PermissionError as e:
                 return JSONResponse({"error": str(e)}, status_code=403)
+            if "words" in out:
+                self.pipeline.metrics("view", "", key=out["key"])      # when the page's answer left the server
             return JSONResponse(out)
 
         return [APIRoute("/agf/audio", audio, methods=["POST"], include_in_schema=False),

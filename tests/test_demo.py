@@ -86,9 +86,10 @@ def test_typed_text_is_answered_in_its_own_request(pipe, study, capture):
     view = _wait_view(state, lambda v: v["timeline"] != gr.skip())
     assert "Right now: joy" in view["headline"] and "words: ok" in view["status"]
     assert "fusion: agf_logit_ensemble (fusion.pt, calibrated)" in view["status"]
-    assert len(view["timeline"].data) == 7
-    layout = json.loads(view["timeline"].to_json())["layout"]          # unvalidated dicts (streaming/charts.py)
-    assert layout["yaxis"]["title"]["text"] == "probability" and "layout" in layout["template"]   # theme resolved
+    timeline = view["timeline"]                                        # inline SVG (streaming/charts.py)
+    assert timeline.startswith("<svg") and timeline.count("<polyline") == 7 and ">probability</text>" in timeline
+    assert [float(t) for t in timeline.split('data-t="')[1].split('"')[0].split()] == \
+        [r["t"] for r in state.session.timeline]                        # every point, at the stored time
     assert demo.refresh(state) == (gr.skip(),) * len(VIEW)          # nothing new since: the timer sends nothing
     assert client.post("/agf/text?token=wrong", content=b"hi").status_code == 403
     refused = client.post(f"/agf/text?token={token}", content=b"a" * 5001)

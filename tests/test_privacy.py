@@ -210,7 +210,7 @@ def test_researcher_view_behind_its_password(server, browser):
     context.close()
 
 
-TIMELINE_X = "Array.from(document.querySelector('#timeline .js-plotly-plot')?.data?.[0]?.x ?? [])"
+TIMELINE_X = "(document.querySelector('#timeline svg')?.dataset.t ?? '').split(' ').filter(Boolean).map(Number)"
 MESSAGES = """Object.fromEntries(["user", "bot"].map(role =>
     [role, [...document.querySelectorAll(`#chat [data-testid="${role}"]`)].map(e => e.innerText.trim())]))"""
 
