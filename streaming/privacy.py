@@ -12,7 +12,8 @@
   deletes every such file within
   `media_max_age_s` seconds, any other file (an export or researcher download that passed through Gradio)
   within `file_max_age_s`, and the whole folder at exit. Folders left by a killed server are removed at the
-  next start. The page shows no camera preview, so no image is written.
+  next start. No camera image is sent back to the page (the webcam box shows the camera inside the browser), so
+  no output image is written.
 """
 from __future__ import annotations
 
