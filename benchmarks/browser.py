@@ -150,6 +150,9 @@ def start_streams(page, webcam: bool = True) -> float:
     """Webcam (optional) then microphone; returns the wall time the microphone was started."""
     if webcam:
         page.get_by_text("Click to Access Webcam").click()
+        # Record once the preview shows a picture, as a person would (a CI run once streamed no frame at all)
+        page.wait_for_function("(() => { const v = document.querySelector('#webcam video');"
+                               " return v && v.readyState >= 2 && v.videoWidth > 0; })()", timeout=15_000)
         page.locator("#webcam button:has-text('Record')").click()
     page.locator("#mic-button").click()
     page.wait_for_function("window.agfMic && window.agfMic.running", timeout=15_000)

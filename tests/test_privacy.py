@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.browser import FLAGS, free_port as _free_port
+from benchmarks.browser import FLAGS, free_port as _free_port, start_streams
 from test_browser import ROOT, media  # noqa: F401  (media is a fixture)
 
 OUTPUT = ROOT / "tests" / "output"
@@ -84,10 +84,13 @@ def _start(browser, url: str, keep_raw: bool = False, query: str = ""):
 
 def _stream(page, seconds: float):
     from playwright.sync_api import expect
-    page.get_by_text("Click to Access Webcam").click()
-    page.locator("#webcam button:has-text('Record')").click()
-    page.locator("#mic-button").click()                                  # the page's own lossless recorder
-    expect(page.locator("#status")).to_contain_text("face: ok", timeout=30_000)
+    start_streams(page, webcam=True)
+    try:
+        expect(page.locator("#status")).to_contain_text("face: ok", timeout=30_000)
+    except AssertionError:   # keep what the page showed, for the CI log
+        OUTPUT.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(OUTPUT / "privacy_no_face.png"), full_page=True)
+        raise
     expect(page.locator("#status")).to_contain_text("voice: ok", timeout=60_000)
     page.wait_for_timeout(seconds * 1000)
 
