@@ -23,6 +23,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -105,9 +106,9 @@ def demo_server(*args: str, timeout_s: float = 240, prefix: list[str] = (), cpus
     URL; stops it afterwards."""
     port = free_port()
     pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
+    log = tempfile.TemporaryFile("w+")    # a file, not a pipe: a pipe nobody reads fills and stalls the server
     proc = subprocess.Popen([*prefix, sys.executable, "demo.py", "--port", str(port), *args], cwd=ROOT, preexec_fn=pin,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=log, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + timeout_s
     try:
         while True:
@@ -116,7 +117,8 @@ def demo_server(*args: str, timeout_s: float = 240, prefix: list[str] = (), cpus
                 break
             except OSError:
                 if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError(f"demo.py did not start: {proc.stdout.read()[-2000:] if proc.stdout else ''}")
+                    log.seek(0)
+                    raise RuntimeError(f"demo.py did not start: {log.read()[-2000:]}")
                 time.sleep(1)
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -128,6 +130,7 @@ def demo_server(*args: str, timeout_s: float = 240, prefix: list[str] = (), cpus
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()
 
 
 def launch(playwright, y4m: Path | None = None, wav: Path | None = None):

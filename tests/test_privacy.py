@@ -32,8 +32,10 @@ def server(media, tmp_path_factory):  # noqa: F811
     tmp.mkdir()
     port, db = _free_port(), root / "study.db"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TMPDIR": str(tmp), "AGF_ADMIN_PASSWORD": "s3cret-pw"}
+    log = root / "server.log"   # a file, not a pipe: a pipe nobody reads fills and stalls the server
+    out = log.open("w")
     proc = subprocess.Popen([sys.executable, "demo.py", "--port", str(port), "--store", f"sqlite:///{db}",
-                             "--study", "e2e", "--retention-days", "30"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                             "--study", "e2e", "--retention-days", "30"], cwd=ROOT, env=env, stdout=out,
                             stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 180
     while time.time() < deadline:
@@ -42,15 +44,17 @@ def server(media, tmp_path_factory):  # noqa: F811
             break
         except OSError:
             if proc.poll() is not None:
-                pytest.fail(f"demo.py exited: {proc.stdout.read()[-3000:]}")
+                pytest.fail(f"demo.py exited: {log.read_text()[-3000:]}")
             time.sleep(1)
     else:
         proc.kill()
         pytest.fail("demo.py did not start listening within 180 s")
     from streaming.store import StudyStore
-    yield {"url": f"http://127.0.0.1:{port}", "tmp": tmp, "store": StudyStore(f"sqlite:///{db}"), "proc": proc}
+    yield {"url": f"http://127.0.0.1:{port}", "tmp": tmp, "store": StudyStore(f"sqlite:///{db}"), "proc": proc,
+           "log": log}
     proc.terminate()
     proc.wait(timeout=30)
+    out.close()
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +97,11 @@ def _stream(page, seconds: float):
         raise
     expect(page.locator("#status")).to_contain_text("voice: ok", timeout=60_000)
     page.wait_for_timeout(seconds * 1000)
+
+
+def _tail(server, chars: int = 4000) -> str:
+    """The end of the server's log, for a failure message."""
+    return server["log"].read_text(errors="replace")[-chars:]
 
 
 def _poll(fn, limit_s: float = 30.0):
@@ -225,6 +234,7 @@ def test_a_reload_mid_session_keeps_every_committed_row(server, browser):
     from playwright.sync_api import expect
     store = server["store"]
     context, page, first_hash, first_id = _start(browser, server["url"], query="?pid=RL01")
+    assert store.session(first_id) is not None, f"session {first_id!r} is not in the store: {_tail(server)}"
     _stream(page, 3)
     box = page.get_by_placeholder("Say something and press Enter")
     box.fill("I finally finished the marathon today!")
@@ -235,8 +245,10 @@ def test_a_reload_mid_session_keeps_every_committed_row(server, browser):
     shown = page.evaluate(MESSAGES)
 
     page.reload(wait_until="load")
-    assert _poll(lambda: store.session(first_id)["state"] == "active", 60) is False, "unload never ended it"
+    still_active = _poll(lambda: (store.session(first_id) or {}).get("state") == "active", 60)
+    assert still_active is False, "unload never ended it"
     first = store.session(first_id)
+    assert first is not None, f"session {first_id!r} left the store at the reload: {_tail(server)}"
     assert first["state"] == "interrupted" and first["ended"] >= first["started"] and first["participant_id"] == "RL01"
     assert first["latency"], "the per-stage latencies were not recorded at the reload"
     rows = store.rows("timeline", first_id)
