@@ -4,6 +4,7 @@ session hash, not by export URL), and the researcher view works behind its passw
 a fake camera and microphone (DESIGN.md section 6); skips where chromium/ffmpeg/espeak-ng/sox are absent."""
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -82,8 +83,15 @@ def _start(browser, url: str, keep_raw: bool = False, query: str = ""):
         page.get_by_label("Keep my raw audio and face crops in the study store").check()
     page.get_by_role("button", name="Start session").click()
     expect(page.locator("#started")).to_contain_text("started.", timeout=30_000)
-    session_id = page.locator("#started").inner_text().split()[1]
-    return context, page, hashes[-1], session_id
+    return context, page, hashes[-1], _session_id(page)
+
+
+def _session_id(page) -> str:
+    """The ID in "Session <id> ... started." (the line can also hold Gradio's "processing | 0.2s" for a moment)."""
+    text = page.locator("#started").inner_text()
+    found = re.search(r"Session ([0-9a-f]+)\b", text)
+    assert found, f"no session ID in {text!r}"
+    return found.group(1)
 
 
 def _stream(page, seconds: float):
@@ -269,7 +277,7 @@ def test_a_reload_mid_session_keeps_every_committed_row(server, browser):
     page.get_by_label("I agree to take part").check()
     page.get_by_role("button", name="Start session").click()
     expect(page.locator("#started")).to_contain_text("started.", timeout=30_000)
-    second_id = page.locator("#started").inner_text().split()[1]
+    second_id = _session_id(page)
     assert second_id != first_id and store.session(second_id)["state"] == "active"
     box = page.get_by_placeholder("Say something and press Enter")
     box.fill("Second page, second session.")
