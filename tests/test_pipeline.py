@@ -180,6 +180,38 @@ def test_partial_words_appear_while_speaking(recognizer, utterance_pcm):
     assert ("I passed" in [p for _, p in seen]) and state.listening.since_s is None   # final replaced it
 
 
+def test_previews_use_the_cheap_pass_come_sooner_while_under_two_words_and_keep_the_last_words(recognizer, utterance_pcm):
+    class Previews(FakeTranscriber):
+        def __init__(self):
+            super().__init__()
+            self.previews = []                     # (utterance seconds, words) of each preview
+
+        def preview(self, audio16k):
+            words = ["", "I", "I passed", ""][min(len(self.previews), 3)]
+            self.previews.append((len(audio16k) / 16000, words))
+            return words
+    asr = Previews()
+    pipe = LivePipeline(recognizer, asr, TemplateReply(), PipelineOptions(partial_every_s=1.0, partial_retry_s=0.3,
+                                                                          early_final=False))
+    state = pipe.new_state()
+    shown = []
+    for c in _chunks(utterance_pcm, 4800):         # 0.1 s chunks
+        pipe.on_audio(state, c)
+        turns = pipe.step(state)
+        if state.partial_job is not None:
+            state.partial_job.result()
+        shown.append("<final>" if turns else state.listening.partial)
+    seconds = [s for s, _ in asr.previews]
+    assert len(seconds) == 4 and asr.calls == 1          # previews through preview(); the final words through __call__
+    assert 0.3 <= seconds[1] - seconds[0] < 0.5          # no words yet: the next preview 0.3 s later, not 1 s
+    assert 0.3 <= seconds[2] - seconds[1] < 0.5          # one word: again soon
+    assert seconds[3] - seconds[2] >= 1.0                # two words shown: the next one a second later
+    first = shown.index("I")
+    assert set(shown[:first]) == {""}                    # an empty preview shows nothing
+    assert set(shown[shown.index("I passed"):shown.index("<final>")]) == {"I passed"}   # ... and later keeps the words
+    assert state.session.transcript[-1]["text"] == "I passed my exam today"
+
+
 def test_the_final_words_do_not_wait_for_a_partial_and_a_late_partial_is_dropped(recognizer, utterance_pcm):
     """A preview still decoding when the utterance ends neither delays its final words nor replaces them."""
     import threading
