@@ -51,6 +51,9 @@ def test_live_session_in_chromium(media, server):
                              ".getVideoTracks()[0].getSettings(); return [s.width, s.height]; })()")
         assert size == [640, 480], size
         expect(page.locator("#live-words")).to_contain_text("listening", timeout=30_000)
+        # words while speaking: "listening…" followed by the words decoded so far
+        page.wait_for_function("(document.getElementById('live-words') || {innerText: ''}).innerText"
+                               ".split('…')[1]?.trim().split(/\\s+/).length >= 2", timeout=30_000)
         page.screenshot(path=str(OUTPUT / "speaking.png"), full_page=True)
         last_key = SENTENCES[-1][1]
         expect(page.locator("#chat")).to_contain_text(last_key, timeout=90_000)
