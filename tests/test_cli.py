@@ -83,3 +83,16 @@ def test_train_and_evaluate_name_a_missing_data_root_in_one_line():
                               env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
         assert done.returncode == 2 and "'no/such/folder' is not a folder" in done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_train_names_text_corpora_it_cannot_fine_tune_on(tmp_path):
+    def train(*args):
+        return subprocess.run([sys.executable, "-m", "agf_core.train", "--data-root", str(tmp_path), "--out",
+                               str(tmp_path / "run"), *args], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                              env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
+    done = train("--task", "text", "--finetune", "--corpora", "meld", "friends")
+    assert done.returncode == 1 and "unknown text corpus 'friends'; accepted: meld, emorynlp" in done.stderr
+    done = train("--task", "text", "--corpora", "meld", "emorynlp")          # the frozen-encoder head: no --corpora
+    assert done.returncode == 1 and "--corpora is only accepted with --task audio or --task text --finetune" \
+        in done.stderr
+    assert not (tmp_path / "run").exists()

@@ -88,11 +88,14 @@ def text_classifier_probs(model: TextClassifier, rows, batch: int = 64) -> np.nd
 
 
 def train_text_finetune(data_root: str, out_dir: str | Path, opts: TrainOptions = TEXT_FINETUNE_DEFAULTS,
-                        encoder: TextEncoderConfig = TextEncoderConfig()) -> dict:
-    """Fine-tune the transformer and the head together on MELD train; selection on MELD dev weighted-F1.
+                        encoder: TextEncoderConfig = TextEncoderConfig(), corpora: tuple[str, ...] = ("meld",)) -> dict:
+    """Fine-tune the transformer and the head together on the train splits of `corpora` (text_corpora.py; MELD
+    by default); selection on MELD dev weighted-F1, the live app's conversational domain.
     The checkpoint holds the encoder's weights (float16, to halve the file) beside the head's."""
     from agf_core.training.data import read_meld
-    train = read_meld(data_root, "train", encoder.context_turns)
+    from agf_core.training.text_corpora import check_corpus, read_text_corpus
+    corpora = tuple(check_corpus(c) for c in corpora)
+    train = [r for c in corpora for r in read_text_corpus(data_root, c, "train", encoder.context_turns)]
     dev = read_meld(data_root, "dev", encoder.context_turns)
     y = np.array([r.label for r in train])
     dev_y = np.array([r.label for r in dev])
@@ -117,7 +120,8 @@ def train_text_finetune(data_root: str, out_dir: str | Path, opts: TrainOptions 
         state = {k: v.half() if k.startswith("encoder.") and v.is_floating_point() else v
                  for k, v in m.state_dict().items()}
         checkpoint.save(path, "text", {"encoder": asdict(encoder), "head": asdict(head_cfg), "finetuned": True},
-                        state, {"train": "MELD train, encoder fine-tuned", "selection": "MELD dev weighted-F1",
+                        state, {"train": f"{' + '.join(corpora)} train, encoder fine-tuned",
+                                "selection": "MELD dev weighted-F1",
                                 **metrics})
 
     return fit(model, opts, out_dir, batches, steps, lambda m, b: loss_fn(m(b[0], b[1])[1], b[2]), evaluate,

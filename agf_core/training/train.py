@@ -69,9 +69,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--frontend", choices=("whisper", "logmel", "hf", "whisper_prosody"), default=None,
                     help="audio only: the speech front end (see agf_core/models/audio.py); default whisper, "
                     "or whisper_prosody with --corpora")
-    ap.add_argument("--corpora", nargs="+", help="audio only: train on these speech corpora together "
+    ap.add_argument("--corpora", nargs="+", help="audio: train on these speech corpora together "
                     "(ravdess tess urdu, or tess:OAF for one speaker) with the multi-corpus recipe "
-                    "(agf_core/training/speech_recipe.py)")
+                    "(agf_core/training/speech_recipe.py); text --finetune: fine-tune on these text corpora's "
+                    "train splits together (e.g. meld emorynlp)")
     ap.add_argument("--goemotions", action="store_true", help="text only: add GoEmotions-Ekman train")
     ap.add_argument("--finetune", action="store_true", help="text: fine-tune the transformer too; fusion: "
                     "fine-tune the branches' top layers together with the fusion --init")
@@ -94,8 +95,15 @@ def main(argv: list[str] | None = None) -> dict:
     overrides = {k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
                                    "loss": args.loss, "seed": args.seed}.items() if v is not None}
     extra = {}
-    if args.corpora and args.task != "audio":
-        raise SystemExit(f"--corpora is only accepted with --task audio, not --task {args.task}")
+    if args.corpora and args.task != "audio" and not (args.task == "text" and args.finetune):
+        raise SystemExit(f"--corpora is only accepted with --task audio or --task text --finetune, "
+                         f"not --task {args.task}")
+    if args.task == "text" and args.corpora:
+        from agf_core.training.text_corpora import check_corpus
+        try:
+            extra["corpora"] = tuple(check_corpus(c) for c in args.corpora)
+        except ValueError as e:
+            raise SystemExit(str(e)) from None
     if args.task == "audio" and args.corpora:
         from agf_core.training.speech_recipe import train_speech_cli
         variant = "base" if args.variant == "all" else args.variant
