@@ -33,7 +33,7 @@ from agf_core.labels import EMOTIONS, MODALITIES  # noqa: E402
 from agf_core.inputs.metadata import VOCAB  # noqa: E402
 from streaming.charts import MODALITY_NAMES, importance_chart, modality_bars_chart, timeline_chart  # noqa: E402
 from streaming.pipeline import LivePipeline, latency_summary  # noqa: E402
-from streaming.state import LiveState  # noqa: E402
+from streaming.state import Listening, LiveState  # noqa: E402
 from streaming import ASSETS  # noqa: E402
 from streaming.capture import CaptureRoutes  # noqa: E402
 from streaming.conversation import conversation_html, live_words_html  # noqa: E402
@@ -287,7 +287,7 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
                 with gr.Column(scale=2):
                     gr.HTML("", elem_id="device-notice")     # filled by assets/devices.html in the browser
                     head = gr.Markdown(elem_id="headline")
-                    gr.HTML(live_words_html(None, ""), elem_id="live-words")   # kept live by assets/capture.html
+                    gr.HTML(live_words_html(Listening()), elem_id="live-words")   # kept live by assets/capture.html
                     notice = gr.Markdown(elem_id="notice")
                     timeline = gr.HTML(timeline_chart([]), elem_id="timeline")      # inline SVG: see charts.py
                     with gr.Row():

@@ -4,7 +4,7 @@ the same model object the audio emotion encoder uses (loaded once per process). 
 Measured through this transcriber on every clip (reports/asr_wer.md): RAVDESS 1,440 clips, tiny.en 2.5 % WER
 vs base 3.7 %; TESS 6.5 vs 7.2 %; 0.25 vs 0.46 s median per RAVDESS sentence. tiny.en is the default: fewer
 word errors on this emotional English speech, and only it leaves room for the live latency budget and the
-once-a-second partial decodes. (On Whisper's full 30 s window, on subsets, base had fewer errors:
+partial decodes of the growing utterance (`preview`). (On Whisper's full 30 s window, on subsets, base had fewer errors:
 reports/asr_wer_window30.md.)
 
 Short encoder window: faster-whisper pads every utterance to Whisper's 30 s window, and the encoder over those
@@ -85,9 +85,10 @@ class WhisperTranscriber:
     def preview(self, audio16k: np.ndarray) -> str:
         """Words of a growing utterance from the short window only, "" when its checks reject them. An utterance
         cut mid-word often fails them, and the 30 s fallback with its temperature retries then took 2-2.5 s
-        on two cores (measured in the browser benchmark) instead of ~0.15 s: too late for a preview."""
+        on two cores (measured in the browser benchmark) instead of ~0.15 s: too late for a preview.
+        Without a short window (window_s=None, or over ~26 s of audio) it is the full decode."""
         window = self.window_for(len(audio16k) / SAMPLE_RATE)
-        return (self.short_window(audio16k, window) or "") if window is not None else ""
+        return (self.short_window(audio16k, window) or "") if window is not None else self(audio16k)
 
     def window_for(self, seconds: float) -> float | None:
         """The short encoder window for `seconds` of audio; None when only the full 30 s window fits."""

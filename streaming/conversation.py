@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from html import escape
 
-from .state import LiveState
+from .state import Listening, LiveState
 
 
 def conversation_html(transcript: list[dict], replies: list[dict]) -> str:
@@ -25,21 +25,28 @@ def conversation_html(transcript: list[dict], replies: list[dict]) -> str:
     return f'<div class="agf-conversation"><div class="turns">{"".join(turns)}</div></div>'
 
 
-def live_words_html(since_s: float | None, partial: str) -> str:
-    """What is being said right now: "listening…" from speech onset, then the words decoded so far."""
-    inner = "" if since_s is None else "🎙️ <b>listening…</b>" + (f" <i>{escape(partial)}</i>" if partial else "")
+def live_words_html(listening: Listening) -> str:
+    """What is being said right now: "listening…" from speech onset, then the words decoded so far; once the
+    utterance has ended, "heard" and its final words until they are in the conversation."""
+    if listening.since_s is None:
+        inner = ""
+    elif listening.final:
+        inner = f"🎙️ <b>heard:</b> {escape(listening.partial)}"
+    else:
+        words = listening.partial
+        inner = "🎙️ <b>listening…</b>" + (f" <i>{escape(words)}</i>" if words else "")
     return f'<div class="agf-words">{inner}</div>'
 
 
 def words_key(state: LiveState) -> str:
     """Changes exactly when what `words_view` shows changes (call under `state.lock`)."""
     return f"{state.session.session_id}:{state.session.counts['turns']}:{state.listening.since_s}:" \
-           f"{hash(state.listening.partial)}"
+           f"{hash(state.listening.partial)}:{state.listening.final}"
 
 
 def words_view(state: LiveState) -> dict:
     """The live words and the conversation, with the key the page sends back to ask "anything new?"."""
     with state.lock:
         return {"key": words_key(state),
-                "words": live_words_html(state.listening.since_s, state.listening.partial),
+                "words": live_words_html(state.listening),
                 "conversation": conversation_html(state.session.transcript, state.session.replies)}

@@ -50,7 +50,8 @@ class PipelineOptions:
     partial_min_s: float = 0.6      # the first once it is this long (with the 0.32 s pre-roll); only when no
                                     # audio is waiting (never fall behind)
     partial_retry_s: float = 0.3    # while a preview has under two words (a cut-off first word), re-decode this
-                                    # soon: early on the words grow fastest, and a rejected decode costs ~0.15 s
+                                    # soon: early on the words grow fastest, and a rejected decode costs ~0.15 s;
+    partial_retry_for_s: float = 2.5  # only this far into an utterance (noise or mumbling would keep it going)
     face_every_s: float = 0.2       # read the newest webcam frame at most this often (the rest are dropped)
     asr_attempts: int = 2           # a failed transcription is retried once with the same audio
     # Decode the final words as soon as the silence after speech is as long as what an utterance keeps
@@ -128,7 +129,7 @@ class LivePipeline:
                 turns += [t for t in [self.on_utterance(state, utt)] if t is not None]
             if seg.in_speech and not was_listening or utterances and seg.in_speech:
                 with state.lock:
-                    state.listening.since_s, state.listening.partial = state.session.now(), ""
+                    state.listening.start(state.session.now())
                     state.changed()
                 self.metrics("listening", state.session.session_id, onset_s=seg.speech_start_s)
         if state.inbox.end_of_audio:
@@ -154,7 +155,8 @@ class LivePipeline:
         return turns
 
     def _partial(self, state: LiveState) -> None:
-        """Re-decode the growing utterance about once a second, so words appear while the person speaks. The
+        """Re-decode the growing utterance (about once a second, sooner while it has under two words), so words
+        appear while the person speaks. The
         decode runs beside the worker, which goes on reading the audio: when the person stops, the final words
         start decoding at once instead of after the preview (the Whisper model has two workers)."""
         seg = state.segmenter
@@ -163,8 +165,8 @@ class LivePipeline:
             return       # nothing to show, behind, or maybe at the end: keep the worker free for the final words
         seconds = len(audio) / SAMPLE_RATE
         # the first preview once the utterance is partial_min_s long, then every partial_every_s (partial_retry_s
-        # while it has under two words)
-        few = len(state.listening.partial.split()) < 2
+        # while it has under two words, early in the utterance)
+        few = len(state.listening.partial.split()) < 2 and seconds < self.options.partial_retry_for_s
         every = self.options.partial_retry_s if few else self.options.partial_every_s
         due = state.listening.partial_audio_s == 0.0 or seconds - state.listening.partial_audio_s >= every
         if seconds < self.options.partial_min_s or not due:
@@ -188,8 +190,8 @@ class LivePipeline:
             with self._asr_lock:
                 self._asr_running -= 1
         with state.lock:
-            if state.listening.since_s != since or not text:
-                return   # the utterance ended meanwhile (its final words are shown), or no words yet: keep what shows
+            if state.listening.since_s != since or state.listening.final or not text:
+                return   # the utterance ended meanwhile (its final words show), or no words yet: keep what shows
             state.listening.partial = text
             state.changed()
         self.metrics("partial", state.session.session_id, text=text, audio_s=len(audio) / SAMPLE_RATE)
@@ -247,7 +249,7 @@ class LivePipeline:
         text = early[1] if early else self._transcribe(state, utt.audio)
         if text:          # the final words show as live words while the emotion models and the reply run
             with state.lock:
-                state.listening.partial = text
+                state.listening.partial, state.listening.final = text, True
                 state.changed()
         audio_out = early[2] if early and early[2] is not None else \
             self._guard(state, "audio", "audio_emotion", self.recognizer.audio, (SAMPLE_RATE, utt.audio))
@@ -264,7 +266,7 @@ class LivePipeline:
         elif audio_out is not None:  # nothing intelligible: the voice still counts
             turn = self._turn(state, "", "speech")
         with state.lock:  # the words are in the conversation now
-            state.listening.since_s, state.listening.partial, state.listening.partial_audio_s = None, "", 0.0
+            state.listening.stop()
             state.changed()
         return turn
 

@@ -109,8 +109,13 @@ def test_the_page_polls_the_words_and_gets_only_what_changed(pipe, study, captur
     assert capture.view(token, first["key"]) == {"key": first["key"]}  # nothing new: only the key comes back
     with state.lock:
         state.listening.since_s, state.listening.partial = 1.0, "we won <the>"
-    words = capture.view(token, first["key"])["words"]
-    assert "listening…" in words and "we won &lt;the&gt;" in words
+    view = capture.view(token, first["key"])
+    assert "listening…" in view["words"] and "<i>we won &lt;the&gt;</i>" in view["words"]
+    with state.lock:
+        state.listening.partial, state.listening.final = "we won <the> match", True   # the utterance ended
+    final = capture.view(token, view["key"])
+    assert "heard:" in final["words"] and "we won &lt;the&gt; match" in final["words"]
+    assert "listening" not in final["words"]
     pipe.on_text(state, "We won the match!")                           # as the worker finishes a turn
     assert "We won the match!" in capture.view(token, first["key"])["conversation"]
     with pytest.raises(PermissionError):

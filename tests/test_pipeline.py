@@ -206,10 +206,48 @@ def test_previews_use_the_cheap_pass_come_sooner_while_under_two_words_and_keep_
     assert 0.3 <= seconds[1] - seconds[0] < 0.5          # no words yet: the next preview 0.3 s later, not 1 s
     assert 0.3 <= seconds[2] - seconds[1] < 0.5          # one word: again soon
     assert seconds[3] - seconds[2] >= 1.0                # two words shown: the next one a second later
-    first = shown.index("I")
-    assert set(shown[:first]) == {""}                    # an empty preview shows nothing
-    assert set(shown[shown.index("I passed"):shown.index("<final>")]) == {"I passed"}   # ... and later keeps the words
+    assert set(shown[shown.index("I passed"):shown.index("<final>")]) == {"I passed"}   # an empty preview kept them
     assert state.session.transcript[-1]["text"] == "I passed my exam today"
+
+
+class NoWords(FakeTranscriber):
+    """Previews that never find words (noise, mumbling); the final decode has them."""
+    def __init__(self):
+        super().__init__()
+        self.previews = []
+
+    def preview(self, audio16k):
+        self.previews.append(len(audio16k) / 16000)
+        return ""
+
+
+def test_quick_retries_stop_partial_retry_for_s_into_the_utterance(recognizer, utterance_pcm):
+    asr = NoWords()
+    pipe = LivePipeline(recognizer, asr, TemplateReply(), PipelineOptions(partial_retry_s=0.3, partial_retry_for_s=1.2,
+                                                                          early_final=False))
+    state = pipe.new_state()
+    for c in _chunks(utterance_pcm, 4800):
+        pipe.on_audio(state, c)
+        pipe.step(state)
+        if state.partial_job is not None:
+            state.partial_job.result()
+    gaps = [(b, b - a) for a, b in zip(asr.previews, asr.previews[1:])]     # (utterance seconds, since the last)
+    early, late = [g for at, g in gaps if at < 1.2], [g for at, g in gaps if at >= 1.3]
+    assert early and all(0.3 <= g < 0.5 for g in early)                    # early on: again 0.3 s later
+    assert late and all(g >= 1.0 for g in late)                            # then once a second
+
+
+def test_a_preview_that_returns_after_the_final_words_does_not_replace_them(recognizer):
+    asr = NoWords()
+    asr.preview = lambda audio16k: "I pass"                # a preview of the utterance that has just ended
+    pipe = LivePipeline(recognizer, asr, TemplateReply())
+    state = pipe.new_state()
+    state.listening.start(1.0)
+    with pipe._asr_lock:
+        pipe._asr_running += 1                             # as _partial does when it submits the preview
+    state.listening.partial, state.listening.final = "I passed my exam today", True   # shown by on_utterance
+    pipe._partial_words(state, np.zeros(16000, np.float32), 1.0)
+    assert state.listening.partial == "I passed my exam today" and pipe._asr_running == 0
 
 
 def test_the_final_words_do_not_wait_for_a_partial_and_a_late_partial_is_dropped(recognizer, utterance_pcm):
