@@ -4,8 +4,8 @@ the same model object the audio emotion encoder uses (loaded once per process). 
 Measured through this transcriber on every clip (reports/asr_wer.md): RAVDESS 1,440 clips, tiny.en 2.5 % WER
 vs base 3.7 %; TESS 6.5 vs 7.2 %; 0.25 vs 0.46 s median per RAVDESS sentence. tiny.en is the default: fewer
 word errors on this emotional English speech, and only it leaves room for the live latency budget and the
-partial decodes of the growing utterance (`preview`). (On Whisper's full 30 s window, on subsets, base had fewer errors:
-reports/asr_wer_window30.md.)
+partial decodes of the growing utterance (`preview`). (On Whisper's full 30 s window, on subsets, base had
+fewer errors: reports/asr_wer_window30.md.)
 
 Short encoder window: faster-whisper pads every utterance to Whisper's 30 s window, and the encoder over those
 3000 mel frames is most of the cost of a live utterance (a 3.5 s RAVDESS sentence: ~0.57 s of ASR with the 30 s

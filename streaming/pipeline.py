@@ -29,7 +29,7 @@ from agf_core.status import NO_FACE, ModalityStatus
 from .metrics import loudness_envelope, no_metrics
 from .reply import FALLBACK_TEXT, Reply, ReplyGenerator, ReplyInput
 from .session import SessionState
-from .state import LiveState
+from .state import Listening, LiveState
 from .transcriber import Previewer, Transcriber
 from .utterance import Utterance, UtteranceSegmenter, VadOptions, check_chunk
 from .video import FaceWindow, VideoOptions
@@ -129,7 +129,7 @@ class LivePipeline:
                 turns += [t for t in [self.on_utterance(state, utt)] if t is not None]
             if seg.in_speech and not was_listening or utterances and seg.in_speech:
                 with state.lock:
-                    state.listening.start(state.session.now())
+                    state.listening = Listening(state.session.now())   # "listening…", no words yet
                     state.changed()
                 self.metrics("listening", state.session.session_id, onset_s=seg.speech_start_s)
         if state.inbox.end_of_audio:
@@ -156,9 +156,9 @@ class LivePipeline:
 
     def _partial(self, state: LiveState) -> None:
         """Re-decode the growing utterance (about once a second, sooner while it has under two words), so words
-        appear while the person speaks. The
-        decode runs beside the worker, which goes on reading the audio: when the person stops, the final words
-        start decoding at once instead of after the preview (the Whisper model has two workers)."""
+        appear while the person speaks. The decode runs beside the worker, which goes on reading the audio: when
+        the person stops, the final words start decoding at once instead of after the preview (the Whisper model
+        has two workers)."""
         seg = state.segmenter
         audio = seg.current_audio()
         if audio is None or state.inbox.audio or seg.trailing_silence_s > 0.1:
@@ -266,7 +266,7 @@ class LivePipeline:
         elif audio_out is not None:  # nothing intelligible: the voice still counts
             turn = self._turn(state, "", "speech")
         with state.lock:  # the words are in the conversation now
-            state.listening.stop()
+            state.listening = Listening()
             state.changed()
         return turn
 

@@ -52,14 +52,6 @@ class Listening:
     partial_audio_s: float = 0.0     # how much of the utterance the partial covers
     final: bool = False              # `partial` is the ended utterance's words, shown while its reply is made
 
-    def start(self, now_s: float) -> None:
-        """Speech began: "listening…" with no words yet."""
-        self.since_s, self.partial, self.partial_audio_s, self.final = now_s, "", 0.0, False
-
-    def stop(self) -> None:
-        """The utterance is in the conversation (or was nothing): the live words go."""
-        self.since_s, self.partial, self.partial_audio_s, self.final = None, "", 0.0, False
-
 
 @dataclass
 class LiveState:

@@ -5,6 +5,7 @@ import pytest
 from conftest import speak
 from streaming.pipeline import LivePipeline, PipelineOptions, latency_summary
 from streaming.reply import TemplateReply
+from streaming.state import Listening
 
 
 class FakeTranscriber:
@@ -242,7 +243,7 @@ def test_a_preview_that_returns_after_the_final_words_does_not_replace_them(reco
     asr.preview = lambda audio16k: "I pass"                # a preview of the utterance that has just ended
     pipe = LivePipeline(recognizer, asr, TemplateReply())
     state = pipe.new_state()
-    state.listening.start(1.0)
+    state.listening = Listening(1.0)
     with pipe._asr_lock:
         pipe._asr_running += 1                             # as _partial does when it submits the preview
     state.listening.partial, state.listening.final = "I passed my exam today", True   # shown by on_utterance
