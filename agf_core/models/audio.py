@@ -81,10 +81,12 @@ class SpeechFrontEnd:
         if config.frontend == "hf":
             self.dim = _load_hf(config.hf_model)[1].config.hidden_size
 
+    def normalized(self, x: np.ndarray) -> np.ndarray:
+        """The utterance at the configured level (as is when normalize_db is None)."""
+        return x if self.config.normalize_db is None else normalize_rms(x, self.config.normalize_db)
+
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = x[: int(self.config.max_seconds * SAMPLE_RATE)]
-        if self.config.normalize_db is not None:
-            x = normalize_rms(x, self.config.normalize_db)
+        x = self.normalized(x[: int(self.config.max_seconds * SAMPLE_RATE)])
         if self.config.frontend == "whisper_prosody":
             states = self.whisper_states(x)                                # (T, 384)
             return np.concatenate([states, prosody_frames(x, len(states))], 1)  # (T, 390)

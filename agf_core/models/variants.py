@@ -16,6 +16,11 @@
     The three AGF variants share the same fusion body: projections to a 768-D common space (room for the
     three 256-D embeddings side by side) and a classifier with one hidden layer of 256; agf_nometa lacks
     the metadata encoder and the metadata half of each gate.
+    agf_evidence AGF over the branches' evidence rather than their embeddings: each gate reads its branch's
+                 log-probabilities, their entropy and m; the fused logits are a sharpened weighted geometric
+                 mean of the branches (EvidenceGatedFusion). It cannot learn one corpus's embedding patterns,
+                 so it can be trained on cross-fitted branch outputs (training/fusion/crossfit.py) and works
+                 with any branch checkpoint: the shipped fusion.
     early        early fusion: concatenated embeddings (+ presence flags, + m) -> MLP
     late_average the branches' probabilities averaged over the present modalities (no parameters)
     late_learned the design's "enhanced late fusion": one softmax-normalised weight per branch + 7 class
@@ -35,7 +40,7 @@ from agf_core.models.fusion import AdaptiveGatedFusion, FusionConfig, check_mask
 from agf_core.labels import MODALITIES, NUM_EMOTIONS
 from agf_core.models.metadata import MetadataConfig, MetadataEncoder
 
-VARIANTS = ("agf", "agf_logit", "agf_nometa", "early", "late_average", "late_learned")
+VARIANTS = ("agf", "agf_logit", "agf_nometa", "agf_evidence", "early", "late_average", "late_learned")
 
 
 def ensemble_name(variant: str) -> str:
@@ -61,7 +66,7 @@ class VariantConfig:
         check_variant(name)
         fusion = {"agf": replace(cls.fusion, gate="sigmoid"),
                   "agf_nometa": replace(cls.fusion, meta_dim=0)}.get(name, cls.fusion)
-        improved = name == "agf_logit"
+        improved = name in ("agf_logit", "agf_evidence")
         return cls(name=name, fusion=fusion, passthrough=improved, gate_supervision=0.5 if improved else 0.0)
 
 
@@ -96,6 +101,58 @@ class AGFModel(nn.Module):
         m = self.meta(meta) if self.meta is not None else None
         z = self.fusion.gate_logits(h, m)                                       # (B, M)
         right = torch.stack([logp[k].argmax(-1) == y for k in self.fusion.modalities], 1).float()  # (B, M)
+        loss = nn.functional.binary_cross_entropy_with_logits(z, right, reduction="none")
+        return (loss * mask).sum() / mask.sum()
+
+
+class EvidenceGatedFusion(nn.Module):
+    """Adaptive gated fusion over evidence:
+
+        z_i = W_i [logp_i ; H(p_i) ; m] + b_i      one gate per modality, from its own reading and metadata
+        a   = softmax(z / T) over the present modalities
+        logits = s * sum_i a_i logp_i + c         s > 0 sharpens (s = M is a product of experts), c: 7 biases
+
+    The classifier is (s, c): it can only re-weight and re-sharpen what the branches say, never invent a
+    pattern of one corpus's embeddings. A lone modality passes through unchanged (its branch's own output).
+    """
+
+    def __init__(self, config: VariantConfig):
+        super().__init__()
+        self.config = config
+        self.meta = MetadataEncoder(config.metadata) if config.fusion.meta_dim else None
+        self.modalities = MODALITIES
+        width = NUM_EMOTIONS + 1 + (config.metadata.out_dim if self.meta is not None else 0)
+        self.gates = nn.ModuleDict({k: nn.Linear(width, 1) for k in MODALITIES})
+        self.log_temperature = nn.Parameter(torch.zeros(()))
+        self.log_sharpness = nn.Parameter(torch.zeros(()))
+        self.bias = nn.Parameter(torch.zeros(NUM_EMOTIONS))
+
+    def gate_logits(self, logp: dict, meta: torch.Tensor) -> torch.Tensor:
+        m = self.meta(meta) if self.meta is not None else None                  # (B, 256) or None
+        cols = []
+        for k in MODALITIES:
+            entropy = -(logp[k].exp() * logp[k]).sum(-1, keepdim=True)           # (B, 1)
+            x = torch.cat([logp[k], entropy] + ([m] if m is not None else []), -1)  # (B, 7 + 1 (+ 256))
+            cols.append(self.gates[k](x))                                       # (B, 1)
+        return torch.cat(cols, -1)                                              # (B, M)
+
+    def forward(self, h, logp, mask, meta, gate_bias=None, class_bias=None):
+        check_mask(mask)
+        z = self.gate_logits(logp, meta)                                        # (B, M)
+        if gate_bias is not None:
+            z = z + gate_bias
+        a = (z / self.log_temperature.exp()).masked_fill(~mask, float("-inf")).softmax(-1)  # (B, M)
+        branch = torch.stack([logp[k] for k in MODALITIES], 1)                  # (B, M, 7)
+        fused = (a[..., None] * branch.masked_fill(~mask[..., None], 0.0)).sum(1)  # (B, 7)
+        logits = self.log_sharpness.exp() * fused + self.bias                   # (B, 7)
+        alone = mask.sum(-1) == 1                                               # (B,)
+        logits = torch.where(alone[:, None], fused, logits)
+        return (logits if class_bias is None else logits + class_bias), a
+
+    def gate_loss(self, h, logp, mask, meta, y):
+        """As AGFModel.gate_loss: each gate learns whether its branch is right."""
+        z = self.gate_logits(logp, meta)                                        # (B, M)
+        right = torch.stack([logp[k].argmax(-1) == y for k in MODALITIES], 1).float()  # (B, M)
         loss = nn.functional.binary_cross_entropy_with_logits(z, right, reduction="none")
         return (loss * mask).sum() / mask.sum()
 
@@ -169,6 +226,8 @@ def build(config: VariantConfig) -> nn.Module:
         return FusionEnsemble([build(replace(config, members=1)) for _ in range(config.members)])
     if config.name in ("agf", "agf_logit", "agf_nometa"):
         return AGFModel(config)
+    if config.name == "agf_evidence":
+        return EvidenceGatedFusion(config)
     if config.name == "early":
         return EarlyFusion(config)
     if config.name in ("late_average", "late_learned"):
@@ -201,5 +260,5 @@ def trainable_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-__all__ = ["VARIANTS", "ENSEMBLE", "VariantConfig", "AGFModel", "EarlyFusion", "LateFusion", "FusionEnsemble", "build",
+__all__ = ["VARIANTS", "ENSEMBLE", "VariantConfig", "AGFModel", "EvidenceGatedFusion", "EarlyFusion", "LateFusion", "FusionEnsemble", "build",
            "from_checkpoint", "variant_name", "ensemble_name", "variant_config_from_dict", "trainable_parameters"]

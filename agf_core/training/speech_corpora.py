@@ -1,10 +1,15 @@
-"""Readers for the three emotional-speech corpora in ../shared/data/audio, behind one record type.
+"""Readers for the five emotional-speech corpora in ../shared/data/audio, behind one record type.
 
     ravdess  acted English, 24 actors, 7 classes (calm -> neutral); actors 01-16 train, 17-20 dev, 21-24 test
     tess     acted English, 2 female speakers (OAF, YAF), 7 classes; no speaker-independent split, so all of
              it is "train", and it is tested leave-one-speaker-out
     urdu     spontaneous Urdu TV talk shows, 29 speakers, 4 classes (no fear, disgust, surprise); the
              project's speaker-independent split below
+    emovo    acted Italian, 6 actors, 7 classes; train f1 f2 m1 m2, test f3 m3 (no dev: selection uses the
+             other corpora's dev speakers)
+    indian   Indian EmoSpeech Command: one keyword per clip, phone recordings, 107 speakers, 4 classes
+             (neutral, anger, fear, joy); train / dev / test by speaker (labels.csv's split_hint)
+EMOVO and Indian EmoSpeech are read from their labels.csv (path, label, speaker_or_subject, split_hint).
 
 A training set is named by a spec string: `ravdess`, `tess`, `urdu`, or `tess:OAF` (one speaker of a corpus).
 """
@@ -16,7 +21,8 @@ from pathlib import Path
 from agf_core.training.data import _dir, check_split, read_ravdess
 from agf_core.labels import EMOTIONS, emotion_index
 
-CORPORA = ("ravdess", "tess", "urdu")
+CORPORA = ("ravdess", "tess", "urdu", "emovo", "indian")
+LABELLED_CSV = {"emovo": "emovo", "indian": "indian_emospeech"}   # corpus -> folder under audio/
 TESS_SPEAKERS = ("OAF", "YAF")
 TESS_EMOTIONS = {"angry": "anger", "disgust": "disgust", "fear": "fear", "happy": "joy", "neutral": "neutral",
                  "ps": "surprise", "sad": "sadness"}
@@ -25,7 +31,9 @@ URDU_SPEAKERS = {"test": ("SM2", "SM7", "SM24", "SM20", "SF9", "SM21"),
                  "dev": ("SM1", "SF6", "SM23", "SF11", "SM22", "SM3")}
 # The classes each corpus has (indices into EMOTIONS); the rest are "dropped" for that corpus.
 CORPUS_CLASSES = {"ravdess": tuple(range(len(EMOTIONS))), "tess": tuple(range(len(EMOTIONS))),
-                  "urdu": tuple(sorted(emotion_index(e) for e in URDU_EMOTIONS.values()))}
+                  "urdu": tuple(sorted(emotion_index(e) for e in URDU_EMOTIONS.values())),
+                  "emovo": tuple(range(len(EMOTIONS))),
+                  "indian": tuple(sorted(emotion_index(e) for e in ("neutral", "anger", "fear", "joy")))}
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,17 @@ def read_urdu(root: str | Path, split: str) -> list[CorpusClip]:
     return [c for c in clips if urdu_split(c.speaker) == split]
 
 
+def read_labelled_csv(root: str | Path, corpus: str, split: str) -> list[CorpusClip]:
+    """A corpus shipped with labels.csv (EMOVO, Indian EmoSpeech): the clips whose split_hint is `split`."""
+    import csv
+    check_split(split)
+    base = _dir(root, "audio", LABELLED_CSV[corpus])
+    with open(base / "labels.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    return [CorpusClip(base / r["path"], emotion_index(r["label"]), corpus, r["speaker_or_subject"])
+            for r in rows if r["split_hint"] == split]
+
+
 def read_ravdess_clips(root: str | Path, split: str) -> list[CorpusClip]:
     return [CorpusClip(c.path, c.label, "ravdess", f"Actor_{c.actor:02d}") for c in read_ravdess(root, split)]
 
@@ -95,6 +114,8 @@ def read_corpus(root: str | Path, corpus: str, split: str) -> list[CorpusClip]:
         return read_ravdess_clips(root, split)
     if corpus == "urdu":
         return read_urdu(root, split)
+    if corpus in LABELLED_CSV:
+        return read_labelled_csv(root, corpus, split)
     if check_split(split) != "train":
         raise ValueError(f"TESS has no {split!r} split (two speakers only); accepted: train, or a "
                          f"speaker spec such as tess:YAF")
