@@ -1,7 +1,10 @@
 """One trained branch per modality, loaded from its checkpoint: raw input -> (embedding h_i, log-probabilities).
 
     TextBranch   str (+ previous turns)        -> h_text  (256,), logp (7,)
-    AudioBranch  16 kHz mono float32 (N,)      -> h_audio (256,), logp (7,); long audio in <= 30 s windows
+    VoiceBranch  16 kHz mono float32 (N,)      -> h_audio (256,), logp (7,) from pooled Whisper states and
+                                                  eGeMAPS (the shipped voice); `audio_branch(path)` picks the class
+    AudioBranch  16 kHz mono float32 (N,)      -> h_audio (256,), logp (7,) from Whisper frames (the earlier
+                                                  voice); long audio in <= 30 s windows
     VideoBranch  RGB uint8 frames [(H, W, 3)]  -> h_video (256,), logp (7,), or None when no face is found
 """
 from __future__ import annotations
@@ -17,6 +20,8 @@ from agf_core.inputs.audio import SAMPLE_RATE
 from agf_core.models.audio import AudioEncoderConfig, AudioNet, AudioNetConfig, SpeechFrontEnd, pad_frames
 from agf_core.inputs.detector_process import IsolatedFaceDetector
 from agf_core.inputs.face import FaceDetector, align_crop, check_frame, largest
+from agf_core.inputs.paralinguistic import EGEMAPS_DIM, egemaps, pooled
+from agf_core.models.voice import VoiceNet, VoiceNetConfig
 from agf_core.models.head import ClassifierHead, HeadConfig
 from agf_core.models.text import TextEncoder, TextEncoderConfig, check_context, check_text
 from agf_core.models.video import FaceNet, FaceNetConfig, crops_to_tensor, window_top
@@ -115,12 +120,63 @@ class AudioBranch:
         return out.embedding, out.logp
 
 
+VOICE_FRONT = AudioEncoderConfig(frontend="whisper", normalize_db=-23.0)
+
+
+def voice_features(audio16k: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """16 kHz mono float32 (N,) at any level -> pooled Whisper states (768,) and eGeMAPS (88,) or None.
+    The level is normalised first (-23 dBFS); audio over 30 s is read in Whisper-sized windows."""
+    front = SpeechFrontEnd(VOICE_FRONT)
+    x = front.normalized(audio16k)
+    n = max(1, int(np.ceil(len(x) / (WINDOW_S * SAMPLE_RATE))))
+    states = np.concatenate([front.whisper_states(p) for p in np.array_split(x, n)])   # (T, 384)
+    return pooled(states), egemaps(x)
+
+
+class VoiceBranch:
+    """The voice from utterance-level features (models/voice.py): what generalises across corpora."""
+
+    def __init__(self, path: str | Path):
+        ck = checkpoint.load(path, "audio")
+        self.config = config_from_dict(VoiceNetConfig, ck["config"]["voice"])
+        self.net = VoiceNet(self.config).eval()
+        self.net.load_state_dict(ck["state_dict"])
+        ref = ck["meta"].get("neutral_probs")  # the mean reading of neutral training voices (baseline.py)
+        self.neutral_probs = None if ref is None else np.asarray(ref, np.float32)
+
+    def features(self, audio16k: np.ndarray) -> np.ndarray:
+        """(N,) -> (856,) float32: pooled Whisper then eGeMAPS, NaN where eGeMAPS is absent."""
+        w, eg = voice_features(audio16k)
+        return np.concatenate([w, eg if eg is not None else np.full(EGEMAPS_DIM, np.nan, np.float32)])
+
+    @torch.no_grad()
+    def from_features(self, x: np.ndarray) -> BranchOutput:
+        """Features (856,) (NaN: eGeMAPS absent) -> output."""
+        has = torch.tensor([not np.isnan(x[-1])])
+        h, logits = self.net(torch.from_numpy(np.nan_to_num(x).astype(np.float32))[None], has)  # (1, D), (1, 7)
+        return BranchOutput(h[0].numpy(), logits[0].log_softmax(-1).numpy())
+
+    def __call__(self, audio16k: np.ndarray) -> BranchOutput:
+        return self.from_features(self.features(audio16k))
+
+    def logp(self, audio16k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        out = self(audio16k)
+        return out.embedding, out.logp
+
+
+def audio_branch(path: str | Path) -> VoiceBranch | AudioBranch:
+    """The voice branch a checkpoint holds: utterance-level (VoiceBranch) or frame-level (AudioBranch)."""
+    return VoiceBranch(path) if "voice" in checkpoint.load(path, "audio")["config"] else AudioBranch(path)
+
+
 class VideoBranch:
     def __init__(self, path: str | Path, detector: FaceDetector | None = None):
         ck = checkpoint.load(path, "video")
         self.config = config_from_dict(FaceNetConfig, ck["config"])
         self.net = FaceNet(self.config).eval()
         self.net.load_state_dict(ck["state_dict"])
+        ref = ck.get("meta", {}).get("neutral_probs")  # the mean reading of neutral training faces (baseline.py)
+        self.neutral_probs = None if ref is None else np.asarray(ref, np.float32)
         self.detector = detector or IsolatedFaceDetector()   # MediaPipe in a process without network
 
     def face(self, frame: np.ndarray) -> FaceCrop | None:

@@ -96,13 +96,14 @@ def knn_logits(model: torch.nn.Module, h: dict[str, torch.Tensor], weights: torc
     return o.knn_weight * w @ torch.nn.functional.one_hot(cy, NUM_EMOTIONS).float()    # (B, 7)
 
 
-def personal_logits(model: torch.nn.Module, h, logp, mask, meta, personal: "Personalization | None"
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The fusion's logits (B, 7) and weights (B, M) for one user: their biases and neighbour vote added."""
+def personal_logits(model: torch.nn.Module, h, logp, mask, meta, personal: "Personalization | None",
+                    reliability: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fusion's logits (B, 7) and weights (B, M) for one user: their biases and neighbour vote added.
+    `reliability` (M,) is added to the gate logits: how much less a branch is trusted for this person now."""
     if personal is None or not personal.active:
-        return model(h, logp, mask, meta)
-    logits, a = model(h, logp, mask, meta, gate_bias=torch.from_numpy(personal.gate_bias),
-                      class_bias=torch.from_numpy(personal.class_bias))
+        return model(h, logp, mask, meta, gate_bias=reliability)
+    gate_bias = torch.from_numpy(personal.gate_bias) + (0 if reliability is None else reliability)
+    logits, a = model(h, logp, mask, meta, gate_bias=gate_bias, class_bias=torch.from_numpy(personal.class_bias))
     if not personal.options.knn_weight:
         return logits, a
     # neighbours are found with the fusion's own weights, unbiased (the same as `a` unless gates were fitted)

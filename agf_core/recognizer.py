@@ -14,7 +14,9 @@ import numpy as np
 import torch
 
 from agf_core import checkpoint
-from agf_core.branches import AudioBranch, BranchOutput, FaceCrop, TextBranch, VideoBranch, load_tops_into
+from agf_core.baseline import Baseline, CalibrationError, check_duration, offset
+from agf_core.branches import AudioBranch, BranchOutput, FaceCrop, TextBranch, VideoBranch, VoiceBranch, audio_branch, \
+    load_tops_into
 from agf_core.calibration import Temperatures
 from agf_core.checkpoint import WEIGHTS
 from agf_core.inputs.audio import SAMPLE_RATE, is_silent, to_mono_16k
@@ -99,9 +101,11 @@ class CalibratedFusion:
 
     @torch.no_grad()
     def __call__(self, outs: dict[str, BranchOutput], metadata: dict[str, str],
-                 personal: Personalization | None = None) -> tuple[np.ndarray, dict[str, float]]:
+                 personal: Personalization | None = None, reliability: dict[str, float] | None = None
+                 ) -> tuple[np.ndarray, dict[str, float]]:
         h, logp, mask, meta = self.inputs(outs, metadata)
-        logits, a = personal_logits(self.model, h, logp, mask, meta, personal)  # (1, 7), (1, M)
+        bias = None if not reliability else torch.tensor([reliability.get(m, 0.0) for m in MODALITIES])  # (M,)
+        logits, a = personal_logits(self.model, h, logp, mask, meta, personal, bias)  # (1, 7), (1, M)
         probs = (logits[0] / float(self.temperatures.for_mask(mask)[0])).softmax(-1).numpy()
         return probs, {m: float(a[0, i]) for i, m in enumerate(MODALITIES) if m in outs}
 
@@ -113,7 +117,7 @@ class EmotionRecognizer:
     `Prediction.fusion` names it; without one they are averaged with equal weights ("average").
     """
 
-    def __init__(self, text: TextBranch, audio: AudioBranch, video: VideoBranch,
+    def __init__(self, text: TextBranch, audio: VoiceBranch | AudioBranch, video: VideoBranch,
                  fusion: CalibratedFusion | None = None):
         self._text, self._audio, self._video = text, audio, video
         self.fusion_model = fusion
@@ -136,7 +140,7 @@ class EmotionRecognizer:
         paths = {"text": config.path(config.text), "audio": config.path(config.audio),
                  "video": config.path(config.video)}
         # Branches first: a missing or damaged branch file is reported as such, not as a fusion mismatch.
-        branches = TextBranch(paths["text"]), AudioBranch(paths["audio"]), VideoBranch(paths["video"], detector)
+        branches = TextBranch(paths["text"]), audio_branch(paths["audio"]), VideoBranch(paths["video"], detector)
         fusion = None
         if config.fusion is not None and config.path(config.fusion).exists():
             fusion = CalibratedFusion(config.path(config.fusion),
@@ -191,16 +195,18 @@ class EmotionRecognizer:
         return bool(getattr(self._video.detector, "isolated", False))
 
     @property
-    def branches(self) -> tuple[TextBranch, AudioBranch, VideoBranch]:
+    def branches(self) -> tuple[TextBranch, VoiceBranch | AudioBranch, VideoBranch]:
         """The loaded branches (for training code that batches them; the runtime uses the steps above)."""
         return self._text, self._audio, self._video
 
     # ---- fusion -------------------------------------------------------------------------------------
     def combine(self, outputs: dict[str, BranchOutput], metadata: dict | None = None,
                 status: dict[str, ModalityStatus] | None = None,
-                personal: Personalization | None = None) -> Prediction:
+                personal: Personalization | None = None, reliability: dict[str, float] | None = None) -> Prediction:
         """Fuse per-modality outputs. `status` says why the missing modalities are missing (default: "not
-        given"); `personal` holds one user's corrections (see `correct`) and changes only their predictions."""
+        given"); `personal` holds one user's corrections (see `correct`) and changes only their predictions;
+        `reliability` {modality: gate-logit offset <= 0} lowers a branch that has been unreliable for this
+        person (streaming/reliability.py)."""
         unknown = set(outputs) - set(MODALITIES)
         if unknown:
             raise ValueError(f"unknown modality {sorted(unknown)}; accepted: {', '.join(MODALITIES)}")
@@ -211,7 +217,7 @@ class EmotionRecognizer:
         if not present:
             return Prediction(None, 0.0, {}, {}, {}, self.fusion, meta, status)
         if self.fusion_model is not None:
-            fused, weights = self.fusion_model({m: outputs[m] for m in present}, meta, personal)
+            fused, weights = self.fusion_model({m: outputs[m] for m in present}, meta, personal, reliability)
         else:
             weights = {m: 1.0 / len(present) for m in present}
             fused = sum(weights[m] * outputs[m].probs for m in present)
@@ -220,12 +226,59 @@ class EmotionRecognizer:
                           {m: _probs(outputs[m].probs) for m in present}, weights, self.fusion, meta, status,
                           {m: outputs[m] for m in present})
 
+    # ---- a person's baseline -------------------------------------------------------------------------
+    def calibrate(self, audio: tuple[int, np.ndarray] | None = None, frames: list[np.ndarray] | None = None,
+                  owner: str = "") -> Baseline:
+        """A person's neutral from a calibration sample: 2-60 s of them reading a sentence in their normal
+        voice and/or frames of their relaxed face. Pass the result as `predict(..., baseline=)` (or to the live
+        pipeline) to read them relative to their own neutral. `owner` names the session it is for. Raises
+        CalibrationError (a plain message) for a silent, too short or too long recording or no face."""
+        if audio is None and frames is None:
+            raise ValueError("calibrate needs audio, frames or both; both were None")
+        voice = face = None
+        seconds = 0.0
+        if audio is not None:
+            wave = to_mono_16k(audio)
+            seconds = len(wave) / SAMPLE_RATE
+            voice = self.audio((SAMPLE_RATE, wave)) if not is_silent(wave) else None
+        if frames is not None:
+            face = self.video(frames)
+        return self.baseline(owner, voice, face, seconds, voice_given=audio is not None, face_given=frames is not None)
+
+    def baseline(self, owner: str, voice: BranchOutput | None, face: BranchOutput | None, seconds: float,
+                 voice_given: bool = True, face_given: bool = True) -> Baseline:
+        """A Baseline from readings of a calibration sample (the live pipeline reads them as they come):
+        `voice` of `seconds` of speech (None: it was silent), `face` (None: no face was seen)."""
+        offsets = {}
+        if voice_given:
+            check_duration(seconds)
+            if voice is None:
+                raise CalibrationError("the calibration recording is silent: check the microphone and read the "
+                                       "sentence aloud")
+            offsets["audio"] = offset(voice, self._reference("audio"))
+        if face_given:
+            if face is None:
+                raise CalibrationError("no face was seen while calibrating: face the camera in good light")
+            offsets["video"] = offset(face, self._reference("video"))
+        return Baseline(owner, offsets, seconds)
+
+    def _reference(self, modality: str) -> np.ndarray:
+        branch = self._audio if modality == "audio" else self._video
+        ref = getattr(branch, "neutral_probs", None)
+        if ref is None:
+            raise ValueError(f"the {modality} model has no neutral reference (meta['neutral_probs'] in its "
+                             f"checkpoint), so it cannot be calibrated; retrain it with this version")
+        return ref
+
     def predict(self, text: str | None = None, audio: tuple[int, np.ndarray] | None = None,
                 frames: list[np.ndarray] | None = None, metadata: dict | None = None,
-                context: list[str] | None = None) -> Prediction:
+                context: list[str] | None = None, baseline: Baseline | None = None) -> Prediction:
         """Any non-empty subset of text / audio (sample_rate, samples) / frames (RGB uint8 HxWx3).
-        `context` is the previous turns of the conversation, oldest first, for the text model.
+        `context` is the previous turns of the conversation, oldest first, for the text model; `baseline`
+        (from `calibrate`) reads the face and voice relative to this person's neutral.
         Silent audio and frames without a face make that modality absent (see `Prediction.status`)."""
+        if baseline is not None and not isinstance(baseline, Baseline):
+            raise ValueError(f"baseline must be a Baseline from EmotionRecognizer.calibrate, got {type(baseline).__name__}")
         if text is None and audio is None and frames is None:
             raise ValueError("predict needs at least one of text, audio or frames; all three were None")
         outs: dict[str, BranchOutput] = {}
@@ -244,6 +297,8 @@ class EmotionRecognizer:
                 status["video"] = ModalityStatus.absent(NO_FACE)
             else:
                 outs["video"] = video
+        if baseline is not None:
+            outs = {m: baseline.apply(m, o) for m, o in outs.items()}
         return self.combine(outs, meta, status)
 
     def correct(self, prediction: Prediction, felt: str, personal: Personalization) -> bool:

@@ -23,13 +23,15 @@ from agf_core.inputs.audio import SAMPLE_RATE
 from agf_core.inputs.metadata import UNKNOWN, estimate_timbre, with_timbre
 from agf_core.labels import check_emotion
 from agf_core.branches import BranchOutput
+from agf_core.baseline import Baseline, CalibrationError
 from agf_core.recognizer import EmotionRecognizer, Prediction
 from agf_core.status import NO_FACE, ModalityStatus
 
 from .metrics import loudness_envelope, no_metrics
+from .reliability import gate_offsets
 from .reply import FALLBACK_TEXT, Reply, ReplyGenerator, ReplyInput
 from .session import SessionState
-from .state import Listening, LiveState
+from .state import Calibrating, Listening, LiveState
 from .transcriber import Previewer, Transcriber
 from .utterance import Utterance, UtteranceSegmenter, VadOptions, check_chunk
 from .video import FaceWindow, VideoOptions
@@ -37,6 +39,9 @@ from .video import FaceWindow, VideoOptions
 log = logging.getLogger(__name__)
 NOTHING_SAID = "nothing said recently"
 NOT_CAUGHT = "Sorry, I couldn't catch that. Could you say it again?"
+MIC_OFF = "microphone off"
+NO_RECENT_FACE = "no face seen in the last few seconds"
+CALIBRATING = "Calibrating: relax your face and read the sentence in your normal voice."
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,8 @@ class PipelineOptions:
     # (~0.19 s), while the hangover (0.42 s) decides whether it ended; reused when it did with that audio.
     early_final: bool = True
     max_audio_backlog_s: float = 120.0
+    face_stale_s: float = 3.0       # no webcam face read for this long (camera stopped): the face leaves fusion
+    calibration_s: float = 12.0     # the calibration window: time to read the sentence with a relaxed face
 
 
 @dataclass
@@ -137,6 +144,11 @@ class LivePipeline:
                 state.inbox.end_of_audio = False
             for utt in seg.flush():
                 turns += [t for t in [self.on_utterance(state, utt)] if t is not None]
+            with state.lock:  # the microphone stopped: its last reading no longer speaks for the person
+                state.speech.pop("audio", None)
+                state.status["audio"] = ModalityStatus.absent(MIC_OFF)
+                state.changed()
+        self._finish_calibration(state)
         self._partial(state)
         self._early_final(state)
         ending = seg.in_speech and seg.trailing_silence_s > 0   # the hangover: the turn comes first
@@ -232,12 +244,20 @@ class LivePipeline:
                 else ModalityStatus.absent(NO_FACE)
             if refreshed and state.keep_raw:
                 state.raw_faces.append((t, state.face.crops[-1]))
+            if refreshed and state.calibrating is not None:
+                state.calibrating.faces.append(state.face.output)
             if refreshed:
                 self.fuse(state, "video")
             state.changed()
 
     def on_utterance(self, state: LiveState, utt: Utterance) -> Turn | None:
         now = state.session.now()
+        if state.calibrating is not None:          # the calibration sentence: a sample, not a turn
+            with state.lock:
+                state.calibrating.audio.append(utt.audio)
+                state.listening = Listening()
+                state.changed()
+            return None
         state.session.hear(now - utt.seconds, now)  # the turn's start/end in session seconds (study store)
         if state.keep_raw:
             state.raw_audio.append((now, utt.audio))
@@ -360,10 +380,10 @@ class LivePipeline:
         """Combine the freshest output of every modality present now and log it (call under state.lock)."""
         now = state.session.now()
         outs, status = {}, {}
-        if state.face.present:
+        if state.face.present and now - state.face.last_face_t <= self.options.face_stale_s:
             outs["video"] = state.face.output
         else:
-            status["video"] = state.status["video"]
+            status["video"] = state.status["video"] if not state.face.present else ModalityStatus.absent(NO_RECENT_FACE)
         for m in ("audio", "text"):
             t, out = state.speech.get(m, (None, None))
             if out is not None and now - t <= self.options.speech_valid_s:
@@ -371,12 +391,58 @@ class LivePipeline:
             else:
                 failed = state.status[m].state == "failed"
                 status[m] = state.status[m] if failed else ModalityStatus.absent(NOTHING_SAID)
+        base = state.baseline
+        if base is not None and base.owner == state.session.session_id:  # never another session's baseline
+            outs = {m: base.apply(m, o) for m, o in outs.items()}
         with self._timed(state, "fusion"):
-            pred = self.recognizer.combine(outs, self.metadata(state), status, state.personal)
+            trust = gate_offsets(state.session.timeline, now)   # a branch that keeps disagreeing counts less
+            pred = self.recognizer.combine(outs, self.metadata(state), status, state.personal, trust)
         if outs:
             state.session.add_prediction(pred, source, now)
         state.last = pred
         return pred
+
+    # ---- a person's baseline (agf_core/baseline.py) ------------------------------------------------------
+    def start_calibration(self, state: LiveState) -> None:
+        """Start the calibration window: what the person says and shows in the next `calibration_s` seconds is
+        their neutral sample (it makes no turn). Any earlier baseline is dropped."""
+        with state.lock:
+            state.calibrating = Calibrating(state.session.now() + self.options.calibration_s)
+            state.baseline, state.calibration_note = None, CALIBRATING
+            state.changed()
+        state.wake.set()
+
+    def skip_calibration(self, state: LiveState) -> None:
+        with state.lock:
+            state.calibrating, state.calibration_note = None, "Not calibrated (skipped)."
+            state.changed()
+
+    def _finish_calibration(self, state: LiveState) -> None:
+        """When the window has closed and no utterance is in progress: the baseline from what it got."""
+        cal = state.calibrating
+        if cal is None or state.session.now() < cal.until_s or (state.segmenter and state.segmenter.in_speech):
+            return
+        audio = np.concatenate(cal.audio) if cal.audio else np.zeros(0, np.float32)
+        voice = self._guard(state, "audio", "audio_emotion", self.recognizer.audio, (SAMPLE_RATE, audio)) \
+            if len(audio) else None
+        face = mean_reading(cal.faces)
+        parts, notes = {}, []
+        for name, kwargs in (("voice", {"voice": voice, "face": None, "face_given": False}),
+                             ("face", {"voice": None, "face": face, "voice_given": False})):
+            try:
+                parts.update(self.recognizer.baseline(state.session.session_id, seconds=len(audio) / SAMPLE_RATE,
+                                                      **kwargs).offsets)
+            except CalibrationError as e:
+                notes.append(f"{name} not calibrated: {e}")
+        with state.lock:
+            state.calibrating = None
+            state.baseline = Baseline(state.session.session_id, parts, len(audio) / SAMPLE_RATE) if parts else None
+            done = " and ".join(n for n, m in (("voice", "audio"), ("face", "video")) if m in parts)
+            state.calibration_note = " ".join(([f"Calibrated to your neutral {done}."] if done else
+                                               ["Not calibrated."]) + [n[0].upper() + n[1:] + "." for n in notes])
+            state.session.calibration = {**(state.baseline.to_dict() if state.baseline else {}), "notes": notes}
+            log.info("calibration (session %s): %s", state.session.session_id, state.calibration_note)
+            state.changed()
 
     def correct(self, state: LiveState, felt: str, note: str = "") -> dict:
         """"That's not how I feel": log the correction and adapt the fusion for this participant only."""
@@ -416,6 +482,14 @@ class LivePipeline:
                     state.speech.pop(modality, None)
                 state.changed()
             return None
+
+
+def mean_reading(readings: list[BranchOutput]) -> BranchOutput | None:
+    """The mean of several readings of one modality (embeddings and probabilities averaged); None if none."""
+    if not readings:
+        return None
+    p = np.mean([r.probs for r in readings], 0)                                  # (7,)
+    return BranchOutput(np.mean([r.embedding for r in readings], 0), np.log(np.clip(p, 1e-8, 1)).astype(np.float32))
 
 
 STAGE_NAMES = {"vad": "listening", "face": "face reading", "audio_emotion": "voice reading",

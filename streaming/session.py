@@ -70,6 +70,7 @@ class SessionState:
     heard: tuple | None = None                         # (start, end) of the utterance being answered
     owner: str = ""                                    # the browser's owner cookie (streaming.access)
     ended: bool = False
+    calibration: dict = field(default_factory=dict)    # the participant's baseline, when they calibrated
 
     def now(self) -> float:
         return round(time.time() - self.started, 3)
@@ -137,6 +138,7 @@ class SessionState:
     def to_dict(self) -> dict:
         return {"format": "agf-session/1", "participant_id": self.participant_id, "session_id": self.session_id,
                 "started": self.started, "consent": self.consent, "metadata": self.metadata,
+                "calibration": self.calibration,
                 **{k: list(getattr(self, k)) for k in ("timeline", "transcript", "replies", "corrections")}}
 
     def to_json(self) -> str:

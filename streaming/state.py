@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from agf_core.baseline import Baseline
 from agf_core.branches import BranchOutput
 from agf_core.inputs.metadata import UNKNOWN
 from agf_core.labels import MODALITIES
@@ -54,6 +55,14 @@ class Listening:
 
 
 @dataclass
+class Calibrating:
+    """A calibration in progress (LivePipeline.start_calibration): what its window heard and saw."""
+    until_s: float                                   # session seconds when the window closes
+    audio: list = field(default_factory=list)        # 16 kHz utterances heard in it
+    faces: list = field(default_factory=list)        # face window readings (BranchOutput) made in it
+
+
+@dataclass
 class LiveState:
     """One participant's live session (kept in gr.State, one per browser tab; never global)."""
     session: SessionState = field(default_factory=SessionState)
@@ -74,6 +83,9 @@ class LiveState:
     raw_audio: list = field(default_factory=list)   # (t, 16 kHz float32 utterance)
     raw_faces: list = field(default_factory=list)   # (t, 48x48 uint8 crop) at each window refresh
     personal: Personalization = field(default_factory=Personalization)  # learnt from this participant only
+    calibrating: Calibrating | None = None
+    baseline: Baseline | None = None   # this participant's neutral (agf_core/baseline.py), this session's only
+    calibration_note: str = ""         # what the page says about the calibration
     version: int = 0                 # bumped on every change the page shows
     rendered: int = -1               # the version the page last got
     charts_at: float = -1e9          # when the page last got its figures (time.monotonic)

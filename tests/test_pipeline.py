@@ -57,7 +57,9 @@ def test_utterance_gives_transcript_audio_text_and_reply(recognizer, utterance_p
     turn = turns[0]
     assert turn.text == "I passed my exam today" and turn.reply
     assert set(turn.prediction.per_modality) == {"audio", "text"}
-    assert state.timbre in ("low", "mid", "high") and state.status["audio"].state == "ok"
+    assert state.timbre in ("low", "mid", "high")
+    # the microphone stopped: the turn had the voice, then the voice leaves fusion and the page says why
+    assert state.status["audio"].reason == "microphone off" and "audio" not in state.speech
     assert {"vad", "asr", "audio_emotion", "text_emotion", "fusion", "reply"} <= set(latency_summary(state))
 
 
@@ -90,6 +92,27 @@ def test_frames_and_no_face(recognizer, face_photo):
     pipe.on_frame(state, np.zeros((10, 10), np.uint8))
     pipe.step(state)
     assert state.status["video"].state == "failed" and "ValueError" not in str(state.status["video"])
+
+
+def test_a_stopped_microphone_and_a_stopped_camera_leave_the_fusion(recognizer, face_photo, utterance_pcm):
+    import cv2
+    pipe = LivePipeline(recognizer, FakeTranscriber(), TemplateReply(),
+                        PipelineOptions(face_every_s=0.0, face_stale_s=0.5))
+    state = pipe.new_state()
+    for c in _chunks(utterance_pcm):
+        pipe.on_audio(state, c)
+    pipe.close(state)
+    pipe.drain(state)
+    typed = pipe.on_text(state, "My grandmother passed away, I can't stop crying.")
+    assert set(typed.prediction.weights) == {"text"}                  # not the last utterance's voice
+    assert typed.prediction.label == "sadness"
+    pipe.on_frame(state, cv2.resize(face_photo, (640, 480)))
+    pipe.step(state)
+    assert "video" in state.last.weights
+    state.face.last_face_t -= 1.0                                      # the camera sent nothing since
+    with state.lock:
+        pred = pipe.fuse(state, "typed")
+    assert "video" not in pred.weights and pred.status["video"].reason == "no face seen in the last few seconds"
 
 
 def test_only_the_newest_frame_waits_and_dropped_frames_are_counted(recognizer, face_photo):
@@ -370,3 +393,28 @@ def test_the_final_words_are_decoded_during_the_hangover_and_used_once(recognize
         assert open_at_decode == [early] and voice_read == [early], (open_at_decode, voice_read)
         assert words_read == [early]                                      # the words' emotion, in context
         assert state.speech["audio"][1].logp.shape == (7,)              # the voice reading is the turn's
+
+
+def test_a_branch_that_keeps_disagreeing_loses_weight():
+    from streaming.reliability import agreement, gate_offsets
+    from agf_core.labels import EMOTIONS
+
+    def row(t, face, voice):
+        r = {"t": t}
+        for m, top in (("video", face), ("audio", voice)):
+            r.update({f"{m}_{e}": (0.9 if e == top else 0.1 / 6) for e in EMOTIONS})
+        return r
+    rows = [row(t, "anger", "joy") for t in range(10)]            # the face reads anger at rest, always
+    shares = agreement(rows, now=10.0)
+    assert shares["video"] == (0.0, 10) and shares["audio"] == (0.0, 10)
+    assert gate_offsets(rows, now=10.0) == {"video": -2.0, "audio": -2.0}
+    assert gate_offsets(rows[:5], now=10.0) == {}                 # too few moments to judge
+    assert gate_offsets(rows, now=100.0) == {}                     # older than a minute
+    agreeing = [row(t, "joy", "joy") for t in range(10)]
+    assert gate_offsets(agreeing, now=10.0) == {}
+
+
+def test_reliability_offsets_lower_that_branchs_weight(recognizer, speech, face_photo):
+    pred = recognizer.predict(audio=speech, frames=[face_photo])
+    lowered = recognizer.combine(pred.outputs, pred.metadata, reliability={"video": -2.0})
+    assert lowered.weights["video"] < pred.weights["video"]

@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from agf_core import checkpoint
-from agf_core.branches import config_from_dict
+from agf_core.baseline import offset
+from agf_core.branches import BranchOutput, config_from_dict
 from agf_core.models.video import FaceNet, FaceNetConfig, crops_to_tensor
 from agf_core.labels import emotion_index
 from agf_core.training.face_corpora import FACE_CORPORA, ferplus_rows, read_faces, read_subjects
@@ -36,6 +37,8 @@ DEV = ("fer2013", "taiwanese")
 NEUTRAL = emotion_index("neutral")
 MIXES = {"fer2013": ("fer2013",), "ferplus": ("ferplus",), "taiwanese": ("taiwanese",),
          "muxspace": ("muxspace",), "all": ("fer2013", "taiwanese", "muxspace")}
+# The mix's corpus weights: FER2013 (28,709 faces, the benchmark to keep) half, the two small sets a quarter each.
+SHARES = {"fer2013": 2.0, "taiwanese": 1.0, "muxspace": 1.0}
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,8 @@ def accuracy(net: FaceNet, data: tuple[np.ndarray, np.ndarray]) -> float:
 
 
 def balanced_weights(corpus_ids: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Each corpus the same weight, each class the same weight within its corpus; (N,) with mean 1."""
+    """Each corpus the same weight, each class the same weight within its corpus; (N,) with mean 1 (train_top
+    then scales each corpus by its SHARES)."""
     w = np.zeros(len(y))
     corpora = np.unique(corpus_ids)
     for c in corpora:
@@ -118,10 +122,11 @@ def train_top(base: FaceNet, sets: dict, train_corpora: tuple[str, ...], recipe:
     g = np.concatenate([sets[(c, "train")][0] for c in train_corpora])                  # (N, 2, C)
     y = np.concatenate([sets[(c, "train")][1] for c in train_corpora])
     ids = np.concatenate([np.full(len(sets[(c, "train")][1]), i) for i, c in enumerate(train_corpora)])
-    w = torch.from_numpy(balanced_weights(ids, y)).float()
+    share = np.array([SHARES.get(c, 1.0) for c in train_corpora])[ids]
+    w = torch.from_numpy(balanced_weights(ids, y) * share / share.mean()).float()
     g, y = torch.from_numpy(g), torch.from_numpy(y)
     params = list(net.embed.parameters()) + list(net.head.parameters())
-    steps = int(np.ceil(len(y) / recipe.batch_size))
+    steps = max(1, len(y) // recipe.batch_size)   # whole batches only: BatchNorm needs more than one row
     optim = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(optim, lambda i: warmup_cosine(i, recipe.epochs * steps, steps))
     gen = torch.Generator().manual_seed(recipe.seed)
@@ -149,11 +154,14 @@ def train_top(base: FaceNet, sets: dict, train_corpora: tuple[str, ...], recipe:
     return net.eval(), best
 
 
-def cross_dataset(base: FaceNet, sets: dict, recipe: FaceTopRecipe) -> tuple[dict, FaceNet]:
+def cross_dataset(base: FaceNet, sets: dict, recipe: FaceTopRecipe, only: tuple[str, ...] = ()
+                  ) -> tuple[dict, FaceNet]:
     """Test accuracy on every corpus for the shipped network and for tops trained on each mix."""
     table = {"shipped (FER2013, end to end)": {c: accuracy(base, sets[(c, "test")]) for c in FACE_CORPORA}}
     nets = {}
     for name, corpora in MIXES.items():
+        if only and name not in only:
+            continue
         nets[name], best = train_top(base, sets, corpora, recipe)
         table[f"top on {'+'.join(corpora)}"] = {**{c: accuracy(nets[name], sets[(c, "test")]) for c in FACE_CORPORA},
                                                   "selection": best}
@@ -161,17 +169,17 @@ def cross_dataset(base: FaceNet, sets: dict, recipe: FaceTopRecipe) -> tuple[dic
     return table, nets["all"]
 
 
-def neutral_logp(net: FaceNet, sets: dict, corpora: tuple[str, ...]) -> np.ndarray:
-    """The network's mean log-probabilities (7,) on the neutral training faces: where a baseline moves a
-    person's neutral to (agf_core/baseline.py)."""
+def neutral_probs(net: FaceNet, sets: dict, corpora: tuple[str, ...]) -> np.ndarray:
+    """The network's mean probabilities (7,) on the neutral training faces: where a baseline moves a person's
+    neutral to (agf_core/baseline.py)."""
     g = np.concatenate([sets[(c, "train")][0][sets[(c, "train")][1] == NEUTRAL] for c in corpora])
-    return np.log(top_probs(net, g) + 1e-8).mean(0)
+    return top_probs(net, g).mean(0)
 
 
 def calibration_report(net: FaceNet, sets: dict, subjects: dict[str, np.ndarray], reference: np.ndarray,
                        seed: int = 0) -> dict:
-    """Taiwanese performers never trained on (dev and test): accuracy without and with a baseline from one
-    neutral image of the same performer (that image left out of both scores)."""
+    """Taiwanese performers never trained on (dev and test): accuracy without and with a baseline (the
+    runtime's rule, baseline.offset) from one neutral image of the same performer, left out of both scores."""
     rng, out = np.random.default_rng(seed), {}
     for split in ("dev", "test"):
         g, y = sets[("taiwanese", split)]
@@ -185,7 +193,8 @@ def calibration_report(net: FaceNet, sets: dict, subjects: dict[str, np.ndarray]
             pick = rng.choice(neutral)
             base_rows.append(pick)
             rows = who == person
-            pred[rows] = (logp[rows] - (logp[pick] - reference)).argmax(1)
+            shift = offset(BranchOutput(np.zeros(1, np.float32), logp[pick]), reference)
+            pred[rows] = (logp[rows] - shift).argmax(1)
         scored = np.isin(who, who[base_rows])
         scored[base_rows] = False
         out[f"taiwanese_{split}"] = {"performers": len(base_rows), "n": int(scored.sum()),
@@ -199,15 +208,24 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--data-root", required=True)
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--trunk", default=str(checkpoint.WEIGHTS / "video.pt"))
+    ap.add_argument("--only", nargs="+", choices=tuple(MIXES), default=[], help="train these mixes only ('all' "
+                    "is the shippable one)")
+    ap.add_argument("--add-reference", type=Path, help="write the --trunk network's mean neutral reading on "
+                    "FER2013 train (what a baseline needs) into this copy of its checkpoint, and stop")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     base = load_net(args.trunk)
     sets = feature_sets(args.data_root, base, checkpoint.sha256(args.trunk))
+    if args.add_reference:
+        ck = checkpoint.load(args.trunk, "video")
+        meta = {**ck["meta"], "neutral_probs": neutral_probs(base, sets, ("fer2013",)).tolist()}
+        checkpoint.save(args.add_reference, "video", ck["config"], ck["state_dict"], meta)
+        return {"neutral_probs": meta["neutral_probs"]}
     recipe = FaceTopRecipe()
-    table, net = cross_dataset(base, sets, recipe)
+    table, net = cross_dataset(base, sets, recipe, tuple(args.only))
     subjects = {s: read_subjects(args.data_root, "taiwanese", s) for s in ("dev", "test")}
-    reference = neutral_logp(net, sets, MIXES["all"])
-    calibration = {"shipped": calibration_report(base, sets, subjects, neutral_logp(base, sets, ("fer2013",))),
+    reference = neutral_probs(net, sets, MIXES["all"])
+    calibration = {"shipped": calibration_report(base, sets, subjects, neutral_probs(base, sets, ("fer2013",))),
                    "multi": calibration_report(net, sets, subjects, reference)}
     log.info("calibration: %s", calibration)
     report = {"recipe": asdict(recipe), "trunk": Path(args.trunk).name, "test_accuracy": table,
@@ -220,7 +238,7 @@ def main(argv: list[str] | None = None) -> dict:
                               "muxspace train splits, corpus- and class-balanced",
                      "selection": "mean dev accuracy of FER2013 PublicTest and Taiwanese dev performers",
                      "test_accuracy": table["top on fer2013+taiwanese+muxspace"],
-                     "neutral_logp": reference.tolist()})
+                     "neutral_probs": reference.tolist()})
     (args.out / "report.json").write_text(json.dumps(report, indent=1, default=float))
     return report
 

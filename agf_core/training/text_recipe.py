@@ -59,6 +59,7 @@ class TextRecipe:
     encoder_checkpoint: str = str(WEIGHTS / "text.pt")   # whose (frozen) encoder gives the features
     shares: tuple[tuple[str, float], ...] = ()            # relative draw rate per corpus; unlisted ones draw 1
     warm_start: bool = False                              # start from the encoder checkpoint's own head
+    select_on: tuple[str, ...] = DIALOGUE                 # dev corpora whose mean weighted-F1 picks the epoch
 
 
 def capped(rows: list, split: str, seed: int = 0) -> list:

@@ -11,10 +11,8 @@ every corpus weighted equally and every class equally within its corpus; eGeMAPS
 so that the network also reads the Whisper half alone. Selection: the epoch with the best mean accuracy on
 the dev speakers of RAVDESS, URDU and Indian EmoSpeech (EMOVO and TESS have no dev speakers).
 
-A person's baseline (calibration): a speaker's neutral features minus the training neutral mean are
-subtracted from that speaker's features. The calibrated network is trained on features shifted that way
-(each training speaker's baseline from up to `BASELINE_CLIPS` of their neutral clips), so it reads how a
-voice differs from its own neutral.
+A person's baseline (agf_core/baseline.py) is measured on the same speakers without and with it: test
+speakers of each corpus, TESS's two speakers through the network trained without TESS.
 """
 from __future__ import annotations
 
@@ -46,6 +44,7 @@ class VoiceRecipe:
     lr: float = 2e-3
     weight_decay: float = 5e-2
     egemaps_dropout: float = 0.2
+    linear_c: float = 0.003       # inverse L2 strength of the linear head (chosen by leave-one-corpus-out)
     net: VoiceNetConfig = VoiceNetConfig()
     seed: int = 0
 
@@ -61,37 +60,6 @@ def sample_weights(s: VoiceSet) -> np.ndarray:
             rows = in_c & (s.y == k)
             w[rows] = 1.0 / (len(corpora) * len(classes) * rows.sum())
     return w * len(w)
-
-
-def neutral_reference(s: VoiceSet) -> np.ndarray:
-    """The mean features (856,) of the clean neutral clips: where a calibrated voice is moved to."""
-    keep = (s.y == NEUTRAL) & (s.copy == 0)
-    return s.x[keep].mean(0) if keep.any() else s.x.mean(0)
-
-
-def speaker_baselines(s: VoiceSet, reference: np.ndarray, clips: int = BASELINE_CLIPS, seed: int = 0
-                      ) -> tuple[dict[tuple[str, str], np.ndarray], set[int]]:
-    """{(corpus, speaker): baseline (856,)} from up to `clips` clean neutral clips of each speaker (those rows
-    are returned too, so that a score can leave them out), minus the neutral reference."""
-    rng, out, used = np.random.default_rng(seed), {}, set()
-    for c, spk in sorted(set(zip(s.corpus, s.speaker))):
-        rows = np.flatnonzero((s.corpus == c) & (s.speaker == spk) & (s.y == NEUTRAL) & (s.copy == 0))
-        if len(rows):
-            pick = rng.choice(rows, min(clips, len(rows)), replace=False)
-            out[(c, spk)] = s.x[pick].mean(0) - reference
-            used.update(pick.tolist())
-    return out, used
-
-
-def calibrated(s: VoiceSet, baselines: dict) -> tuple[VoiceSet, np.ndarray]:
-    """The rows of speakers with a baseline, shifted by it; and which rows those were (N,) bool."""
-    keep = np.array([(c, spk) in baselines for c, spk in zip(s.corpus, s.speaker)], bool)
-    out = s.select(keep)
-    shift = np.stack([baselines[(c, spk)] for c, spk in zip(out.corpus, out.speaker)]) if keep.any() \
-        else np.zeros((0, s.x.shape[1]), np.float32)
-    eg = out.has_egemaps[:, None]
-    shift[:, -VoiceNetConfig.egemaps_dim:] *= eg  # absent eGeMAPS stay absent (zeros)
-    return replace(out, x=(out.x - shift).astype(np.float32)), keep
 
 
 @torch.no_grad()
@@ -129,19 +97,45 @@ def train(train_set: VoiceSet, dev_sets: list[VoiceSet], recipe: VoiceRecipe = V
         for i in range(steps):
             b = order[i * recipe.batch_size:(i + 1) * recipe.batch_size]
             drop = torch.rand(len(b), generator=gen) < recipe.egemaps_dropout
-            _, logits = net(x[b], has[b] & ~drop)                                      # (B, 7)
+            _, logits = net.mlp(net.standardize(x[b], has[b] & ~drop))                 # (B, 7)
             loss = (torch.nn.functional.cross_entropy(logits, y[b], reduction="none") * w[b]).sum() / w[b].sum()
             optim.zero_grad(set_to_none=True)
             loss.backward()
             optim.step()
             sched.step()
-        dev = {f"{s.corpus[0]}": accuracy(net, s) for s in dev_sets}
+        dev = {f"{s.corpus[0]}": mlp_accuracy(net, s) for s in dev_sets}
         score = float(np.mean(list(dev.values())))
         if best is None or score > best["score"]:
             best = {"score": score, "epoch": epoch + 1, **dev}
             best_state = {k: v.clone() for k, v in net.state_dict().items()}
     net.load_state_dict(best_state)
+    fit_linear(net, train_set, recipe)
+    best.update({f"{s.corpus[0]}_mixed": accuracy(net, s) for s in dev_sets})
     return net.eval(), best
+
+
+@torch.no_grad()
+def mlp_accuracy(net: VoiceNet, s: VoiceSet) -> float:
+    net.eval()
+    _, logits = net.mlp(net.standardize(torch.from_numpy(s.x), torch.from_numpy(s.has_egemaps)))
+    net.train()
+    return float((logits.argmax(1).numpy() == s.y).mean())
+
+
+@torch.no_grad()
+def fit_linear(net: VoiceNet, s: VoiceSet, recipe: VoiceRecipe) -> None:
+    """The linear head: a logistic regression (L2, C=recipe.linear_c) on the network's standardised features,
+    with the same sample weights and the same eGeMAPS dropout, copied into net.linear."""
+    from sklearn.linear_model import LogisticRegression
+    rng = np.random.default_rng(recipe.seed)
+    has = s.has_egemaps & (rng.random(len(s.y)) >= recipe.egemaps_dropout)
+    z = net.standardize(torch.from_numpy(s.x), torch.from_numpy(has)).numpy()
+    clf = LogisticRegression(C=recipe.linear_c, max_iter=2000).fit(z, s.y, sample_weight=sample_weights(s))
+    weight = np.zeros((net.config.num_classes, z.shape[1]), np.float32)
+    bias = np.full(net.config.num_classes, -30.0, np.float32)     # a class never seen in training: never chosen
+    weight[clf.classes_], bias[clf.classes_] = clf.coef_, clf.intercept_
+    net.linear.weight.copy_(torch.from_numpy(weight))
+    net.linear.bias.copy_(torch.from_numpy(bias))
 
 
 def scores(net: VoiceNet, s: VoiceSet, corpus: str) -> dict:
@@ -158,10 +152,9 @@ def merged(sets: dict, keys) -> VoiceSet:
     return VoiceSet.concat([sets[k] for k in keys])
 
 
-def run_protocol(data_root: str, recipe: VoiceRecipe = VoiceRecipe()) -> tuple[VoiceNet, VoiceNet, dict, dict]:
-    """Train the shipped network (all train splits) and the calibrated one; score both on every test split,
-    leave-one-corpus-out and with/without a baseline. Returns (net, calibrated net, report, the leave-one-
-    corpus-out outputs {corpus: {logp, y, speaker, name}} of every clean clip: cross-fitted voice readings
+def run_protocol(data_root: str, recipe: VoiceRecipe = VoiceRecipe()) -> tuple[VoiceNet, dict, dict]:
+    """Train the shipped network (all train splits); score it on every test split, leave-one-corpus-out and
+    with/without a person's baseline. Returns (net, report, the leave-one-corpus-out outputs {corpus: {logp, y, speaker, name}} of every clean clip: cross-fitted voice readings
     for the fusion, training/fusion/crossfit.py)."""
     sets = all_splits(data_root)
     train_keys = [(c, "train") for c in CORPORA]
@@ -176,68 +169,46 @@ def run_protocol(data_root: str, recipe: VoiceRecipe = VoiceRecipe()) -> tuple[V
         m, _ = train(merged(sets, [(c, "train") for c in rest]), [sets[k] for k in DEV if k[0] != held], recipe)
         held_set = merged(sets, [(held, s) for s in SPLITS[held]]).clean()
         report["loco"][held] = scores(m, held_set, held)
+        if held == "tess":  # TESS has no test speakers: its two speakers through the network that never heard it
+            rest_set = merged(sets, [(c, "train") for c in rest])
+            report["calibration_tess"] = calibration_scores(m, held_set, neutral_probs(m, rest_set), held)
         loco[held] = {"logp": np.log(np.clip(predict(m, held_set), 1e-8, 1)).astype(np.float32), "y": held_set.y,
                       "speaker": held_set.speaker,
                       "name": np.array([c.path.name for s in SPLITS[held] for c in read_corpus(data_root, held, s)])}
         log.info("LOCO %s: %s", held, report["loco"][held])
     report["loco_mean"] = float(np.mean([r["accuracy"] for r in report["loco"].values()]))
-    cal_net, report["calibration"] = calibration_protocol(sets, recipe)
-    return net, cal_net, report, loco
+    full = merged(sets, train_keys)
+    report["calibration"] = {c: calibration_scores(net, s, neutral_probs(net, full), c) for c, s in tests.items()}
+    return net, report, loco
 
 
-def calibration_protocol(sets: dict, recipe: VoiceRecipe) -> tuple[VoiceNet, dict]:
-    """The same speakers scored without and with their baseline: test speakers of each corpus that has
-    them, and TESS's two speakers through a model trained without TESS. The neutral clips that made a
-    speaker's baseline are left out of both scores."""
-    train_set = merged(sets, [(c, "train") for c in CORPORA])
-    reference = neutral_reference(train_set)
-    base, _ = speaker_baselines(train_set, reference)
-    cal_train, _ = calibrated(train_set, base)
-    plain, _ = train(train_set, [sets[k] for k in DEV], recipe)
-    dev_cal = []
-    for k in DEV:
-        b, _ = speaker_baselines(sets[k], reference)
-        dev_cal.append(calibrated(sets[k], b)[0])
-    cal_net, _ = train(cal_train, dev_cal, recipe)
-    cal_net.register_buffer("neutral_reference", torch.from_numpy(reference.astype(np.float32)))
-    out = {}
-    evals = {c: sets[(c, "test")] for c in CORPORA if "test" in SPLITS[c]}
-    no_tess = [(c, "train") for c in CORPORA if c != "tess"]
-    no_tess_set = merged(sets, no_tess)
-    ref_nt = neutral_reference(no_tess_set)
-    plain_nt, _ = train(no_tess_set, [sets[k] for k in DEV], recipe)
-    cal_nt, _ = train(calibrated(no_tess_set, speaker_baselines(no_tess_set, ref_nt)[0])[0], dev_cal, recipe)
-    evals["tess"] = sets[("tess", "train")].clean()
-    for c, s in evals.items():
-        p_net, c_net, ref = (plain_nt, cal_nt, ref_nt) if c == "tess" else (plain, cal_net, reference)
-        b, used = speaker_baselines(s, ref, seed=1)
-        scored = np.ones(len(s.y), bool)
-        scored[list(used)] = False
-        shifted, has_base = calibrated(s, b)
-        keep = scored & has_base
-        without = s.select(keep)
-        with_b = shifted.select(scored[has_base])
-        out[c] = {"speakers": int(len(b)), "n": int(keep.sum()), "without": scores(p_net, without, c),
-                  "with": scores(c_net, with_b, c),
-                  "with_logit_shift": logit_shift_accuracy(p_net, s, used, keep, train_set if c != "tess" else no_tess_set)}
-        log.info("calibration %s: %s", c, out[c])
-    return cal_net, out
+def calibration_scores(net: VoiceNet, s: VoiceSet, reference: np.ndarray, corpus: str, seed: int = 1) -> dict:
+    """The same speakers without and with a baseline (the runtime's rule, agf_core/baseline.offset) from
+    BASELINE_CLIPS of their neutral clips, which are left out of both scores."""
+    from agf_core.baseline import offset
+    from agf_core.branches import BranchOutput
+    p = predict(net, s)
+    logp = np.log(p + 1e-8)                                                               # (N, 7)
+    rng, pred, used = np.random.default_rng(seed), logp.argmax(1).copy(), np.zeros(len(s.y), bool)
+    for spk in np.unique(s.speaker):
+        rows = s.speaker == spk
+        neutral = np.flatnonzero(rows & (s.y == NEUTRAL))
+        if not len(neutral):
+            continue
+        pick = rng.choice(neutral, min(BASELINE_CLIPS, len(neutral)), replace=False)
+        used[pick] = True
+        sample = BranchOutput(np.zeros(1, np.float32), np.log(p[pick].mean(0) + 1e-8))
+        pred[rows] = (logp[rows] - offset(sample, reference)).argmax(1)
+    speakers = np.unique(s.speaker[used])
+    scored = np.isin(s.speaker, speakers) & ~used
+    return {"speakers": int(len(speakers)), "n": int(scored.sum()),
+            "without": float((logp.argmax(1)[scored] == s.y[scored]).mean()),
+            "with": float((pred[scored] == s.y[scored]).mean())}
 
 
-def logit_shift_accuracy(net: VoiceNet, s: VoiceSet, used: set[int], scored: np.ndarray, train_set: VoiceSet
-                         ) -> float:
-    """The model-agnostic baseline (calibration.py): each speaker's mean log-probabilities on their baseline
-    clips, minus the mean on the training neutral clips, subtracted from their other readings."""
-    ref = np.log(predict(net, train_set.select((train_set.y == NEUTRAL) & (train_set.copy == 0))) + 1e-8).mean(0)
-    logp = np.log(predict(net, s) + 1e-8)                                                # (N, 7)
-    used_rows = np.zeros(len(s.y), bool)
-    used_rows[list(used)] = True
-    pred = np.zeros(len(s.y), int)
-    for c, spk in set(zip(s.corpus, s.speaker)):
-        rows = (s.corpus == c) & (s.speaker == spk)
-        if (rows & used_rows).any():
-            pred[rows] = (logp[rows] - (logp[rows & used_rows].mean(0) - ref)).argmax(1)
-    return float((pred[scored] == s.y[scored]).mean())
+def neutral_probs(net: VoiceNet, s: VoiceSet) -> np.ndarray:
+    """The mean probabilities (7,) on the clean neutral clips of `s`: where a baseline moves a person's neutral."""
+    return predict(net, s.select((s.y == NEUTRAL) & (s.copy == 0))).mean(0)
 
 
 def compare_frame_branch(data_root: str, path: str | Path) -> dict:
@@ -291,28 +262,23 @@ def markdown(report: dict) -> str:
               "of the held-out corpus):", "", "| held out | n | accuracy | own classes |", "|---|---|---|---|"]
     lines += [f"| {names[c]} | {r['n']} | {pct(r['accuracy'])} | {pct(r['accuracy_own_classes'])} |"
               for c, r in report["loco"].items()]
-    lines += ["", "A baseline per person (agf_core/baseline.py): the same speakers without and with a baseline "
-              "from two of their neutral clips (left out of both scores); test speakers, and TESS's two speakers "
-              "through networks trained without TESS. 'feature shift': a network trained on speaker-relative "
-              "features; 'logit shift': the shipped network's readings minus the speaker's neutral offset (what "
-              "the runtime does).", "",
-              "| corpus | speakers | n | without | with (feature shift) | with (logit shift, shipped) |",
-              "|---|---|---|---|---|---|"]
-    lines += [f"| {names[c]} | {r['speakers']} | {r['n']} | {pct(r['without']['accuracy'])} | "
-              f"{pct(r['with']['accuracy'])} | {pct(r['with_logit_shift'])} |" for c, r in report["calibration"].items()]
+    lines += ["", "A baseline per person (agf_core/baseline.py, the runtime's rule): the same speakers without and "
+              f"with a baseline from {BASELINE_CLIPS} of their neutral clips (left out of both scores); test "
+              "speakers, and TESS's two speakers through the network trained without TESS.", "",
+              "| corpus | speakers | n | without | with baseline |", "|---|---|---|---|---|"]
+    cal = {**report["calibration"], **({"tess": report["calibration_tess"]} if "calibration_tess" in report else {})}
+    lines += [f"| {names[c]} | {r['speakers']} | {r['n']} | {pct(r['without'])} | {pct(r['with'])} |"
+              for c, r in cal.items()]
     sel = report["selection"]
-    lines += ["", f"Selection: epoch {sel['epoch']} of {report['recipe']['epochs']} by mean dev accuracy "
-              f"({', '.join(f'{k} {pct(v)}' for k, v in sel.items() if k not in ('score', 'epoch'))})."]
+    lines += ["", f"Selection: the MLP's epoch {sel['epoch']} of {report['recipe']['epochs']} by its mean dev accuracy "
+              f"({', '.join(f'{k} {pct(v)}' for k, v in sel.items() if k not in ('score', 'epoch'))}; "
+              "'_mixed': with the linear head)."]
     return "\n".join(lines) + "\n"
 
 
-def save(net: VoiceNet, path: Path, meta: dict, calibrated_net: VoiceNet | None = None) -> None:
-    state = {k: v for k, v in net.state_dict().items()}
-    ck = {"kind": "audio", "config": {"voice": asdict(net.config)}, "state_dict": state, "meta": meta}
-    if calibrated_net is not None:
-        ck["calibrated_state_dict"] = calibrated_net.state_dict()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(ck, path)
+def save(net: VoiceNet, path: Path, meta: dict) -> None:
+    from agf_core import checkpoint
+    checkpoint.save(path, "audio", {"voice": asdict(net.config)}, net.state_dict(), meta)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -324,16 +290,14 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     recipe = VoiceRecipe(seed=args.seed)
-    net, cal_net, report, loco = run_protocol(args.data_root, recipe)
+    net, report, loco = run_protocol(args.data_root, recipe)
     if args.compare:
         report["earlier_branch"] = {"checkpoint": str(args.compare), "test": compare_frame_branch(args.data_root, args.compare)}
-    train_set = merged(all_splits(args.data_root), [(c, "train") for c in CORPORA])
-    neutral = predict(net, train_set.select((train_set.y == NEUTRAL) & (train_set.copy == 0)))
-    meta = {"neutral_logp": np.log(neutral + 1e-8).mean(0).tolist(),
+    meta = {"neutral_probs": neutral_probs(net, merged(all_splits(args.data_root), [(c, "train") for c in CORPORA])).tolist(),
             "train": "train splits of ravdess, tess, urdu, emovo, indian (clean + augmented), corpus- and "
                      "class-balanced", "selection": report["selection"], "test": report["test"],
             "loco_mean": report["loco_mean"], "classes": list(EMOTIONS)}
-    save(net, args.out / "best.pt", meta, cal_net)
+    save(net, args.out / "best.pt", meta)
     (args.out / "report.json").write_text(json.dumps(report, indent=1))
     (args.out / "voice_cross_corpus.md").write_text(markdown(report))
     np.savez(args.out / "loco_outputs.npz", **{f"{c}_{k}": v for c, d in loco.items() for k, v in d.items()})
