@@ -101,7 +101,8 @@ def status_line(state: LiveState) -> str:
     fusion = f"fusion: {state.last.fusion}" if state.last is not None else ""
     if state.personal.active:
         fusion += f", adapted to you ({len(state.personal.corrections)} correction(s))"
-    return " | ".join(parts) + (f"\n\n{fusion}" if fusion else "") + (f"\n\nmedian latency: {timing}" if timing else "")
+    calibration = f"{state.calibration_note}\n\n" if state.calibration_note else ""
+    return calibration + " | ".join(parts) + (f"\n\n{fusion}" if fusion else "") + (f"\n\nmedian latency: {timing}" if timing else "")
 
 
 def headline(state: LiveState) -> str:
@@ -182,6 +183,21 @@ def refresh(state: LiveState | None):
     if not _ready(state) or state.version == state.rendered:
         return (gr.skip(),) * N_VIEW
     return view(state, charts=time.monotonic() - state.charts_at >= CHARTS_EVERY_S)
+
+
+CALIBRATION_PROMPT = ("**Optional, 12 s:** press Calibrate, relax your face and read aloud in your normal voice: "
+                      "*\"The weather report said it would be cloudy in the afternoon, with a light wind from the "
+                      "west.\"* Your later readings are then taken relative to your own neutral face and voice.")
+
+
+def on_calibrate(pipeline: LivePipeline, state: LiveState | None) -> None:
+    if _ready(state):
+        pipeline.start_calibration(state)
+
+
+def on_skip_calibration(pipeline: LivePipeline, state: LiveState | None) -> None:
+    if _ready(state):
+        pipeline.skip_calibration(state)
 
 
 def on_metadata(age: str, gender: str, timbre: str, state: LiveState | None):
@@ -279,6 +295,10 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
                     mic = gr.Button("Start microphone", elem_id="mic-button")
                     gr.HTML("", elem_id="mic-notice")        # filled by assets/capture.html
                     token = gr.HTML("", elem_id="capture-token", container=False)
+                    gr.Markdown(CALIBRATION_PROMPT, elem_id="calibration-prompt")
+                    with gr.Row():
+                        calibrate = gr.Button("Calibrate (12 s)", elem_id="calibrate-button", size="sm")
+                        skip_calibration = gr.Button("Skip", elem_id="skip-calibration", size="sm")
                     with gr.Row():
                         age = gr.Dropdown(list(VOCAB["age"]), value="unknown", label="Age group")
                         gender = gr.Dropdown(list(VOCAB["gender"]), value="unknown", label="Gender")
@@ -323,6 +343,8 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
                       time_limit=3600, concurrency_limit=None, **quiet)
         mic.click(None, js="() => window.agfMic.toggle()")       # recorded in the page, posted losslessly
         timer.tick(owned(refresh), [state], outs, concurrency_limit=None, **quiet)
+        calibrate.click(owned(partial(on_calibrate, pipeline)), [state], None, **PRIVATE)
+        skip_calibration.click(owned(partial(on_skip_calibration, pipeline)), [state], None, **PRIVATE)
         for meta in (age, gender, timbre):
             meta.change(owned(on_metadata), [age, gender, timbre, state], [state], **PRIVATE)
         correct.click(owned(partial(on_correction, pipeline)), [felt, note, state], [corrected, felt, note],

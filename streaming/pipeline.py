@@ -429,6 +429,9 @@ class LivePipeline:
         parts, notes = {}, []
         for name, kwargs in (("voice", {"voice": voice, "face": None, "face_given": False}),
                              ("face", {"voice": None, "face": face, "voice_given": False})):
+            if name == "voice" and not len(audio):
+                notes.append("voice not calibrated: no speech was heard")
+                continue
             try:
                 parts.update(self.recognizer.baseline(state.session.session_id, seconds=len(audio) / SAMPLE_RATE,
                                                       **kwargs).offsets)

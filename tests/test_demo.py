@@ -85,7 +85,7 @@ def test_typed_text_is_answered_in_its_own_request(pipe, study, capture):
     assert said["source"] == "typed" and said["emotion"] == "joy" and escape(reply["text"]) in html
     view = _wait_view(state, lambda v: v["timeline"] != gr.skip())
     assert "Right now: joy" in view["headline"] and "words: ok" in view["status"]
-    assert "fusion: agf_logit_ensemble (fusion.pt, calibrated)" in view["status"]
+    assert "fusion: agf_evidence (fusion.pt, calibrated)" in view["status"]
     timeline = view["timeline"]                                        # inline SVG (streaming/charts.py)
     assert timeline.startswith("<svg") and timeline.count("<polyline") == 7 and ">probability</text>" in timeline
     assert [float(t) for t in timeline.split('data-t="')[1].split('"')[0].split()] == \
@@ -154,6 +154,16 @@ def test_frames_are_queued_and_the_timer_shows_the_face(pipe, state, face_photo)
     _wait_view(state, lambda v: "face: ok" in v["status"])
     demo.on_frame(pipe, np.zeros((480, 640, 3), np.uint8), state)
     _wait_view(state, lambda v: "face: absent (no face found)" in v["status"])
+
+
+def test_calibrate_button_starts_a_calibration_that_the_status_reports(pipe, state, face_photo):
+    import cv2
+    demo.on_calibrate(pipe, state)
+    assert state.calibrating is not None
+    _wait_view(state, lambda v: "Calibrating: relax your face" in v["status"])
+    demo.on_skip_calibration(pipe, state)
+    assert state.calibrating is None and state.baseline is None
+    _wait_view(state, lambda v: "Not calibrated (skipped)." in v["status"])
 
 
 def test_microphone_posts_give_listening_then_transcript_and_reply(pipe, study, capture, tmp_path):

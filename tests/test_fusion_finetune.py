@@ -18,11 +18,32 @@ from agf_core.labels import MODALITIES, NUM_EMOTIONS
 from agf_core.training.train import main as train_main
 
 pytestmark = pytest.mark.skipif(not (WEIGHTS / "fusion.pt").exists(), reason="no fusion.pt shipped")
+# The phase fine-tunes the frame-level voice (AudioBranch) and the embedding-level fusion shipped before session
+# 11; it is kept for them, read back from git history when the checkout has it.
+EARLIER = "b9d2c22"
 
 
 @pytest.fixture(scope="module")
-def branches():
-    return Branches.load()
+def earlier(tmp_path_factory):
+    import subprocess
+    folder = tmp_path_factory.mktemp("frame_level")
+    for name in ("text.pt", "audio.pt", "video.pt", "fusion.pt", "SHA256SUMS"):
+        got = subprocess.run(["git", "show", f"{EARLIER}:agf_core/weights/{name}"], cwd=WEIGHTS.parent.parent,
+                             capture_output=True)
+        if got.returncode:
+            pytest.skip(f"no git history here to read the pre-session-11 {name} from")
+        (folder / name).write_bytes(got.stdout)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def branches(earlier):
+    return Branches.load(earlier)
+
+
+def test_fine_tuning_refuses_the_utterance_level_voice_with_a_clear_message():
+    with pytest.raises(ValueError, match="needs a frame-level audio.pt"):
+        BranchTops(Branches.load())
 
 
 @pytest.fixture(scope="module")
@@ -106,10 +127,11 @@ def test_only_the_tops_and_the_fusion_move(branches):
     assert torch.equal(branches.audio.net.embed[1].weight, before_branch)  # the loaded branches are copies' sources only
 
 
-def test_a_finetuned_checkpoint_puts_its_tops_into_the_recognizers_branches(tmp_path, branches, wave, recognizer):
+def test_a_finetuned_checkpoint_puts_its_tops_into_the_recognizers_branches(tmp_path, branches, wave, earlier):
+    recognizer = EmotionRecognizer.from_pretrained(earlier)
     for name in ("text.pt", "audio.pt", "video.pt"):
-        shutil.copy(WEIGHTS / name, tmp_path / name)
-    ck = checkpoint.load(WEIGHTS / "fusion.pt", "fusion")
+        shutil.copy(earlier / name, tmp_path / name)
+    ck = checkpoint.load(earlier / "fusion.pt", "fusion")
     tops = BranchTops(branches)
     with torch.no_grad():
         tops.audio.out[1].bias[0] += 5.0                                     # a top that now favours neutral
@@ -126,10 +148,10 @@ def test_a_finetuned_checkpoint_puts_its_tops_into_the_recognizers_branches(tmp_
     assert torch.equal(model.tops.audio.out[1].bias, tops.audio.out[1].bias)
 
 
-def test_fine_tuning_refuses_what_it_cannot_start_from(tmp_path, branches):
+def test_fine_tuning_refuses_what_it_cannot_start_from(tmp_path, branches, earlier):
     with pytest.raises(ValueError, match="no fine-tuned branch tops"):
-        load_finetuned(WEIGHTS / "fusion.pt", branches)
-    ck = checkpoint.load(WEIGHTS / "fusion.pt", "fusion")
+        load_finetuned(earlier / "fusion.pt", branches)
+    ck = checkpoint.load(earlier / "fusion.pt", "fusion")
     done = checkpoint.save(tmp_path / "done.pt", "fusion", ck["config"], ck["state_dict"], ck["meta"],
                            extra={"branch_tops": BranchTops(branches).state_dict()})
     other = checkpoint.save(tmp_path / "other.pt", "fusion", ck["config"], ck["state_dict"],
@@ -140,13 +162,13 @@ def test_fine_tuning_refuses_what_it_cannot_start_from(tmp_path, branches):
     with pytest.raises(ValueError, match="already fine-tuned"):
         finetune_fusion(str(tmp_path), tmp_path / "out", done, branches=branches)
     with pytest.raises(ValueError, match="fit_on 'test' is not accepted"):
-        finetune_fusion(str(tmp_path), tmp_path / "out", WEIGHTS / "fusion.pt", branches=branches, fit_on="test")
+        finetune_fusion(str(tmp_path), tmp_path / "out", earlier / "fusion.pt", branches=branches, fit_on="test")
     base = ["--data-root", str(tmp_path), "--out", str(tmp_path / "runs")]
     with pytest.raises(SystemExit, match="needs --init"):
         train_main(["--task", "fusion", "--finetune", *base])
     with pytest.raises(SystemExit, match="drop --variant and --seeds"):
-        train_main(["--task", "fusion", "--finetune", "--init", str(WEIGHTS / "fusion.pt"), "--seeds", "0", "1", *base])
+        train_main(["--task", "fusion", "--finetune", "--init", str(earlier / "fusion.pt"), "--seeds", "0", "1", *base])
     with pytest.raises(SystemExit, match="only accepted with --task video or --task fusion --finetune"):
-        train_main(["--task", "audio", "--init", str(WEIGHTS / "fusion.pt"), *base])
+        train_main(["--task", "audio", "--init", str(earlier / "fusion.pt"), *base])
     with pytest.raises(SystemExit, match="is not a file"):
         train_main(["--task", "fusion", "--finetune", "--init", str(tmp_path / "nope.pt"), *base])

@@ -17,7 +17,7 @@ def test_joyful_sentence_is_joy(recognizer):
     out = recognizer.predict(text="This is the best day of my life, I'm so happy!")
     _check_prediction(out, ["text"])
     assert out.label == "joy"
-    assert out.fusion.startswith("agf_logit_ensemble (fusion.pt")
+    assert out.fusion.startswith("agf_evidence (fusion.pt")
 
 
 def test_angry_sentence_is_anger(recognizer):

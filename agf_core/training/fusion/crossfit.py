@@ -170,8 +170,12 @@ def voice_pool(voice: dict[str, dict], test: bool, data_root: str) -> dict[str, 
     return {"y": np.concatenate(ys), "logp": np.concatenate(lps)}
 
 
+NATURAL = ("words",)   # beds whose class frequencies are kept; the others are class-balanced
+
+
 def train(sets: list[FusionSet], config: VariantConfig, epochs: int = 40, seed: int = 0) -> torch.nn.Module:
-    """Each bed the same total weight, classes balanced within it; cross-entropy + gate supervision."""
+    """Each bed the same total weight, classes balanced within it (but in NATURAL beds); cross-entropy + gate
+    supervision."""
     seed_everything(seed)
     model = build(config)
     data = FusionSet.concat(sets)
@@ -179,6 +183,9 @@ def train(sets: list[FusionSet], config: VariantConfig, epochs: int = 40, seed: 
     beds = np.unique(data.info["bed"])
     for b in beds:
         in_b = data.info["bed"] == b
+        if b in NATURAL:  # dialogue as it comes (mostly neutral), as the text branch was trained on it
+            w[in_b] = 1.0 / (len(beds) * in_b.sum())
+            continue
         for k in np.unique(data.y[in_b]):
             rows = in_b & (data.y == k)
             w[rows] = 1.0 / (len(beds) * len(np.unique(data.y[in_b])) * rows.sum())

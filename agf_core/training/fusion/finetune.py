@@ -81,6 +81,10 @@ class BranchTops(nn.Module):
 
     def __init__(self, branches: Branches):
         super().__init__()
+        if not hasattr(branches.audio, "trunk"):
+            raise ValueError("the fine-tuning phase needs a frame-level audio.pt (AudioBranch, e.g. the one shipped "
+                             "before session 11); the loaded voice is utterance-level (VoiceBranch), which has no "
+                             "trunk/top split to fine-tune")
         self.text = copy.deepcopy(branches.text.head)
         self.audio = copy.deepcopy(branches.audio.net)
         self.video = copy.deepcopy(branches.video.net)

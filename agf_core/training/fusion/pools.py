@@ -42,9 +42,9 @@ class Branches:
     @classmethod
     def load(cls, folder: Path = checkpoint.WEIGHTS, text: str = "text.pt", audio: str = "audio.pt",
              video: str = "video.pt") -> "Branches":
-        from agf_core.branches import AudioBranch, TextBranch, VideoBranch
+        from agf_core.branches import TextBranch, VideoBranch, audio_branch
         paths = {"text": folder / text, "audio": folder / audio, "video": folder / video}
-        return cls(TextBranch(paths["text"]), AudioBranch(paths["audio"]), VideoBranch(paths["video"]),
+        return cls(TextBranch(paths["text"]), audio_branch(paths["audio"]), VideoBranch(paths["video"]),
                    {k: checkpoint.sha256(p) for k, p in paths.items()})
 
 
