@@ -7,16 +7,17 @@ Exports are handed out by `ExportDesk`: files in one private folder per session,
 each downloadable once, by the browser that asked, within `ttl_s`, at `agf/export/<token>`; then deleted.
 `AccessMiddleware` (an ASGI middleware given to Gradio's app) sets the cookie, binds each Gradio session hash
 to the first browser that uses it (another browser's request with that hash gets 403, so it can neither run
-events in that session nor read its queue messages), and serves those downloads.
+events in that session nor read its queue messages; a request naming a hash twice is refused, since Gradio
+reads the last one), and serves those downloads.
 """
 from __future__ import annotations
 
 import atexit
 import functools
 import inspect
+import json
 import logging
 import os
-import re
 import secrets
 import shutil
 import tempfile
@@ -187,13 +188,22 @@ class AccessMiddleware:
         if f"/{EXPORT_ROUTE}" in path:
             token = path.split(f"/{EXPORT_ROUTE}", 1)[1].split("/")[0]
             return await self._download(token, owner, send)
-        session_hash = _query_hash(scope) or (path.rsplit("/heartbeat/", 1)[1] if "/heartbeat/" in path else "")
+        # Every session hash the request names, wherever it is: Gradio reads the query's last value and the
+        # body's last key, so each one given must be this browser's, and a repeated one is refused outright.
+        hashes = [_query_hashes(scope)]
+        if "/heartbeat/" in path:
+            hashes.append([path.rsplit("/heartbeat/", 1)[1]])
         if scope.get("method") == "POST" and (path.endswith(BODY_HASH_PATHS) or "/stream/" in path):
             body = await _read_body(receive)
-            m = BODY_HASH.search(body)
-            session_hash = session_hash or (m.group(1).decode("latin-1") if m else "")
+            try:
+                hashes.append(_body_hashes(body))
+            except ValueError as e:
+                return await _respond(send, 400, str(e).encode())
             receive = _replay(body, receive)
-        if not self.binding.allows(session_hash, owner):
+        if any(len(found) > 1 for found in hashes):
+            log.warning("refused %s: session_hash given more than once", path)
+            return await _respond(send, 400, b"session_hash is given more than once; give it once.")
+        if not all(self.binding.allows(h, owner) for found in hashes for h in found):
             log.warning("refused %s for another browser's session", path)
             return await _respond(send, 403, b"This session belongs to another browser.")
         if owner:
@@ -218,14 +228,27 @@ class AccessMiddleware:
 
 
 BODY_HASH_PATHS = ("/queue/join", "/cancel")
-BODY_HASH = re.compile(rb'"session_hash"\s*:\s*"([^"]{1,128})"')
 
 
-def _query_hash(scope) -> str:
-    for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1")):
-        if k == "session_hash":
-            return v
-    return ""
+def _query_hashes(scope) -> list[str]:
+    """Every `session_hash` value in the query string, parsed as Starlette parses it (blank values kept)."""
+    query = scope.get("query_string", b"").decode("latin-1")
+    return [v for k, v in parse_qsl(query, keep_blank_values=True) if k == "session_hash"]
+
+
+def _body_hashes(body: bytes) -> list[str]:
+    """Every top-level `session_hash` of a JSON body (a key may be repeated, or spelt with escapes, and the
+    JSON parser behind Gradio keeps the last); [] for an empty body. Raises ValueError for a body that is not
+    JSON."""
+    if not body.strip():
+        return []
+    try:
+        top = json.loads(body, object_pairs_hook=lambda pairs: pairs)   # objects stay lists of (key, value)
+    except (ValueError, RecursionError):
+        raise ValueError("the request body is not JSON") from None
+    if not isinstance(top, list) or not all(isinstance(p, tuple) for p in top):
+        return []
+    return [v if isinstance(v, str) else "" for k, v in top if k == "session_hash"]
 
 
 async def _read_body(receive) -> bytes:

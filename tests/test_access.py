@@ -1,0 +1,89 @@
+"""streaming/access.py at the ASGI level: which requests reach Gradio (session hashes, bodies, export expiry).
+A small app stands in for Gradio and records what got through; nothing listens on a port."""
+import asyncio
+
+import pytest
+
+from streaming.access import AccessMiddleware, ExportDesk, SessionBinding
+
+
+class Behind:
+    """The app behind the middleware: reads the body as Gradio would and records what reached it."""
+
+    def __init__(self):
+        self.reached = []
+
+    async def __call__(self, scope, receive, send):
+        body, more = b"", scope["method"] == "POST"
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        self.reached.append((scope["path"], body))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+
+def call(app, method: str, path: str, query: str = "", owner: str = "", body: bytes = b"",
+         chunks: list[bytes] | None = None, headers: list | None = None) -> tuple[int, int]:
+    """(status, body bytes the client had to hand over) for one request through `app`."""
+    chunks = [body] if chunks is None else chunks
+    pulled, sent = [0], {}
+    scope = {"type": "http", "method": method, "path": path, "query_string": query.encode(),
+             "headers": ([(b"cookie", f"agf_owner={owner}".encode())] if owner else []) + (headers or [])}
+
+    async def receive():
+        i = pulled[0]
+        pulled[0] += 1
+        if i < len(chunks):
+            return {"type": "http.request", "body": chunks[i], "more_body": i < len(chunks) - 1}
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            sent["status"] = message["status"]
+    asyncio.run(app(scope, receive, send))
+    return sent["status"], sum(len(c) for c in chunks[:pulled[0]])
+
+
+@pytest.fixture()
+def gate(tmp_path):
+    behind = Behind()
+    mw = AccessMiddleware(behind, ExportDesk(root=tmp_path), binding=SessionBinding())
+    mw.behind = behind
+    assert call(mw, "GET", "/gradio_api/queue/data", "session_hash=victimhash01", owner="victim")[0] == 200
+    assert call(mw, "GET", "/gradio_api/queue/data", "session_hash=attacker001", owner="attacker")[0] == 200
+    return mw
+
+
+def test_a_repeated_session_hash_in_the_query_is_refused(gate):
+    """Issue 22.1: Starlette (so Gradio) reads the last value of a repeated parameter; the check read the first."""
+    from starlette.datastructures import QueryParams
+    both = "session_hash=attacker001&session_hash=victimhash01"
+    assert QueryParams(both)["session_hash"] == "victimhash01"          # what Gradio would serve
+    for query in (both, "session_hash=victimhash01&session_hash=attacker001",
+                  "session_hash=attacker001&session%5Fhash=victimhash01",   # the key percent-encoded
+                  "session_hash=attacker001&session_hash="):
+        assert call(gate, "GET", "/gradio_api/queue/data", query, owner="attacker")[0] == 400, query
+    assert call(gate, "GET", "/gradio_api/queue/data", "session_hash=victimhash01", owner="attacker")[0] == 403
+    assert call(gate, "GET", "/gradio_api/queue/data", "session_hash=attacker001", owner="attacker")[0] == 200
+    assert [p for p, _ in gate.behind.reached].count("/gradio_api/queue/data") == 3   # the two claims + own
+
+
+@pytest.mark.parametrize("body, status", [
+    (b'{"session_hash": "attacker001", "fn_index": 1, "session_hash": "victimhash01"}', 400),  # repeated key
+    (b'{"session_hash": "attacker001", "session\\u005fhash": "victimhash01"}', 400),            # escaped key
+    (b'{"fn_index": 1, "session_hash": "victimhash01"}', 403),
+    (b'{"data": ["\\"session_hash\\": \\"victimhash01\\""], "session_hash": "attacker001"}', 200),  # in a value
+    (b'not json', 400),
+])
+def test_the_body_session_hash_is_the_one_gradio_reads(gate, body, status):
+    assert call(gate, "POST", "/gradio_api/queue/join", owner="attacker", body=body)[0] == status
+
+
+def test_a_query_hash_does_not_vouch_for_another_in_the_body(gate):
+    body = b'{"fn_index": 1, "session_hash": "victimhash01"}'
+    assert call(gate, "POST", "/gradio_api/queue/join", "session_hash=attacker001", owner="attacker",
+                body=body)[0] == 403
+    assert call(gate, "POST", "/gradio_api/queue/join", "session_hash=victimhash01", owner="victim",
+                body=body)[0] == 200
