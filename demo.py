@@ -39,6 +39,7 @@ from streaming.capture import CaptureRoutes  # noqa: E402
 from streaming.conversation import conversation_html, live_words_html  # noqa: E402
 from streaming.metrics import MetricsLog, no_metrics  # noqa: E402
 from streaming.access import AccessMiddleware, owned, owner_of  # noqa: E402
+from streaming.lockout import trust_proxies, trusted_proxies  # noqa: E402
 from streaming.privacy import CONSENT_VERSION, PrivacyOptions, PrivateTemp, consent_text  # noqa: E402
 from streaming.provenance import provenance  # noqa: E402
 from streaming.researcher import build_researcher_view, links  # noqa: E402
@@ -357,6 +358,13 @@ def threads_arg(value: str) -> int:
     return n
 
 
+def proxies_arg(value: str) -> str:
+    try:
+        return trusted_proxies(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def parse_auth(pairs: list[str]) -> list[tuple[str, str]]:
     out = []
     for pair in pairs:
@@ -395,6 +403,9 @@ def main(argv: list[str] | None = None) -> None:
                     "see reports/asr_wer.md) or a CTranslate2 Whisper folder (one holding model.bin)")
     ap.add_argument("--threads", type=threads_arg, default=DemoOptions.threads,
                     help="CPU threads per model call (default 1; see DemoOptions)")
+    ap.add_argument("--trusted-proxies", default=os.environ.get("AGF_TRUSTED_PROXIES", ""), type=proxies_arg,
+                    help="comma-separated addresses of reverse proxies whose X-Forwarded-For names the client "
+                    "(default: none, so a client cannot pick its own address to dodge the researcher lockout)")
     ap.add_argument("--metrics-log", default="", help="write live-path timings (no audio, no images) to this "
                     "JSON-lines file, for benchmarks/browser.py")
     args = ap.parse_args(argv)
@@ -417,6 +428,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.retention_days:  # now and periodically, for as long as the server runs
         RetentionSweeper(study, temp).start()
     demo = build(pipeline, study, args.admin_password, capture)
+    trust_proxies(args.trusted_proxies)   # before launch: uvicorn reads it when Gradio starts the server
     log.info("temp folder %s; exports in %s; store %s", temp.path, study.desk.root, args.store.split("@")[-1])
     demo.queue(default_concurrency_limit=4).launch(
         server_name=args.host, server_port=args.port, share=args.share, auth=auth or None,
