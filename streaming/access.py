@@ -194,9 +194,12 @@ class AccessMiddleware:
         if "/heartbeat/" in path:
             hashes.append([path.rsplit("/heartbeat/", 1)[1]])
         if scope.get("method") == "POST" and (path.endswith(BODY_HASH_PATHS) or "/stream/" in path):
-            body = await _read_body(receive)
             try:
+                body = await read_body(receive, scope, MAX_GRADIO_BODY)
                 hashes.append(_body_hashes(body))
+            except BodyTooLarge as e:
+                log.warning("refused %s: %s", path, e)
+                return await _respond(send, 413, str(e).encode())
             except ValueError as e:
                 return await _respond(send, 400, str(e).encode())
             receive = _replay(body, receive)
@@ -228,6 +231,9 @@ class AccessMiddleware:
 
 
 BODY_HASH_PATHS = ("/queue/join", "/cancel")
+# The page's Gradio events carry a few settings or one webcam frame (640x480 asked for: ~0.1 MB as base64 JPEG;
+# a camera that ignores the ask, 1920x1440: ~1 MB). Over this, a body is refused before it is buffered.
+MAX_GRADIO_BODY = 8 * 2**20
 
 
 def _query_hashes(scope) -> list[str]:
@@ -251,11 +257,29 @@ def _body_hashes(body: bytes) -> list[str]:
     return [v if isinstance(v, str) else "" for k, v in top if k == "session_hash"]
 
 
-async def _read_body(receive) -> bytes:
-    chunks, more = [], True
+class BodyTooLarge(ValueError):
+    """A request body over its route's limit (HTTP 413)."""
+
+
+async def read_body(receive, scope, limit: int) -> bytes:
+    """The request's body, at most `limit` bytes: refused from its Content-Length before a byte is read, or as
+    soon as a streamed body passes the limit, so an oversized post is never held in memory."""
+    for k, v in scope.get("headers", []):
+        if k == b"content-length":
+            declared = v.decode("latin-1").strip()
+            if not declared.isdigit():
+                raise ValueError(f"Content-Length {declared[:40]!r} is not accepted; a number of bytes is")
+            if int(declared) > limit:
+                raise BodyTooLarge(f"a body of {int(declared)} bytes is not accepted here; at most {limit}")
+    chunks, n, more = [], 0, True
     while more:
         message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ValueError("the client went away before its request body arrived")
         chunks.append(message.get("body", b""))
+        n += len(chunks[-1])
+        if n > limit:
+            raise BodyTooLarge(f"a body of more than {limit} bytes is not accepted here")
         more = message.get("more_body", False)
     return b"".join(chunks)
 

@@ -87,3 +87,49 @@ def test_a_query_hash_does_not_vouch_for_another_in_the_body(gate):
                 body=body)[0] == 403
     assert call(gate, "POST", "/gradio_api/queue/join", "session_hash=victimhash01", owner="victim",
                 body=body)[0] == 200
+
+
+MB = 2**20
+
+
+def test_an_oversized_gradio_body_is_refused_before_it_is_buffered(gate):
+    """Issue 22.3: the middleware read any body whole to find its session hash."""
+    join = b'{"fn_index": 1, "session_hash": "attacker001"}'
+    declared = [(b"content-length", str(500 * MB).encode())]
+    assert call(gate, "POST", "/gradio_api/queue/join", owner="attacker", chunks=[MB * b" "] * 3,
+                headers=declared) == (413, 0)                                  # not a byte read
+    status, read = call(gate, "POST", "/gradio_api/queue/join", owner="attacker", chunks=[MB * b" "] * 20)
+    assert status == 413 and read <= 9 * MB                                       # streamed: stops at the cap
+    assert call(gate, "POST", "/gradio_api/queue/join", owner="attacker", body=join,
+                headers=[(b"content-length", b"12x")])[0] == 400
+    assert call(gate, "POST", "/gradio_api/queue/join", owner="attacker", body=join)[0] == 200
+
+
+@pytest.fixture()
+def capture_app():
+    fastapi = pytest.importorskip("fastapi")
+    from streaming.capture import CaptureRoutes
+    from streaming.state import LiveState
+    capture = CaptureRoutes(pipeline=None)       # nothing here reaches the pipeline
+    state = LiveState()
+    state.session.consent, state.session.owner = True, "browser-a"
+    app = fastapi.FastAPI(routes=capture.routes())
+    app.token, app.state_ = capture.register(state), state
+    return app
+
+
+@pytest.mark.parametrize("route", ["/agf/audio", "/agf/text"])
+def test_capture_checks_the_token_and_size_before_reading_a_body(capture_app, route):
+    """Issue 22.3: a 500 MB post without a token got its 403 only after being buffered."""
+    from streaming.capture import MAX_BODY, MAX_TEXT
+    limit = MAX_BODY if route == "/agf/audio" else MAX_TEXT * 4
+    huge = [(b"content-length", str(500 * MB).encode())]
+    query = f"token={capture_app.token}&rate=48000"
+    assert call(capture_app, "POST", route, "token=wrong", chunks=[MB * b"\0"] * 3, headers=huge) == (403, 0)
+    assert call(capture_app, "POST", route, query, owner="browser-b", chunks=[MB * b"\0"] * 3,
+                headers=huge) == (403, 0)                                      # another browser's cookie
+    assert call(capture_app, "POST", route, query, owner="browser-a", chunks=[MB * b"\0"] * 3,
+                headers=huge) == (413, 0)
+    status, read = call(capture_app, "POST", route, query, owner="browser-a", chunks=[64 * 1024 * b"\0"] * 100)
+    assert status == 413 and read <= limit + 64 * 1024                         # streamed: stops at the cap
+    assert capture_app.state_.inbox.samples_in == 0 and not capture_app.state_.session.transcript
