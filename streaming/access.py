@@ -4,7 +4,8 @@ session hash that travels in URLs and request bodies; knowing it is not enough, 
 URL and no script can read it.
 
 Exports are handed out by `ExportDesk`: files in one private folder per session, outside Gradio's served cache,
-each downloadable once, by the browser that asked, within `ttl_s`, at `agf/export/<token>`; then deleted.
+each downloadable once, by the browser that asked, within `ttl_s`, at `agf/export/<token>`; then deleted (a
+thread deletes what was not taken when its time is up).
 `AccessMiddleware` (an ASGI middleware given to Gradio's app) sets the cookie, binds each Gradio session hash
 to the first browser that uses it (another browser's request with that hash gets 403, so it can neither run
 events in that session nor read its queue messages; a request naming a hash twice is refused, since Gradio
@@ -99,6 +100,8 @@ class ExportDesk:
         os.chmod(self.root, 0o700)
         self._items: dict[str, tuple[str, Path, float]] = {}   # token -> (owner, file, expires)
         self._lock = threading.Lock()
+        self._sweeper: threading.Thread | None = None           # runs while links are out (see _sweep)
+        self._closed = threading.Event()
         atexit.register(self.close)
 
     def folder(self, session_id: str) -> Path:
@@ -112,7 +115,23 @@ class ExportDesk:
         token = secrets.token_urlsafe(24)
         with self._lock:
             self._items[token] = (owner, Path(path), time.time() + self.ttl_s)
+            if self._sweeper is None:
+                self._sweeper = threading.Thread(target=self._sweep, name="agf-export-expiry", daemon=True)
+                self._sweeper.start()
         return f"{EXPORT_ROUTE}{token}/{quote(Path(path).name)}"
+
+    def _sweep(self) -> None:
+        """Delete each file nobody took when its link expires (raw media must not outlive its TTL because no
+        one asked for another link); ends when no link is out, and `offer` starts it again."""
+        while True:
+            with self._lock:
+                if not self._items or self._closed.is_set():
+                    self._sweeper = None
+                    return
+                due = min(exp for _, _, exp in self._items.values())
+            if self._closed.wait(max(0.0, due - time.time()) + 0.01):
+                continue                                   # closed: the loop ends above
+            self.expire()
 
     def take(self, token: str, owner: str) -> Path | None:
         """The file for `token` when `owner` made it and it has not expired; the token is spent either way
@@ -146,6 +165,7 @@ class ExportDesk:
         return [p for p in self.root.rglob("*") if p.is_file()]
 
     def close(self) -> None:
+        self._closed.set()
         shutil.rmtree(self.root, ignore_errors=True)
 
 

@@ -133,3 +133,32 @@ def test_capture_checks_the_token_and_size_before_reading_a_body(capture_app, ro
     status, read = call(capture_app, "POST", route, query, owner="browser-a", chunks=[64 * 1024 * b"\0"] * 100)
     assert status == 413 and read <= limit + 64 * 1024                         # streamed: stops at the cap
     assert capture_app.state_.inbox.samples_in == 0 and not capture_app.state_.session.transcript
+
+
+def _poll(fn, limit_s: float = 20.0):
+    """fn() until it is truthy or the limit passes: a deadline, not a timing assertion."""
+    import time
+    end = time.monotonic() + limit_s
+    while not (value := fn()) and time.monotonic() < end:
+        time.sleep(0.05)
+    return value
+
+
+def test_export_files_nobody_takes_are_deleted_when_their_time_is_up(tmp_path):
+    """Issue 22.4: expiry ran only when a link was offered or taken, so raw media outlived the TTL until the
+    server stopped."""
+    desk = ExportDesk(ttl_s=0.3, root=tmp_path)
+    folder = desk.folder("researcher-1")
+    files = [folder / "all_2_sessions.json", folder / "s1_audio_0001.wav", folder / "s1_face_0001.npz"]
+    for f in files:
+        f.write_bytes(b"x")
+    links = [desk.offer("browser-r", f) for f in files]
+    taken = desk.take(links[0].split("/")[2], "browser-r")
+    assert taken == files[0]                                          # taken in time: the download route sends it
+    assert _poll(lambda: not any(f.exists() for f in files[1:])), "files outlived their links"
+    assert desk.take(links[1].split("/")[2], "browser-r") is None
+    f = folder / "later.json"                                         # the sweeper starts again with a new link
+    f.write_bytes(b"x")
+    desk.offer("browser-r", f)
+    assert _poll(lambda: not f.exists())
+    desk.close()
