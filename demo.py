@@ -417,7 +417,7 @@ def main(argv: list[str] | None = None) -> None:
     temp = PrivateTemp(privacy)  # before any component is built: they read GRADIO_TEMP_DIR
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a stopped server still cleans its temp folder
     store = StudyStore(args.store)
-    if args.store.startswith("sqlite") and (n := store.mark_interrupted()):
+    if n := store.mark_interrupted():   # PostgreSQL: only the sessions of replicas no longer running
         log.info("%d session(s) from an earlier run marked interrupted (their rows are kept)", n)
     pipeline = make_pipeline(DemoOptions(args.asr_model, args.reply_model, args.reply_endpoint, args.metrics_log,
                                          args.threads))
