@@ -26,6 +26,7 @@ from agf_core.branches import BranchOutput
 from agf_core.recognizer import EmotionRecognizer, Prediction
 from agf_core.status import NO_FACE, ModalityStatus
 
+from .charts import MODALITY_NAMES
 from .metrics import loudness_envelope, no_metrics
 from .reply import FALLBACK_TEXT, Reply, ReplyGenerator, ReplyInput
 from .session import SessionState
@@ -336,7 +337,8 @@ class LivePipeline:
         with self._timed(state, "reply"):
             reply = self._reply(state, ReplyInput.from_prediction(text, pred, words), history)
         with state.lock:
-            state.session.add_turn(text, source, pred.label or "neutral", reply.text, reply.strategy)
+            state.session.add_turn(text, source, pred.label, reply.text, reply.strategy,
+                                   why_no_emotion=unread(pred) if pred.label is None else "")
             state.notice = ""
             state.changed()
         return Turn(text, source, pred, reply.text, reply.strategy)
@@ -420,6 +422,11 @@ class LivePipeline:
 
 STAGE_NAMES = {"vad": "listening", "face": "face reading", "audio_emotion": "voice reading",
                "text_emotion": "word reading"}
+
+
+def unread(pred: Prediction) -> str:
+    """Why a prediction has no label, modality by modality ("words: word reading failed; face: no face ...")."""
+    return "; ".join(f"{MODALITY_NAMES[m]}: {s.reason or s.state}" for m, s in pred.status.items() if s.state != "ok")
 
 
 def latency_summary(state: LiveState) -> dict[str, dict[str, float]]:

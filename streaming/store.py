@@ -72,7 +72,9 @@ timeline = _event_table("timeline", sa.Column("source", sa.String(16)), sa.Colum
                         sa.Column("data", sa.Text, nullable=False))  # JSON: the full row
 utterances = _event_table("utterances", sa.Column("source", sa.String(16)), sa.Column("text", sa.Text),
                           sa.Column("emotion", sa.String(16)), sa.Column("start", sa.Float),
-                          sa.Column("end", sa.Float), sa.Column("timbre", sa.String(16)))
+                          sa.Column("end", sa.Float), sa.Column("timbre", sa.String(16)),
+                          sa.Column("why_no_emotion", sa.Text))   # set when emotion is NULL: nothing was readable
+ADDED_COLUMNS = [(utterances, "why_no_emotion")]   # columns newer than a store's tables: added when it opens
 replies = _event_table("replies", sa.Column("text", sa.Text), sa.Column("emotion", sa.String(16)),
                        sa.Column("strategy", sa.String(64)))
 corrections = _event_table("corrections", sa.Column("shown", sa.String(16)), sa.Column("felt", sa.String(16)),
@@ -156,6 +158,7 @@ class StudyStore:
         try:
             self.engine = _engine(url)
             metadata_obj.create_all(self.engine)
+            _add_columns(self.engine)
         except Exception as e:
             raise RuntimeError(f"cannot open the study store {_safe_url(url)!r}: {e}") from e
         self.url = url
@@ -468,6 +471,18 @@ class MediaSink:
 
     def clear(self) -> None:
         pass
+
+
+def _add_columns(engine: sa.Engine) -> None:
+    """Add the columns a store made by an older version lacks (create_all only makes missing tables)."""
+    inspector = sa.inspect(engine)
+    for table, name in ADDED_COLUMNS:
+        if name not in {c["name"] for c in inspector.get_columns(table.name)}:
+            column = table.c[name]
+            with engine.begin() as c:
+                c.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{name}" '
+                                  f'{column.type.compile(dialect=engine.dialect)}'))
+            log.info("study store: column %s.%s added", table.name, name)
 
 
 def _session_dict(row) -> dict:

@@ -166,6 +166,42 @@ def test_a_failing_text_model_does_not_leave_the_last_words_in_fusion(recognizer
     assert "text" not in turn.prediction.per_modality and turn.prediction.status["text"].state == "failed"
 
 
+class BrokenText:
+    """The recognizer with its text model down."""
+    def __init__(self, recognizer):
+        self.recognizer = recognizer
+
+    def __getattr__(self, name):
+        return getattr(self.recognizer, name)
+
+    def text(self, *a, **k):
+        raise RuntimeError("text model down")
+
+
+def test_a_turn_nothing_could_be_read_from_is_stored_without_a_label_and_says_why(recognizer, tmp_path):
+    """Issue 22.7: such a turn was stored as "neutral", indistinguishable from a neutral reading."""
+    from streaming.conversation import conversation_html
+    from streaming.store import StudyStore
+    from streaming.study import Study
+    pipe = LivePipeline(BrokenText(recognizer), FakeTranscriber(), TemplateReply())
+    state = pipe.new_state()
+    study = Study(StudyStore(f"sqlite:///{tmp_path}/s.db"))
+    study.begin(state)
+    turn = pipe.on_text(state, "We won the championship!")
+    assert turn.prediction.label is None and turn.reply                        # still answered
+    said = state.session.transcript[-1]
+    assert said["emotion"] is None and said["why_no_emotion"] == \
+        "words: word reading failed; voice: nothing said recently; face: waiting"
+    assert "(typed, no reading)" in conversation_html(state.session.transcript, state.session.replies)
+    study.store.flush()
+    row = study.store.rows("utterances", state.session.session_id)[0]
+    assert row["emotion"] is None and row["why_no_emotion"].startswith("words: word reading failed")
+    assert study.store.rows("replies", state.session.session_id)[0]["emotion"] is None
+    pipe.recognizer = recognizer                                              # the text model is back
+    pipe.on_text(state, "We won the championship!")
+    assert state.session.transcript[-1]["emotion"] == "joy" and "why_no_emotion" not in state.session.transcript[-1]
+
+
 def test_partial_words_appear_while_speaking(recognizer, utterance_pcm):
     asr = FakeTranscriber("I passed")
     pipe = LivePipeline(recognizer, asr, TemplateReply(), PipelineOptions(partial_every_s=0.5))

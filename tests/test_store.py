@@ -202,6 +202,22 @@ def test_postgres_marks_the_sessions_of_a_killed_server_and_only_those(postgres_
         store.close()
 
 
+def test_a_store_made_before_a_column_existed_gets_it(tmp_path):
+    """A study database from an older version (no utterances.why_no_emotion) opens and takes the new rows."""
+    import sqlalchemy as sa
+    url = f"sqlite:///{tmp_path}/old.db"
+    StudyStore(url).close()
+    engine = sa.create_engine(url)
+    with engine.begin() as c:
+        c.execute(sa.text("ALTER TABLE utterances DROP COLUMN why_no_emotion"))
+    engine.dispose()
+    store = StudyStore(url)
+    w = _open(store, "old1")
+    w.utterance({"t": 1.0, "source": "typed", "text": "hi", "emotion": None, "why_no_emotion": "words: failed"})
+    store.flush()
+    assert store.rows("utterances", "old1")[0]["why_no_emotion"] == "words: failed"
+
+
 def test_retention_deletes_old_sessions(tmp_path):
     store = StudyStore(f"sqlite:///{tmp_path}/r.db")
     store.open_session(SessionRecord(session_id="old", study="r", consent=ConsentRecord("2"),
