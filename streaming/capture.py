@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from .access import COOKIE, BodyTooLarge, read_body
 from .conversation import words_key, words_view
-from .pipeline import LivePipeline
+from .pipeline import LivePipeline, typed_text
 from .state import LiveState
 from .worker import ensure_worker
 
@@ -81,8 +81,11 @@ class CaptureRoutes:
         state = self._session(token, owner)
         if len(text) > MAX_TEXT:
             raise ValueError(f"a typed message of {len(text)} characters is not accepted; at most {MAX_TEXT}")
+        said = typed_text(text)
+        if not said:
+            raise ValueError(f"a message with no visible characters ({text[:20]!r}) is not accepted; type some words")
         t0 = time.perf_counter()
-        self.pipeline.on_text(state, text)
+        self.pipeline.on_text(state, said)
         self.pipeline.metrics("typed", state.session.session_id, handler_s=round(time.perf_counter() - t0, 4))
         return words_view(state)
 

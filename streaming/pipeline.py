@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import unicodedata
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ import numpy as np
 from agf_core.inputs.audio import SAMPLE_RATE
 from agf_core.inputs.metadata import UNKNOWN, estimate_timbre, with_timbre
 from agf_core.labels import check_emotion
+from agf_core.models.text import INVISIBLE
 from agf_core.branches import BranchOutput
 from agf_core.recognizer import EmotionRecognizer, Prediction
 from agf_core.status import NO_FACE, ModalityStatus
@@ -299,17 +301,21 @@ class LivePipeline:
 
     def on_text(self, state: LiveState, text: str | None) -> Turn | None:
         """A typed message; same text path as speech. Runs in the caller's thread (the page's /agf/text
-        request, streaming/capture.py), so the reply does not wait for the worker or the page's timer."""
-        if text is None or not str(text).strip():
+        request, streaming/capture.py), so the reply does not wait for the worker or the page's timer.
+        None (nothing happens) for a message with no visible characters (see `typed_text`)."""
+        text = typed_text(str(text)) if text is not None else ""
+        if not text:
             return None
-        return self._turn(state, str(text).strip(), "typed")
+        return self._turn(state, text, "typed")
 
     def _read_words(self, state: LiveState, text: str) -> tuple[int, BranchOutput | None]:
         """The text model's reading of `text` in the context of the conversation so far, with the number of turns
         that context had (a reading made early is used only if no turn came in between)."""
         with state.lock:
             turns = len(state.session.transcript)
-            context = [u["text"] for u in state.session.transcript[-self.options.context_turns:]]
+            # only turns the text model can read: one that failed for its text must not fail the next ones
+            context = [t for t in (typed_text(u["text"]) for u in state.session.transcript[-self.options.context_turns:])
+                       if t]
         return turns, self._guard(state, "text", "text_emotion", self.recognizer.text, text, context)
 
     def _turn(self, state: LiveState, text: str, source: str, reading: tuple | None = None) -> Turn:
@@ -422,6 +428,18 @@ class LivePipeline:
 
 STAGE_NAMES = {"vad": "listening", "face": "face reading", "audio_emotion": "voice reading",
                "text_emotion": "word reading"}
+
+
+KEEP_FORMAT = {"\u200c", "\u200d"}   # zero-width (non-)joiners: they shape scripts and emoji sequences
+
+
+def typed_text(text: str) -> str:
+    """Text as the models read it: control and format characters (NUL, zero-width spaces, direction marks)
+    dropped, every run of white space one space; '' when nothing visible is left."""
+    kept = "".join(" " if c.isspace() else c for c in unicodedata.normalize("NFC", text)
+                   if c.isspace() or c in KEEP_FORMAT or unicodedata.category(c) not in ("Cc", "Cf", "Cs"))
+    kept = " ".join(kept.split())
+    return kept if any(unicodedata.category(c) not in INVISIBLE for c in kept) else ""
 
 
 def unread(pred: Prediction) -> str:

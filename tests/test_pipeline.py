@@ -406,3 +406,32 @@ def test_the_final_words_are_decoded_during_the_hangover_and_used_once(recognize
         assert open_at_decode == [early] and voice_read == [early], (open_at_decode, voice_read)
         assert words_read == [early]                                      # the words' emotion, in context
         assert state.speech["audio"][1].logp.shape == (7,)              # the voice reading is the turn's
+
+
+@pytest.mark.parametrize("typed", ["\u200b\u200b", "\x00\x00", " \u2060\ufeff\n\u200e", "\u200d"])
+def test_typed_text_with_nothing_visible_is_refused_and_stores_nothing(recognizer, typed):
+    """Issue 22.8: zero-width or NUL text was accepted, stored as a turn with a reply, and its failed word
+    reading made the next two messages unreadable (as the context of their word reading)."""
+    from streaming.capture import CaptureRoutes
+    pipe = LivePipeline(recognizer, FakeTranscriber(), TemplateReply())
+    capture = CaptureRoutes(pipe)
+    state = pipe.new_state()
+    state.session.consent = True
+    token = capture.register(state)
+    with pytest.raises(ValueError, match="no visible characters .* is not accepted; type some words"):
+        capture.say(token, typed)
+    assert pipe.on_text(state, typed) is None and not state.session.transcript and not state.session.timeline
+    capture.say(token, "I'm\u200b so\x00 happy, we won!")                 # the invisible parts are dropped
+    assert state.session.transcript[-1]["text"] == "I'm so happy, we won!"
+    assert state.session.transcript[-1]["emotion"] == "joy"
+
+
+def test_a_turn_the_text_model_could_not_read_does_not_spoil_the_next_ones(recognizer):
+    """Issue 22.8: a turn stored with unreadable text (as before the check) was context for the next two turns'
+    word reading, which then failed too."""
+    pipe = LivePipeline(recognizer, FakeTranscriber(), TemplateReply())
+    state = pipe.new_state()
+    state.session.add_turn("\x00\x00", "typed", None, "Go on.", "fallback")
+    for text in ("We won the championship!", "This is the best day of my life!"):
+        turn = pipe.on_text(state, text)
+        assert turn.prediction.label == "joy" and state.status["text"].state == "ok", text
