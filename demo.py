@@ -105,11 +105,17 @@ def status_line(state: LiveState) -> str:
     return " | ".join(parts) + (f"\n\n{fusion}" if fusion else "") + (f"\n\nmedian latency: {timing}" if timing else "")
 
 
+NO_READING = "### Right now: no reading (nothing from your face, voice or words at the moment)"
+
+
 def headline(state: LiveState) -> str:
-    """The smoothed, hysteresis label: the one the timeline records as shown, with its confidence."""
+    """The smoothed, hysteresis label: the one the timeline records as shown, with its confidence; "no reading"
+    once no modality has a reading (failed, gone, or too old: the smoothed value is not shown past them)."""
     smoother = state.session.smoother
     if smoother.probs is None:
         return "### Right now: waiting for your face, voice or words"
+    if not state.readings(state.session.now()):
+        return NO_READING
     p = float(smoother.probs[EMOTIONS.index(smoother.label)])
     if p < UNCERTAIN_BELOW:
         return f"### Right now: uncertain (perhaps {smoother.label}, {p:.0%})"
@@ -125,6 +131,7 @@ def view(state: LiveState, charts: bool = True) -> tuple:
     /agf/view, streaming/capture.py.)"""
     with state.lock:                # a snapshot; the charts are built after, so the worker never waits on them
         text = headline(state), state.notice
+        state.shown_headline = text[0]
         status = status_line(state)
         if charts:                  # only a full view is "rendered": a lighter one is followed by the figures
             state.rendered, state.charts_at = state.version, time.monotonic()
@@ -179,9 +186,13 @@ def on_frame(pipeline: LivePipeline, frame: np.ndarray | None, state: LiveState 
 
 
 def refresh(state: LiveState | None):
-    """The page's timer: a new view when the session changed since the last one, else nothing."""
-    if not _ready(state) or state.version == state.rendered:
+    """The page's timer: a new view when the session changed since the last one (or its headline aged into
+    "no reading" with nothing new), else nothing."""
+    if not _ready(state):
         return (gr.skip(),) * N_VIEW
+    with state.lock:
+        if state.version == state.rendered and headline(state) == state.shown_headline:
+            return (gr.skip(),) * N_VIEW
     return view(state, charts=time.monotonic() - state.charts_at >= CHARTS_EVERY_S)
 
 

@@ -87,6 +87,7 @@ class LivePipeline:
     def new_state(self, participant_id: str = "") -> LiveState:
         state = LiveState(SessionState(participant_id=participant_id), FaceWindow(self.options.video))
         state.inbox.max_audio_s = self.options.max_audio_backlog_s
+        state.speech_valid_s = self.options.speech_valid_s
         return state
 
     # ---- capture: called by the browser's stream handlers; never computes -----------------------------
@@ -367,16 +368,12 @@ class LivePipeline:
     def fuse(self, state: LiveState, source: str) -> Prediction:
         """Combine the freshest output of every modality present now and log it (call under state.lock)."""
         now = state.session.now()
-        outs, status = {}, {}
-        if state.face.present:
-            outs["video"] = state.face.output
-        else:
-            status["video"] = state.status["video"]
+        outs, status = state.readings(now), {}
+        if "video" not in outs:   # "ok" from the last frame read, but no face seen lately (frames stopped)
+            status["video"] = state.status["video"] if state.status["video"].state != "ok" \
+                else ModalityStatus.absent(NO_FACE)
         for m in ("audio", "text"):
-            t, out = state.speech.get(m, (None, None))
-            if out is not None and now - t <= self.options.speech_valid_s:
-                outs[m] = out
-            else:
+            if m not in outs:
                 failed = state.status[m].state == "failed"
                 status[m] = state.status[m] if failed else ModalityStatus.absent(NOTHING_SAID)
         with self._timed(state, "fusion"):
