@@ -39,6 +39,7 @@ from streaming.capture import CaptureRoutes  # noqa: E402
 from streaming.conversation import conversation_html, live_words_html  # noqa: E402
 from streaming.metrics import MetricsLog, no_metrics  # noqa: E402
 from streaming.access import AccessMiddleware, owned, owner_of  # noqa: E402
+from streaming.lockout import trust_proxies, trusted_proxies  # noqa: E402
 from streaming.privacy import CONSENT_VERSION, PrivacyOptions, PrivateTemp, consent_text  # noqa: E402
 from streaming.provenance import provenance  # noqa: E402
 from streaming.researcher import build_researcher_view, links  # noqa: E402
@@ -105,11 +106,17 @@ def status_line(state: LiveState) -> str:
     return calibration + " | ".join(parts) + (f"\n\n{fusion}" if fusion else "") + (f"\n\nmedian latency: {timing}" if timing else "")
 
 
+NO_READING = "### Right now: no reading (nothing from your face, voice or words at the moment)"
+
+
 def headline(state: LiveState) -> str:
-    """The smoothed, hysteresis label: the one the timeline records as shown, with its confidence."""
+    """The smoothed, hysteresis label: the one the timeline records as shown, with its confidence; "no reading"
+    once no modality has a reading (failed, gone, or too old: the smoothed value is not shown past them)."""
     smoother = state.session.smoother
     if smoother.probs is None:
         return "### Right now: waiting for your face, voice or words"
+    if not state.readings(state.session.now()):
+        return NO_READING
     p = float(smoother.probs[EMOTIONS.index(smoother.label)])
     if p < UNCERTAIN_BELOW:
         return f"### Right now: uncertain (perhaps {smoother.label}, {p:.0%})"
@@ -125,6 +132,7 @@ def view(state: LiveState, charts: bool = True) -> tuple:
     /agf/view, streaming/capture.py.)"""
     with state.lock:                # a snapshot; the charts are built after, so the worker never waits on them
         text = headline(state), state.notice
+        state.shown_headline = text[0]
         status = status_line(state)
         if charts:                  # only a full view is "rendered": a lighter one is followed by the figures
             state.rendered, state.charts_at = state.version, time.monotonic()
@@ -179,9 +187,13 @@ def on_frame(pipeline: LivePipeline, frame: np.ndarray | None, state: LiveState 
 
 
 def refresh(state: LiveState | None):
-    """The page's timer: a new view when the session changed since the last one, else nothing."""
-    if not _ready(state) or state.version == state.rendered:
+    """The page's timer: a new view when the session changed since the last one (or its headline aged into
+    "no reading" with nothing new), else nothing."""
+    if not _ready(state):
         return (gr.skip(),) * N_VIEW
+    with state.lock:
+        if state.version == state.rendered and headline(state) == state.shown_headline:
+            return (gr.skip(),) * N_VIEW
     return view(state, charts=time.monotonic() - state.charts_at >= CHARTS_EVERY_S)
 
 
@@ -379,6 +391,13 @@ def threads_arg(value: str) -> int:
     return n
 
 
+def proxies_arg(value: str) -> str:
+    try:
+        return trusted_proxies(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def parse_auth(pairs: list[str]) -> list[tuple[str, str]]:
     out = []
     for pair in pairs:
@@ -417,6 +436,9 @@ def main(argv: list[str] | None = None) -> None:
                     "see reports/asr_wer.md) or a CTranslate2 Whisper folder (one holding model.bin)")
     ap.add_argument("--threads", type=threads_arg, default=DemoOptions.threads,
                     help="CPU threads per model call (default 1; see DemoOptions)")
+    ap.add_argument("--trusted-proxies", default=os.environ.get("AGF_TRUSTED_PROXIES", ""), type=proxies_arg,
+                    help="comma-separated addresses of reverse proxies whose X-Forwarded-For names the client "
+                    "(default: none, so a client cannot pick its own address to dodge the researcher lockout)")
     ap.add_argument("--metrics-log", default="", help="write live-path timings (no audio, no images) to this "
                     "JSON-lines file, for benchmarks/browser.py")
     args = ap.parse_args(argv)
@@ -428,7 +450,7 @@ def main(argv: list[str] | None = None) -> None:
     temp = PrivateTemp(privacy)  # before any component is built: they read GRADIO_TEMP_DIR
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a stopped server still cleans its temp folder
     store = StudyStore(args.store)
-    if args.store.startswith("sqlite") and (n := store.mark_interrupted()):
+    if n := store.mark_interrupted():   # PostgreSQL: only the sessions of replicas no longer running
         log.info("%d session(s) from an earlier run marked interrupted (their rows are kept)", n)
     pipeline = make_pipeline(DemoOptions(args.asr_model, args.reply_model, args.reply_endpoint, args.metrics_log,
                                          args.threads))
@@ -439,6 +461,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.retention_days:  # now and periodically, for as long as the server runs
         RetentionSweeper(study, temp).start()
     demo = build(pipeline, study, args.admin_password, capture)
+    trust_proxies(args.trusted_proxies)   # before launch: uvicorn reads it when Gradio starts the server
     log.info("temp folder %s; exports in %s; store %s", temp.path, study.desk.root, args.store.split("@")[-1])
     demo.queue(default_concurrency_limit=4).launch(
         server_name=args.host, server_port=args.port, share=args.share, auth=auth or None,

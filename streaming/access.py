@@ -4,19 +4,21 @@ session hash that travels in URLs and request bodies; knowing it is not enough, 
 URL and no script can read it.
 
 Exports are handed out by `ExportDesk`: files in one private folder per session, outside Gradio's served cache,
-each downloadable once, by the browser that asked, within `ttl_s`, at `agf/export/<token>`; then deleted.
+each downloadable once, by the browser that asked, within `ttl_s`, at `agf/export/<token>`; then deleted (a
+thread deletes what was not taken when its time is up).
 `AccessMiddleware` (an ASGI middleware given to Gradio's app) sets the cookie, binds each Gradio session hash
 to the first browser that uses it (another browser's request with that hash gets 403, so it can neither run
-events in that session nor read its queue messages), and serves those downloads.
+events in that session nor read its queue messages; a request naming a hash twice is refused, since Gradio
+reads the last one), and serves those downloads.
 """
 from __future__ import annotations
 
 import atexit
 import functools
 import inspect
+import json
 import logging
 import os
-import re
 import secrets
 import shutil
 import tempfile
@@ -98,6 +100,8 @@ class ExportDesk:
         os.chmod(self.root, 0o700)
         self._items: dict[str, tuple[str, Path, float]] = {}   # token -> (owner, file, expires)
         self._lock = threading.Lock()
+        self._sweeper: threading.Thread | None = None           # runs while links are out (see _sweep)
+        self._closed = threading.Event()
         atexit.register(self.close)
 
     def folder(self, session_id: str) -> Path:
@@ -111,7 +115,23 @@ class ExportDesk:
         token = secrets.token_urlsafe(24)
         with self._lock:
             self._items[token] = (owner, Path(path), time.time() + self.ttl_s)
+            if self._sweeper is None:
+                self._sweeper = threading.Thread(target=self._sweep, name="agf-export-expiry", daemon=True)
+                self._sweeper.start()
         return f"{EXPORT_ROUTE}{token}/{quote(Path(path).name)}"
+
+    def _sweep(self) -> None:
+        """Delete each file nobody took when its link expires (raw media must not outlive its TTL because no
+        one asked for another link); ends when no link is out, and `offer` starts it again."""
+        while True:
+            with self._lock:
+                if not self._items or self._closed.is_set():
+                    self._sweeper = None
+                    return
+                due = min(exp for _, _, exp in self._items.values())
+            if self._closed.wait(max(0.0, due - time.time()) + 0.01):
+                continue                                   # closed: the loop ends above
+            self.expire()
 
     def take(self, token: str, owner: str) -> Path | None:
         """The file for `token` when `owner` made it and it has not expired; the token is spent either way
@@ -145,6 +165,7 @@ class ExportDesk:
         return [p for p in self.root.rglob("*") if p.is_file()]
 
     def close(self) -> None:
+        self._closed.set()
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -187,13 +208,25 @@ class AccessMiddleware:
         if f"/{EXPORT_ROUTE}" in path:
             token = path.split(f"/{EXPORT_ROUTE}", 1)[1].split("/")[0]
             return await self._download(token, owner, send)
-        session_hash = _query_hash(scope) or (path.rsplit("/heartbeat/", 1)[1] if "/heartbeat/" in path else "")
+        # Every session hash the request names, wherever it is: Gradio reads the query's last value and the
+        # body's last key, so each one given must be this browser's, and a repeated one is refused outright.
+        hashes = [_query_hashes(scope)]
+        if "/heartbeat/" in path:
+            hashes.append([path.rsplit("/heartbeat/", 1)[1]])
         if scope.get("method") == "POST" and (path.endswith(BODY_HASH_PATHS) or "/stream/" in path):
-            body = await _read_body(receive)
-            m = BODY_HASH.search(body)
-            session_hash = session_hash or (m.group(1).decode("latin-1") if m else "")
+            try:
+                body = await read_body(receive, scope, MAX_GRADIO_BODY)
+                hashes.append(_body_hashes(body))
+            except BodyTooLarge as e:
+                log.warning("refused %s: %s", path, e)
+                return await _respond(send, 413, str(e).encode())
+            except ValueError as e:
+                return await _respond(send, 400, str(e).encode())
             receive = _replay(body, receive)
-        if not self.binding.allows(session_hash, owner):
+        if any(len(found) > 1 for found in hashes):
+            log.warning("refused %s: session_hash given more than once", path)
+            return await _respond(send, 400, b"session_hash is given more than once; give it once.")
+        if not all(self.binding.allows(h, owner) for found in hashes for h in found):
             log.warning("refused %s for another browser's session", path)
             return await _respond(send, 403, b"This session belongs to another browser.")
         if owner:
@@ -218,21 +251,55 @@ class AccessMiddleware:
 
 
 BODY_HASH_PATHS = ("/queue/join", "/cancel")
-BODY_HASH = re.compile(rb'"session_hash"\s*:\s*"([^"]{1,128})"')
+# The page's Gradio events carry a few settings or one webcam frame (640x480 asked for: ~0.1 MB as base64 JPEG;
+# a camera that ignores the ask, 1920x1440: ~1 MB). Over this, a body is refused before it is buffered.
+MAX_GRADIO_BODY = 8 * 2**20
 
 
-def _query_hash(scope) -> str:
-    for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1")):
-        if k == "session_hash":
-            return v
-    return ""
+def _query_hashes(scope) -> list[str]:
+    """Every `session_hash` value in the query string, parsed as Starlette parses it (blank values kept)."""
+    query = scope.get("query_string", b"").decode("latin-1")
+    return [v for k, v in parse_qsl(query, keep_blank_values=True) if k == "session_hash"]
 
 
-async def _read_body(receive) -> bytes:
-    chunks, more = [], True
+def _body_hashes(body: bytes) -> list[str]:
+    """Every top-level `session_hash` of a JSON body (a key may be repeated, or spelt with escapes, and the
+    JSON parser behind Gradio keeps the last); [] for an empty body. Raises ValueError for a body that is not
+    JSON."""
+    if not body.strip():
+        return []
+    try:
+        top = json.loads(body, object_pairs_hook=lambda pairs: pairs)   # objects stay lists of (key, value)
+    except (ValueError, RecursionError):
+        raise ValueError("the request body is not JSON") from None
+    if not isinstance(top, list) or not all(isinstance(p, tuple) for p in top):
+        return []
+    return [v if isinstance(v, str) else "" for k, v in top if k == "session_hash"]
+
+
+class BodyTooLarge(ValueError):
+    """A request body over its route's limit (HTTP 413)."""
+
+
+async def read_body(receive, scope, limit: int) -> bytes:
+    """The request's body, at most `limit` bytes: refused from its Content-Length before a byte is read, or as
+    soon as a streamed body passes the limit, so an oversized post is never held in memory."""
+    for k, v in scope.get("headers", []):
+        if k == b"content-length":
+            declared = v.decode("latin-1").strip()
+            if not declared.isdigit():
+                raise ValueError(f"Content-Length {declared[:40]!r} is not accepted; a number of bytes is")
+            if int(declared) > limit:
+                raise BodyTooLarge(f"a body of {int(declared)} bytes is not accepted here; at most {limit}")
+    chunks, n, more = [], 0, True
     while more:
         message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ValueError("the client went away before its request body arrived")
         chunks.append(message.get("body", b""))
+        n += len(chunks[-1])
+        if n > limit:
+            raise BodyTooLarge(f"a body of more than {limit} bytes is not accepted here")
         more = message.get("more_body", False)
     return b"".join(chunks)
 

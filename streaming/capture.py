@@ -24,14 +24,15 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
-from .access import COOKIE
+from .access import COOKIE, BodyTooLarge, read_body
 from .conversation import words_key, words_view
-from .pipeline import LivePipeline
+from .pipeline import LivePipeline, typed_text
 from .state import LiveState
 from .worker import ensure_worker
 
 log = logging.getLogger(__name__)
-MAX_BODY = 48_000 * 2 * 12          # 12 s of 48 kHz int16: more than the page ever holds back
+MAX_BODY = 48_000 * 2 * 12          # 12 s of 48 kHz int16: more than the page holds back (bigger bodies: 413,
+                                    # refused from Content-Length or while streaming, never buffered)
 MAX_TEXT = 5_000                    # characters of one typed message
 MAX_WAIT_S = 20.0                   # longest a view request is held open
 WAIT_STEP_S = 0.02                  # how often a held view request looks for a change
@@ -80,8 +81,11 @@ class CaptureRoutes:
         state = self._session(token, owner)
         if len(text) > MAX_TEXT:
             raise ValueError(f"a typed message of {len(text)} characters is not accepted; at most {MAX_TEXT}")
+        said = typed_text(text)
+        if not said:
+            raise ValueError(f"a message with no visible characters ({text[:20]!r}) is not accepted; type some words")
         t0 = time.perf_counter()
-        self.pipeline.on_text(state, text)
+        self.pipeline.on_text(state, said)
         self.pipeline.metrics("typed", state.session.session_id, handler_s=round(time.perf_counter() - t0, 4))
         return words_view(state)
 
@@ -105,28 +109,34 @@ class CaptureRoutes:
 
     def routes(self) -> list:
         """FastAPI routes for `launch(app_kwargs={"routes": ...})`."""
+        async def body(request: Request, limit: int) -> bytes:
+            """The body, read only for a live session of this browser and at most `limit` bytes (the token and
+            the Content-Length are checked before a byte is read)."""
+            self._session(request.query_params.get("token", ""), request.cookies.get(COOKIE, ""))
+            return await read_body(request.receive, request.scope, limit)
+
         async def audio(request: Request) -> JSONResponse:
             q = request.query_params
             try:
-                out = self.receive(q.get("token", ""), int(q.get("rate", "0")), await request.body(),
+                out = self.receive(q.get("token", ""), int(q.get("rate", "0")), await body(request, MAX_BODY),
                                    end=q.get("end") == "1", owner=request.cookies.get(COOKIE, ""))
             except PermissionError as e:
                 return JSONResponse({"error": str(e)}, status_code=403)
             except ValueError as e:
                 log.warning("refused microphone audio: %s", e)
-                return JSONResponse({"error": str(e)}, status_code=400)
+                return JSONResponse({"error": str(e)}, status_code=413 if isinstance(e, BodyTooLarge) else 400)
             return JSONResponse(out)
 
         async def text(request: Request) -> JSONResponse:
             try:
-                body = (await request.body()).decode("utf-8")
-                out = await run_in_threadpool(self.say, request.query_params.get("token", ""), body,
+                said = (await body(request, MAX_TEXT * 4)).decode("utf-8")     # UTF-8: at most 4 bytes a character
+                out = await run_in_threadpool(self.say, request.query_params.get("token", ""), said,
                                               request.cookies.get(COOKIE, ""))
             except PermissionError as e:
                 return JSONResponse({"error": str(e)}, status_code=403)
             except ValueError as e:       # also a body that is not UTF-8 (UnicodeDecodeError)
                 log.warning("refused typed text: %s", e)
-                return JSONResponse({"error": str(e)}, status_code=400)
+                return JSONResponse({"error": str(e)}, status_code=413 if isinstance(e, BodyTooLarge) else 400)
             return JSONResponse(out)
 
         async def view(request: Request) -> JSONResponse:

@@ -11,13 +11,16 @@ from html import escape
 
 from .state import Listening, LiveState
 
+NO_READING = "no reading"   # a turn none of whose modalities could be read (its `emotion` is None)
+
 
 def conversation_html(transcript: list[dict], replies: list[dict]) -> str:
     """Each turn as the participant's words (with how they were given and the emotion read) and the reply."""
     turns = []
     for said, reply in zip(transcript, replies):
         turns.append(f'<div class="msg user" data-testid="user">{escape(said["text"])} '
-                     f'<span class="meta">({escape(said["source"])}, {escape(said["emotion"])})</span></div>')
+                     f'<span class="meta">({escape(said["source"])}, {escape(said["emotion"] or NO_READING)})'
+                     '</span></div>')
         turns.append(f'<div class="msg bot" data-testid="bot">{escape(reply["text"])}</div>')
     if not turns:
         turns.append('<div class="empty">Say something or type below; the replies appear here.</div>')

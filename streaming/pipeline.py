@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import unicodedata
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -22,11 +23,13 @@ import numpy as np
 from agf_core.inputs.audio import SAMPLE_RATE
 from agf_core.inputs.metadata import UNKNOWN, estimate_timbre, with_timbre
 from agf_core.labels import check_emotion
+from agf_core.models.text import INVISIBLE
 from agf_core.branches import BranchOutput
 from agf_core.baseline import Baseline, CalibrationError
 from agf_core.recognizer import EmotionRecognizer, Prediction
 from agf_core.status import NO_FACE, ModalityStatus
 
+from .charts import MODALITY_NAMES
 from .metrics import loudness_envelope, no_metrics
 from .reliability import gate_offsets
 from .reply import FALLBACK_TEXT, Reply, ReplyGenerator, ReplyInput
@@ -63,7 +66,6 @@ class PipelineOptions:
     # (~0.19 s), while the hangover (0.42 s) decides whether it ended; reused when it did with that audio.
     early_final: bool = True
     max_audio_backlog_s: float = 120.0
-    face_stale_s: float = 3.0       # no webcam face read for this long (camera stopped): the face leaves fusion
     calibration_s: float = 12.0     # the calibration window: time to read the sentence with a relaxed face
 
 
@@ -91,6 +93,7 @@ class LivePipeline:
     def new_state(self, participant_id: str = "") -> LiveState:
         state = LiveState(SessionState(participant_id=participant_id), FaceWindow(self.options.video))
         state.inbox.max_audio_s = self.options.max_audio_backlog_s
+        state.speech_valid_s = self.options.speech_valid_s
         return state
 
     # ---- capture: called by the browser's stream handlers; never computes -----------------------------
@@ -318,17 +321,21 @@ class LivePipeline:
 
     def on_text(self, state: LiveState, text: str | None) -> Turn | None:
         """A typed message; same text path as speech. Runs in the caller's thread (the page's /agf/text
-        request, streaming/capture.py), so the reply does not wait for the worker or the page's timer."""
-        if text is None or not str(text).strip():
+        request, streaming/capture.py), so the reply does not wait for the worker or the page's timer.
+        None (nothing happens) for a message with no visible characters (see `typed_text`)."""
+        text = typed_text(str(text)) if text is not None else ""
+        if not text:
             return None
-        return self._turn(state, str(text).strip(), "typed")
+        return self._turn(state, text, "typed")
 
     def _read_words(self, state: LiveState, text: str) -> tuple[int, BranchOutput | None]:
         """The text model's reading of `text` in the context of the conversation so far, with the number of turns
         that context had (a reading made early is used only if no turn came in between)."""
         with state.lock:
             turns = len(state.session.transcript)
-            context = [u["text"] for u in state.session.transcript[-self.options.context_turns:]]
+            # only turns the text model can read: one that failed for its text must not fail the next ones
+            context = [t for t in (typed_text(u["text"]) for u in state.session.transcript[-self.options.context_turns:])
+                       if t]
         return turns, self._guard(state, "text", "text_emotion", self.recognizer.text, text, context)
 
     def _turn(self, state: LiveState, text: str, source: str, reading: tuple | None = None) -> Turn:
@@ -356,7 +363,8 @@ class LivePipeline:
         with self._timed(state, "reply"):
             reply = self._reply(state, ReplyInput.from_prediction(text, pred, words), history)
         with state.lock:
-            state.session.add_turn(text, source, pred.label or "neutral", reply.text, reply.strategy)
+            state.session.add_turn(text, source, pred.label, reply.text, reply.strategy,
+                                   why_no_emotion=unread(pred) if pred.label is None else "")
             state.notice = ""
             state.changed()
         return Turn(text, source, pred, reply.text, reply.strategy)
@@ -379,16 +387,12 @@ class LivePipeline:
     def fuse(self, state: LiveState, source: str) -> Prediction:
         """Combine the freshest output of every modality present now and log it (call under state.lock)."""
         now = state.session.now()
-        outs, status = {}, {}
-        if state.face.present and now - state.face.last_face_t <= self.options.face_stale_s:
-            outs["video"] = state.face.output
-        else:
-            status["video"] = state.status["video"] if not state.face.present else ModalityStatus.absent(NO_RECENT_FACE)
+        outs, status = state.readings(now), {}
+        if "video" not in outs:   # "ok" from the last frame read, but no face seen lately (frames stopped)
+            status["video"] = state.status["video"] if state.status["video"].state != "ok" \
+                else ModalityStatus.absent(NO_RECENT_FACE)
         for m in ("audio", "text"):
-            t, out = state.speech.get(m, (None, None))
-            if out is not None and now - t <= self.options.speech_valid_s:
-                outs[m] = out
-            else:
+            if m not in outs:
                 failed = state.status[m].state == "failed"
                 status[m] = state.status[m] if failed else ModalityStatus.absent(NOTHING_SAID)
         base = state.baseline
@@ -497,6 +501,23 @@ def mean_reading(readings: list[BranchOutput]) -> BranchOutput | None:
 
 STAGE_NAMES = {"vad": "listening", "face": "face reading", "audio_emotion": "voice reading",
                "text_emotion": "word reading"}
+
+
+KEEP_FORMAT = {"\u200c", "\u200d"}   # zero-width (non-)joiners: they shape scripts and emoji sequences
+
+
+def typed_text(text: str) -> str:
+    """Text as the models read it: control and format characters (NUL, zero-width spaces, direction marks)
+    dropped, every run of white space one space; '' when nothing visible is left."""
+    kept = "".join(" " if c.isspace() else c for c in unicodedata.normalize("NFC", text)
+                   if c.isspace() or c in KEEP_FORMAT or unicodedata.category(c) not in ("Cc", "Cf", "Cs"))
+    kept = " ".join(kept.split())
+    return kept if any(unicodedata.category(c) not in INVISIBLE for c in kept) else ""
+
+
+def unread(pred: Prediction) -> str:
+    """Why a prediction has no label, modality by modality ("words: word reading failed; face: no face ...")."""
+    return "; ".join(f"{MODALITY_NAMES[m]}: {s.reason or s.state}" for m, s in pred.status.items() if s.state != "ok")
 
 
 def latency_summary(state: LiveState) -> dict[str, dict[str, float]]:

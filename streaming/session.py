@@ -98,12 +98,16 @@ class SessionState:
         """The utterance about to be answered spans session seconds [start, end] (its turn records them)."""
         self.heard = (round(start, 3), round(end, 3))
 
-    def add_turn(self, text: str, source: str, emotion: str, reply: str, strategy: str,
-                 start: float | None = None, end: float | None = None) -> None:
+    def add_turn(self, text: str, source: str, emotion: str | None, reply: str, strategy: str,
+                 start: float | None = None, end: float | None = None, why_no_emotion: str = "") -> None:
+        """One turn: what was said and the emotion read from it, or None (no modality could be read) and
+        `why_no_emotion`; and the reply."""
         t = self.now()
         if source == "speech" and start is None and self.heard is not None:
             (start, end), self.heard = self.heard, None
         said = {"t": t, "source": source, "text": text, "emotion": emotion, "start": start, "end": end}
+        if emotion is None:
+            said["why_no_emotion"] = why_no_emotion or "no modality could be read"
         answer = {"t": t, "text": reply, "emotion": emotion, "strategy": strategy}
         self.transcript.append(said)
         self.replies.append(answer)

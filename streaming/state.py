@@ -39,6 +39,7 @@ class Inbox:
     audio_lost_s: float = 0.0                            # only beyond max_audio_s: shown, never silent
     end_of_audio: bool = False                           # the microphone stopped: flush the utterance
     frame: tuple[float, np.ndarray] | None = None        # (session seconds, RGB frame)
+    frame_at: float = -1e9                               # session seconds the newest frame arrived
     frames_in: int = 0
     frames_dropped: int = 0
     samples_in: int = 0                                  # every audio sample the browser delivered
@@ -74,6 +75,7 @@ class LiveState:
     inbox: Inbox = field(default_factory=Inbox)
     listening: Listening = field(default_factory=Listening)
     speech: dict[str, tuple[float, BranchOutput]] = field(default_factory=dict)  # modality -> (t, output)
+    speech_valid_s: float = 8.0      # a voice or words reading counts this long (PipelineOptions.speech_valid_s)
     status: dict[str, ModalityStatus] = field(default_factory=lambda: {m: WAITING for m in MODALITIES})
     notice: str = ""                 # a plain-language message for the participant ("I couldn't catch that")
     timbre: str = UNKNOWN            # estimated from the voice
@@ -88,6 +90,7 @@ class LiveState:
     calibration_note: str = ""         # what the page says about the calibration
     version: int = 0                 # bumped on every change the page shows
     rendered: int = -1               # the version the page last got
+    shown_headline: str = ""         # the headline the page last got (it can age with no new version)
     charts_at: float = -1e9          # when the page last got its figures (time.monotonic)
     face_read_at: float = -1e9       # session seconds of the last webcam frame the worker read
     closed: bool = False
@@ -100,6 +103,15 @@ class LiveState:
 
     def changed(self) -> None:
         self.version += 1
+
+    def readings(self, now: float) -> dict[str, BranchOutput]:
+        """Modality -> its output, for those with a reading now: the face window's while frames keep coming
+        (a stopped camera's last face must not stand in for a present one), a voice or words within
+        speech_valid_s (call under `lock`)."""
+        outs = {m: out for m, (t, out) in self.speech.items() if out is not None and now - t <= self.speech_valid_s}
+        if self.face.output is not None and now - self.inbox.frame_at <= self.face.options.stale_s:
+            outs["video"] = self.face.output
+        return outs
 
     def put_audio(self, rate: int, samples: np.ndarray) -> None:
         with self.lock:
@@ -121,7 +133,7 @@ class LiveState:
             box.frames_in += 1
             if box.frame is not None:
                 box.frames_dropped += 1
-            box.frame = (t, frame)
+            box.frame, box.frame_at = (t, frame), t
         self.wake.set()
 
     def end_audio(self) -> None:

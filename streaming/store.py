@@ -2,7 +2,10 @@
 (opted in) raw media, written as they happen, each in its own short transaction.
 
 SQLAlchemy 2 Core on any URL: the default is an SQLite file in WAL mode (`sqlite:///studies/agf.db`, created on
-first use), a PostgreSQL URL (`postgresql+psycopg://user@host/db`) serves several app replicas. A committed row
+first use), a PostgreSQL URL (`postgresql+psycopg://user@host/db`) serves several app replicas. A session still
+'active' when a server starts was cut off by a crash or kill and is marked 'interrupted' (`mark_interrupted`);
+on PostgreSQL each server holds an advisory lock per running session (`SessionLocks`), so only the sessions no
+live replica holds are marked. A committed row
 survives a reload, a closed tab and a killed server process; the session in memory keeps only what the page
 shows (see `streaming.session`), so memory does not grow with the session. A session's rows are committed by
 one writer thread per store, in order, so the live loop never waits on the database (a row is committed
@@ -16,6 +19,7 @@ within milliseconds; `flush()` waits for every row handed over so far).
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -68,7 +72,9 @@ timeline = _event_table("timeline", sa.Column("source", sa.String(16)), sa.Colum
                         sa.Column("data", sa.Text, nullable=False))  # JSON: the full row
 utterances = _event_table("utterances", sa.Column("source", sa.String(16)), sa.Column("text", sa.Text),
                           sa.Column("emotion", sa.String(16)), sa.Column("start", sa.Float),
-                          sa.Column("end", sa.Float), sa.Column("timbre", sa.String(16)))
+                          sa.Column("end", sa.Float), sa.Column("timbre", sa.String(16)),
+                          sa.Column("why_no_emotion", sa.Text))   # set when emotion is NULL: nothing was readable
+ADDED_COLUMNS = [(utterances, "why_no_emotion")]   # columns newer than a store's tables: added when it opens
 replies = _event_table("replies", sa.Column("text", sa.Text), sa.Column("emotion", sa.String(16)),
                        sa.Column("strategy", sa.String(64)))
 corrections = _event_table("corrections", sa.Column("shown", sa.String(16)), sa.Column("felt", sa.String(16)),
@@ -152,9 +158,11 @@ class StudyStore:
         try:
             self.engine = _engine(url)
             metadata_obj.create_all(self.engine)
+            _add_columns(self.engine)
         except Exception as e:
             raise RuntimeError(f"cannot open the study store {_safe_url(url)!r}: {e}") from e
         self.url = url
+        self.locks = SessionLocks(self.engine) if self.engine.dialect.name == "postgresql" else None
         self._queue: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
         self._thread_lock = threading.Lock()
@@ -189,9 +197,16 @@ class StudyStore:
         consent = row.pop("consent")
         row.update(consent_version=consent["version"], consent_time=consent["time"], keep_raw=consent["keep_raw"],
                    metadata=json.dumps(row["metadata"]), provenance=json.dumps(row["provenance"]), state="active")
+        if self.locks is not None:
+            self.locks.hold(record.session_id)   # before the row: no other server may take it for a dead one's
         with self.engine.begin() as c:
             c.execute(sessions.insert().values(**row))
         return SessionWriter(self, record.session_id, record.consent.keep_raw)
+
+    def let_go(self, session_id: str) -> None:
+        """The session is over here (ended, interrupted or withdrawn): this server no longer holds it."""
+        if self.locks is not None:
+            self.locks.release(session_id)
 
     def insert(self, table: str, session_id: str, row: dict) -> None:
         """One event row, committed before this returns."""
@@ -218,15 +233,19 @@ class StudyStore:
             n = sum(c.execute(t.delete().where(t.c.session_id == session_id)).rowcount
                     for t in EVENT_TABLES.values())
             n += c.execute(sessions.delete().where(sessions.c.session_id == session_id)).rowcount
+        self.let_go(session_id)
         log.info("session %s withdrawn: %d rows deleted", session_id, n)
         return n
 
     def mark_interrupted(self) -> int:
         """Sessions still 'active' when a server starts were cut off by a crash or kill: say so (their rows
-        stay); their end is their last committed row. Only for a store one server uses alone."""
+        stay); their end is their last committed row. SQLite: every active session (a file one server uses
+        alone). PostgreSQL: those whose server is gone (no live replica holds their lock)."""
         with self.engine.begin() as c:
             ids = c.execute(sa.select(sessions.c.session_id, sessions.c.started)
                             .where(sessions.c.state == "active")).all()
+            if self.locks is not None:
+                ids = [(sid, started) for sid, started in ids if self.locks.orphaned(c, sid)]
             for sid, started in ids:
                 last = max((c.execute(sa.select(sa.func.max(t.c.t)).where(t.c.session_id == sid)).scalar() or 0.0
                             for t in EVENT_TABLES.values()), default=0.0)
@@ -298,7 +317,71 @@ class StudyStore:
 
     def close(self) -> None:
         self.flush()
+        if self.locks is not None:
+            self.locks.close()
         self.engine.dispose()
+
+
+class SessionLocks:
+    """PostgreSQL: one advisory lock per session this server runs, held on a connection of its own. The database
+    drops a connection's locks when it closes, as it does when the server's process dies, so a session that is
+    'active' with no lock held belongs to no live replica."""
+
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+        self._conn: sa.Connection | None = None
+        self._held: set[str] = set()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(session_id: str) -> int:
+        """The session's lock: a signed 64-bit number from its ID."""
+        return int.from_bytes(hashlib.sha256(f"agf-session:{session_id}".encode()).digest()[:8], "big", signed=True)
+
+    def _run(self, sql: str, session_id: str) -> None:
+        """`sql` with the session's key on the lock connection; a broken connection (a restarted database
+        dropped every lock) is replaced once and the locks still held are taken again."""
+        for attempt in (1, 2):
+            try:
+                if self._conn is None:
+                    self._conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+                    for sid in self._held:
+                        self._conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": self.key(sid)})
+                self._conn.execute(sa.text(sql), {"k": self.key(session_id)})
+                return
+            except sa.exc.DBAPIError:
+                if attempt == 2:
+                    raise
+                log.warning("the study store's lock connection broke; reconnecting", exc_info=True)
+                self._drop()
+
+    def hold(self, session_id: str) -> None:
+        with self._lock:
+            self._run("SELECT pg_advisory_lock(:k)", session_id)
+            self._held.add(session_id)
+
+    def release(self, session_id: str) -> None:
+        with self._lock:
+            if session_id in self._held:
+                self._held.discard(session_id)
+                self._run("SELECT pg_advisory_unlock(:k)", session_id)
+
+    def orphaned(self, c: sa.Connection, session_id: str) -> bool:
+        """Whether no live server holds the session (for `c`'s transaction, which then holds it till commit)."""
+        return bool(c.execute(sa.text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": self.key(session_id)}).scalar())
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:  # noqa: BLE001  already broken
+                pass
+            self._conn = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+            self._held.clear()
 
 
 class SessionWriter:
@@ -362,6 +445,7 @@ class SessionWriter:
         """The session's end time and per-stage latencies."""
         self.store.submit(self.store.update_session, self.session_id,
                           {"ended": now_iso(), "state": state, "latency": latency or {}})
+        self.store.submit(self.store.let_go, self.session_id)     # after its end is committed
         self.store.flush()
 
 
@@ -387,6 +471,18 @@ class MediaSink:
 
     def clear(self) -> None:
         pass
+
+
+def _add_columns(engine: sa.Engine) -> None:
+    """Add the columns a store made by an older version lacks (create_all only makes missing tables)."""
+    inspector = sa.inspect(engine)
+    for table, name in ADDED_COLUMNS:
+        if name not in {c["name"] for c in inspector.get_columns(table.name)}:
+            column = table.c[name]
+            with engine.begin() as c:
+                c.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{name}" '
+                                  f'{column.type.compile(dialect=engine.dialect)}'))
+            log.info("study store: column %s.%s added", table.name, name)
 
 
 def _session_dict(row) -> dict:

@@ -19,6 +19,7 @@ class VideoOptions:
     window: int = 8            # crops pooled into one prediction
     refresh_s: float = 0.4     # >= 2.5 Hz updates
     forget_s: float = 1.0      # no face for this long: the video modality is absent
+    stale_s: float = 3.0       # no frame at all for this long (camera stopped): the last face's reading goes
 
 
 @dataclass

@@ -271,3 +271,49 @@ def test_threads_flag_is_checked(capsys):
     with pytest.raises(SystemExit):
         demo.main(["--threads", "0"])
     assert "--threads '0' is not accepted; use a whole number from 1 to 256" in capsys.readouterr().err
+
+
+def test_the_headline_says_no_reading_once_nothing_is_read(recognizer, face_photo):
+    """Issue 22.6: with the words' reading too old, the face detector failed, or the camera stopped, the last
+    smoothed value was still shown ("Right now: joy (88%)") 30 s later."""
+    from streaming.pipeline import LivePipeline
+    from streaming.reply import TemplateReply
+
+    class NoFace:
+        def __getattr__(self, name):
+            return getattr(recognizer, name)
+
+        def face(self, frame):
+            raise RuntimeError("detector stuck")
+    pipe = LivePipeline(recognizer, lambda audio: "", TemplateReply())
+    state = pipe.new_state()
+    state.session.consent = True
+
+    def later(seconds):                                               # the session's clock moves on
+        state.session.started -= seconds
+    pipe.on_text(state, "We won the championship!")
+    assert demo.refresh(state)[0].startswith("### Right now: joy")
+    assert demo.refresh(state) == (gr.skip(),) * len(VIEW)             # nothing new
+    later(pipe.options.speech_valid_s + 1)                            # the words' reading has expired
+    assert demo.refresh(state)[0] == demo.NO_READING                   # shown with no new version
+    assert demo.refresh(state) == (gr.skip(),) * len(VIEW)
+
+    def frame():                                                      # a frame read, and the camera goes on
+        later(1)
+        pipe.on_frame(state, face_photo)
+        pipe.step(state)
+        pipe.on_frame(state, face_photo)
+    frame()                                                           # a face: a reading again
+    assert "Right now: no reading" not in demo.refresh(state)[0]
+    pipe.recognizer = NoFace()                                        # the detector fails
+    frame()
+    assert state.status["video"].state == "failed" and demo.refresh(state)[0] == demo.NO_READING
+
+    pipe.recognizer = recognizer
+    frame()
+    assert "Right now: no reading" not in demo.refresh(state)[0]
+    later(pipe.options.video.stale_s + 1)                             # the camera stops: no more frames
+    assert demo.refresh(state)[0] == demo.NO_READING
+    turn = pipe.on_text(state, "We won the championship!")
+    assert set(turn.prediction.per_modality) == {"text"}              # the old face is not fused either
+    assert turn.prediction.status["video"].state == "absent"

@@ -95,3 +95,56 @@ def test_the_apps_detector_runs_without_network_and_survives_its_process(detecto
         first = isolated.pid
         os.kill(first, signal.SIGKILL)
         assert isolated.detect(face_photo) == detector.detect(face_photo) and isolated.pid != first
+
+
+def test_a_frozen_detector_child_fails_its_frame_is_replaced_and_holds_no_one_up(face_photo):
+    """Issue 22.5: a SIGSTOPped child froze every session: the frame was sent with no timeout under the lock
+    all sessions share. Now the stuck call fails, the others fail at once instead of waiting, and a new child
+    takes over. (Deadlines on threads, not timing assertions.)"""
+    import os
+    import signal
+    import threading
+    import time
+    from agf_core.inputs.detector_process import DetectorBusy, IsolatedFaceDetector
+    with IsolatedFaceDetector(frame_timeout_s=1.0, wait_s=0.2) as isolated:
+        assert isolated.detect(face_photo)
+        first = isolated.pid
+        big = np.zeros((1440, 1920, 3), np.uint8)       # 8 MB: more than the socket takes, so the send blocks
+        outcomes = {}
+
+        def call(name, frame):
+            try:
+                outcomes[name] = isolated.detect(frame)
+            except Exception as e:  # noqa: BLE001
+                outcomes[name] = e
+        os.kill(first, signal.SIGSTOP)
+        try:
+            a = threading.Thread(target=call, args=("a", big), daemon=True)
+            a.start()
+            end = time.monotonic() + 30
+            while isolated._held_since is None and time.monotonic() < end:
+                time.sleep(0.01)
+            others = [threading.Thread(target=call, args=(f"b{i}", face_photo), daemon=True) for i in range(3)]
+            for t in others:                            # other sessions' frames meanwhile
+                t.start()
+                t.join(30)
+            a.join(60)
+            assert not a.is_alive() and not any(t.is_alive() for t in others), "a call is still blocked"
+        finally:
+            try:
+                os.kill(first, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        assert isinstance(outcomes["a"], RuntimeError) and "did not take or answer a frame within 1 s" in \
+            str(outcomes["a"])
+        assert all(isinstance(outcomes[f"b{i}"], DetectorBusy) for i in range(3))
+        end = time.monotonic() + 120                    # the new child starts in the background
+        while time.monotonic() < end:
+            try:
+                faces = isolated.detect(face_photo)
+                break
+            except DetectorBusy:
+                time.sleep(0.1)
+        assert faces and isolated.pid not in (None, first)
+        with pytest.raises(ProcessLookupError):
+            os.kill(first, 0)                            # the frozen one is gone

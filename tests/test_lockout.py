@@ -107,3 +107,60 @@ def test_the_researcher_view_refuses_a_locked_out_client(tmp_path):
         unlock(PASSWORD, request)
     other = SimpleNamespace(cookies={"agf_owner": "browser-s"}, client=SimpleNamespace(host="192.0.2.6"))
     assert unlock(PASSWORD, other)[0] == "browser-s"                   # unlocked: bound to that browser
+
+
+def test_failures_from_many_addresses_lock_the_view(gate):
+    """Issue 22.2: a new address per guess used to get unlimited guesses; the account's count stops that."""
+    for i in range(9):
+        with pytest.raises(LoginRefused, match="^Wrong password.$"):
+            gate.check(f"guess-{i}", f"203.0.113.{i}")
+    with pytest.raises(LoginRefused, match="for the researcher view from all addresses: try again in 15 minutes"):
+        gate.check("guess-9", "203.0.113.9")                         # the tenth within 10 minutes
+    with pytest.raises(LoginRefused, match="for the researcher view"):
+        gate.check(PASSWORD, "198.51.100.77")                        # every address, the right password too
+    gate.clock_.t += 901
+    assert gate.check(PASSWORD, "198.51.100.77")
+    with pytest.raises(ValueError, match="max_account_failures=0 is not accepted"):
+        LockoutOptions(max_account_failures=0)
+
+
+async def _client_seen(app, client: tuple[str, int], forwarded: str) -> str:
+    seen = {}
+
+    async def inner(scope, receive, send):
+        seen["client"] = scope["client"][0]
+    config = app(inner)
+    await config.loaded_app({"type": "http", "client": client, "headers": [(b"x-forwarded-for", forwarded.encode())],
+                             "scheme": "http"}, None, None)
+    return seen["client"]
+
+
+def test_x_forwarded_for_is_believed_only_from_the_proxies_named(monkeypatch):
+    """Issue 22.2: uvicorn as Gradio's launch configures it believed X-Forwarded-For from any local client, so a
+    locked-out client (or anyone behind --share, all 127.0.0.1) could name a new address per guess."""
+    import asyncio
+    uvicorn = pytest.importorskip("uvicorn")
+
+    def as_gradio_launches(inner):      # gradio/http_server.py passes no proxy setting of its own
+        config = uvicorn.Config(app=inner, port=7860, host="127.0.0.1", log_level="warning")
+        config.load()
+        return config
+
+    local, proxy = ("127.0.0.1", 50000), ("10.0.0.5", 50000)
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    assert asyncio.run(_client_seen(as_gradio_launches, local, "203.0.113.77")) == "203.0.113.77"  # the hole
+    assert lockout.trust_proxies("") == ""                                          # the default: none
+    assert asyncio.run(_client_seen(as_gradio_launches, local, "203.0.113.77")) == "127.0.0.1"
+    assert lockout.trust_proxies(" 10.0.0.0/24 ,") == "10.0.0.0/24"                 # a proxy the researcher names
+    assert asyncio.run(_client_seen(as_gradio_launches, proxy, "203.0.113.77")) == "203.0.113.77"
+    assert asyncio.run(_client_seen(as_gradio_launches, local, "203.0.113.77")) == "127.0.0.1"
+    with pytest.raises(ValueError, match="entry 'proxy.example' is not accepted: use IP addresses or networks"):
+        lockout.trusted_proxies("10.0.0.1,proxy.example")
+
+
+def test_the_trusted_proxies_flag_is_checked(capsys, monkeypatch):
+    demo = pytest.importorskip("demo")
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "unchanged")
+    with pytest.raises(SystemExit):
+        demo.main(["--trusted-proxies", "localhost"])
+    assert "--trusted-proxies entry 'localhost' is not accepted" in capsys.readouterr().err

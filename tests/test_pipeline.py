@@ -96,8 +96,7 @@ def test_frames_and_no_face(recognizer, face_photo):
 
 def test_a_stopped_microphone_and_a_stopped_camera_leave_the_fusion(recognizer, face_photo, utterance_pcm):
     import cv2
-    pipe = LivePipeline(recognizer, FakeTranscriber(), TemplateReply(),
-                        PipelineOptions(face_every_s=0.0, face_stale_s=0.5))
+    pipe = LivePipeline(recognizer, FakeTranscriber(), TemplateReply(), PipelineOptions(face_every_s=0.0))
     state = pipe.new_state()
     for c in _chunks(utterance_pcm):
         pipe.on_audio(state, c)
@@ -109,7 +108,7 @@ def test_a_stopped_microphone_and_a_stopped_camera_leave_the_fusion(recognizer, 
     pipe.on_frame(state, cv2.resize(face_photo, (640, 480)))
     pipe.step(state)
     assert "video" in state.last.weights
-    state.face.last_face_t -= 1.0                                      # the camera sent nothing since
+    state.inbox.frame_at -= 10.0                                       # the camera sent nothing since
     with state.lock:
         pred = pipe.fuse(state, "typed")
     assert "video" not in pred.weights and pred.status["video"].reason == "no face seen in the last few seconds"
@@ -187,6 +186,42 @@ def test_a_failing_text_model_does_not_leave_the_last_words_in_fusion(recognizer
     pipe.recognizer = BrokenText()
     turn = pipe.on_text(state, "My dog died this morning.")
     assert "text" not in turn.prediction.per_modality and turn.prediction.status["text"].state == "failed"
+
+
+class BrokenText:
+    """The recognizer with its text model down."""
+    def __init__(self, recognizer):
+        self.recognizer = recognizer
+
+    def __getattr__(self, name):
+        return getattr(self.recognizer, name)
+
+    def text(self, *a, **k):
+        raise RuntimeError("text model down")
+
+
+def test_a_turn_nothing_could_be_read_from_is_stored_without_a_label_and_says_why(recognizer, tmp_path):
+    """Issue 22.7: such a turn was stored as "neutral", indistinguishable from a neutral reading."""
+    from streaming.conversation import conversation_html
+    from streaming.store import StudyStore
+    from streaming.study import Study
+    pipe = LivePipeline(BrokenText(recognizer), FakeTranscriber(), TemplateReply())
+    state = pipe.new_state()
+    study = Study(StudyStore(f"sqlite:///{tmp_path}/s.db"))
+    study.begin(state)
+    turn = pipe.on_text(state, "We won the championship!")
+    assert turn.prediction.label is None and turn.reply                        # still answered
+    said = state.session.transcript[-1]
+    assert said["emotion"] is None and said["why_no_emotion"] == \
+        "words: word reading failed; voice: nothing said recently; face: waiting"
+    assert "(typed, no reading)" in conversation_html(state.session.transcript, state.session.replies)
+    study.store.flush()
+    row = study.store.rows("utterances", state.session.session_id)[0]
+    assert row["emotion"] is None and row["why_no_emotion"].startswith("words: word reading failed")
+    assert study.store.rows("replies", state.session.session_id)[0]["emotion"] is None
+    pipe.recognizer = recognizer                                              # the text model is back
+    pipe.on_text(state, "We won the championship!")
+    assert state.session.transcript[-1]["emotion"] == "joy" and "why_no_emotion" not in state.session.transcript[-1]
 
 
 def test_partial_words_appear_while_speaking(recognizer, utterance_pcm):
@@ -418,3 +453,32 @@ def test_reliability_offsets_lower_that_branchs_weight(recognizer, speech, face_
     pred = recognizer.predict(audio=speech, frames=[face_photo])
     lowered = recognizer.combine(pred.outputs, pred.metadata, reliability={"video": -2.0})
     assert lowered.weights["video"] < pred.weights["video"]
+
+
+@pytest.mark.parametrize("typed", ["\u200b\u200b", "\x00\x00", " \u2060\ufeff\n\u200e", "\u200d"])
+def test_typed_text_with_nothing_visible_is_refused_and_stores_nothing(recognizer, typed):
+    """Issue 22.8: zero-width or NUL text was accepted, stored as a turn with a reply, and its failed word
+    reading made the next two messages unreadable (as the context of their word reading)."""
+    from streaming.capture import CaptureRoutes
+    pipe = LivePipeline(recognizer, FakeTranscriber(), TemplateReply())
+    capture = CaptureRoutes(pipe)
+    state = pipe.new_state()
+    state.session.consent = True
+    token = capture.register(state)
+    with pytest.raises(ValueError, match="no visible characters .* is not accepted; type some words"):
+        capture.say(token, typed)
+    assert pipe.on_text(state, typed) is None and not state.session.transcript and not state.session.timeline
+    capture.say(token, "I'm\u200b so\x00 happy, we won!")                 # the invisible parts are dropped
+    assert state.session.transcript[-1]["text"] == "I'm so happy, we won!"
+    assert state.session.transcript[-1]["emotion"] == "joy"
+
+
+def test_a_turn_the_text_model_could_not_read_does_not_spoil_the_next_ones(recognizer):
+    """Issue 22.8: a turn stored with unreadable text (as before the check) was context for the next two turns'
+    word reading, which then failed too."""
+    pipe = LivePipeline(recognizer, FakeTranscriber(), TemplateReply())
+    state = pipe.new_state()
+    state.session.add_turn("\x00\x00", "typed", None, "Go on.", "fallback")
+    for text in ("We won the championship!", "This is the best day of my life!"):
+        turn = pipe.on_text(state, text)
+        assert turn.prediction.label == "joy" and state.status["text"].state == "ok", text

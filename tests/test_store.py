@@ -162,6 +162,62 @@ def test_rows_committed_before_a_kill_survive(tmp_path):
     assert s["state"] == "interrupted" and s["ended"] is not None
 
 
+def test_postgres_marks_the_sessions_of_a_killed_server_and_only_those(postgres_url):
+    """Issue 22.9: on PostgreSQL a killed server's sessions stayed 'active' after a restart (only SQLite marked
+    them). A replica that starts while another runs must not mark the live one's sessions either."""
+    import time
+    from streaming.store import metadata_obj
+    script = textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {str(ROOT)!r})
+        from streaming.store import StudyStore, SessionRecord, ConsentRecord
+        store = StudyStore({postgres_url!r})
+        w = store.open_session(SessionRecord(session_id="k1", study="crash", consent=ConsentRecord("2")))
+        w.timeline({{"t": 2.5, "label": "joy"}})
+        store.flush()
+        print("written", flush=True)
+        time.sleep(600)
+    """)
+    other = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    store = StudyStore(postgres_url)                                 # a second replica, starting
+    try:
+        assert other.stdout.readline().strip() == "written"
+        mine = _open(store, "mine")
+        assert store.mark_interrupted() == 0                         # both servers are running
+        assert store.session("k1")["state"] == store.session("mine")["state"] == "active"
+        other.kill()                                                 # SIGKILL: no end is written
+        other.wait(timeout=30)
+        end = time.monotonic() + 30                                  # the database notices the closed connection
+        while (n := store.mark_interrupted()) == 0 and time.monotonic() < end:
+            time.sleep(0.1)
+        assert n == 1
+        s = store.session("k1")
+        assert s["state"] == "interrupted" and s["ended"] is not None and len(store.rows("timeline", "k1")) == 1
+        assert store.session("mine")["state"] == "active"            # this server's own session is live
+        mine.end()
+        assert store.session("mine")["state"] == "ended" and store.mark_interrupted() == 0
+    finally:
+        other.kill()
+        metadata_obj.drop_all(store.engine)
+        store.close()
+
+
+def test_a_store_made_before_a_column_existed_gets_it(tmp_path):
+    """A study database from an older version (no utterances.why_no_emotion) opens and takes the new rows."""
+    import sqlalchemy as sa
+    url = f"sqlite:///{tmp_path}/old.db"
+    StudyStore(url).close()
+    engine = sa.create_engine(url)
+    with engine.begin() as c:
+        c.execute(sa.text("ALTER TABLE utterances DROP COLUMN why_no_emotion"))
+    engine.dispose()
+    store = StudyStore(url)
+    w = _open(store, "old1")
+    w.utterance({"t": 1.0, "source": "typed", "text": "hi", "emotion": None, "why_no_emotion": "words: failed"})
+    store.flush()
+    assert store.rows("utterances", "old1")[0]["why_no_emotion"] == "words: failed"
+
+
 def test_retention_deletes_old_sessions(tmp_path):
     store = StudyStore(f"sqlite:///{tmp_path}/r.db")
     store.open_session(SessionRecord(session_id="old", study="r", consent=ConsentRecord("2"),

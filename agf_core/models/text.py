@@ -47,7 +47,7 @@ def _load(name: str):
 
 
 # Characters that carry no words: zero-width and format characters, controls (NUL included).
-_INVISIBLE = {"Cc", "Cf", "Cs", "Zs", "Zl", "Zp"}
+INVISIBLE = {"Cc", "Cf", "Cs", "Zs", "Zl", "Zp"}
 
 
 def check_text(text: object) -> str:
@@ -58,7 +58,7 @@ def check_text(text: object) -> str:
     if surrogates:
         raise ValueError(f"text contains a lone surrogate {surrogates[0]!r} (not valid Unicode); "
                          "decode the input as UTF-8 with errors='replace'")
-    if all(unicodedata.category(c) in _INVISIBLE for c in text):
+    if all(unicodedata.category(c) in INVISIBLE for c in text):
         raise ValueError(f"text has no visible characters ({text[:40]!r}); pass a non-empty sentence or text=None")
     return text.strip()
 
