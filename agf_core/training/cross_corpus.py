@@ -80,6 +80,10 @@ def score_checkpoint(path: Path, data_root: str, name: str, cache: dict) -> dict
     from agf_core.training.audio import predict_probs
     from agf_core.branches import AudioBranch
     ck = checkpoint.load(path, "audio")
+    if "voice" in ck["config"]:
+        raise ValueError(f"{path} is an utterance-level voice (VoiceBranch): this table scores frame-level heads; "
+                         "its own cross-corpus protocol is `python -m agf_core.training.voice_recipe` "
+                         "(reports/voice_cross_corpus.md)")
     specs = tuple(ck["meta"].get("train_specs") or SHIPPED_SPECS)
     branch = AudioBranch(path)
     row = {"name": name, "checkpoint": str(path), "checkpoint_sha256": checkpoint.sha256(path),

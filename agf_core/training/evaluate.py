@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from agf_core import checkpoint
-from agf_core.branches import AudioBranch, TextBranch, config_from_dict
+from agf_core.branches import AudioBranch, TextBranch, VoiceBranch, config_from_dict
 from agf_core.checkpoint import WEIGHTS
 from agf_core.device import set_threads
 from agf_core.labels import EMOTIONS
@@ -44,6 +44,11 @@ def text_probs(ckpt_path: Path, data_root: str) -> tuple[np.ndarray, np.ndarray]
 
 def audio_probs(ckpt_path: Path, data_root: str) -> tuple[np.ndarray, np.ndarray]:
     from agf_core.training.audio import frame_features, predict_probs
+    if "voice" in checkpoint.load(ckpt_path, "audio")["config"]:   # utterance-level (the shipped voice)
+        from agf_core.training.voice_features import voice_set
+        from agf_core.training.voice_recipe import predict
+        test = voice_set(data_root, "ravdess", "test")
+        return test.y, predict(VoiceBranch(ckpt_path).net, test)
     branch = AudioBranch(ckpt_path)
     seqs, y = frame_features(data_root, "test", branch.frontend.config, noisy_copy=False)
     return y, predict_probs(branch.net, [((s - branch.mean) / branch.std).astype(np.float32) for s in seqs])
