@@ -37,6 +37,7 @@ class AudioEncoderConfig:
     normalize_db: float | None = None     # per-utterance RMS level (dBFS) before the front end; None: as is
 
 
+WHISPER_FRAMES = 3000   # the encoder's input: 30 s at 100 mel frames a second
 PACKAGED_WHISPER = ("tiny.en", "base")  # offline from PyPI packages; see whisper_base.py for base
 
 
@@ -101,7 +102,9 @@ class SpeechFrontEnd:
         # The utterance alone, not padded to Whisper's 30 s as the ASR pads it: the shipped models were trained
         # on these states, and the padded pass's differ (so the two passes are not shared; transcriber.py).
         model = load_whisper(self.config.whisper_model, self.config.compute_type)
-        feats = model.feature_extractor(x)                                # (80, frames), 100/s
+        # N samples give N // 160 + 1 frames, so exactly 30 s (480,000) gives 3001 and the encoder refuses it
+        # (its window is 3000): cut to the window, as faster-whisper's transcribe() drops the last frame.
+        feats = model.feature_extractor(x)[:, :WHISPER_FRAMES]             # (80, frames), 100/s
         states = model.encode(feats[None].astype(np.float32))             # StorageView (1, frames/2, 384)
         return np.asarray(states, dtype=np.float32)[0]                    # (T, 384)
 
