@@ -27,7 +27,7 @@ import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
-from agf_core.models.audio import PACKAGED_WHISPER  # noqa: E402
+from agf_core.models.audio import PACKAGED_WHISPER, check_whisper_model  # noqa: E402
 from agf_core.transcriber import TranscriberOptions  # noqa: E402
 from agf_core.labels import EMOTIONS, MODALITIES  # noqa: E402
 from agf_core.inputs.metadata import VOCAB  # noqa: E402
@@ -344,10 +344,10 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
 def asr_model_arg(value: str) -> str:
     """--asr-model: a packaged Whisper name or a CTranslate2 folder; anything else is refused here, before any
     model loads (a hub name would need the network)."""
-    if value in PACKAGED_WHISPER or (Path(value) / "model.bin").is_file():
-        return value
-    raise argparse.ArgumentTypeError(f"unknown ASR model {value!r}; accepted: {', '.join(PACKAGED_WHISPER)}, "
-                                     "or a CTranslate2 Whisper folder holding model.bin")
+    try:
+        return check_whisper_model(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def threads_arg(value: str) -> int:
@@ -408,8 +408,12 @@ def main(argv: list[str] | None = None) -> None:
     store = StudyStore(args.store)
     if args.store.startswith("sqlite") and (n := store.mark_interrupted()):
         log.info("%d session(s) from an earlier run marked interrupted (their rows are kept)", n)
-    pipeline = make_pipeline(DemoOptions(args.asr_model, args.reply_model, args.reply_endpoint, args.metrics_log,
-                                         args.threads))
+    try:
+        pipeline = make_pipeline(DemoOptions(args.asr_model, args.reply_model, args.reply_endpoint,
+                                             args.metrics_log, args.threads))
+    except (ValueError, FileNotFoundError, ImportError, RuntimeError) as e:   # a missing or damaged model file
+        log.debug("loading the models failed", exc_info=True)
+        raise SystemExit(f"python demo.py: cannot load the models: {e}") from None
     capture = CaptureRoutes(pipeline)
     reply = type(pipeline.reply).__name__ + (f" ({args.reply_model})" if args.reply_model else "")
     study = Study(store, StudyOptions(args.study, args.condition, privacy),

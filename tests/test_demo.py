@@ -281,3 +281,27 @@ def test_threads_flag_is_checked(capsys):
     with pytest.raises(SystemExit):
         demo.main(["--threads", "0"])
     assert "--threads '0' is not accepted; use a whole number from 1 to 256" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("manifest", [True, False])
+def test_a_damaged_face_model_stops_the_demo_in_one_line(tmp_path, monkeypatch, manifest):
+    """A truncated face_landmarker.task at `python demo.py` start gave a traceback (issue 22, item 12). Beside
+    its SHA256SUMS (as shipped) it fails the hash; alone, it is not a zip bundle: either way, one line."""
+    import dataclasses
+
+    from agf_core.branches import VideoBranch
+    from agf_core.checkpoint import WEIGHTS, read_manifest
+    from agf_core.inputs import detector_process, face
+    bundle = tmp_path / "face_landmarker.task"
+    bundle.write_bytes(face.FACE_BUNDLE.read_bytes()[:100_000])
+    if manifest:
+        (tmp_path / "SHA256SUMS").write_text(f"{read_manifest(WEIGHTS)[bundle.name]}  {bundle.name}\n")
+    monkeypatch.setattr(detector_process, "detector_model",
+                        lambda options: face.detector_model(dataclasses.replace(options, model_path=bundle)))
+    monkeypatch.setattr("agf_core.recognizer.default_recognizer", lambda: VideoBranch(WEIGHTS / "video.pt"))
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))    # demo.main points it at its own folder
+    with pytest.raises(SystemExit) as stop:
+        demo.main(["--store", f"sqlite:///{tmp_path}/study.db"])
+    said = str(stop.value.code)
+    assert said.startswith("python demo.py: cannot load the models: ") and "\n" not in said
+    assert f"{bundle} is corrupted" in said if manifest else "is not a MediaPipe Face Landmarker bundle" in said
