@@ -37,6 +37,7 @@ from streaming.state import Listening, LiveState  # noqa: E402
 from streaming import ASSETS  # noqa: E402
 from streaming.capture import CaptureRoutes  # noqa: E402
 from streaming.conversation import conversation_html, live_words_html  # noqa: E402
+from streaming.memory import HeapTrimmer, cancel_gradio_wait_timers  # noqa: E402
 from streaming.metrics import MetricsLog, no_metrics  # noqa: E402
 from streaming.access import AccessMiddleware, owned, owner_of  # noqa: E402
 from streaming.privacy import CONSENT_VERSION, PrivacyOptions, PrivateTemp, consent_text  # noqa: E402
@@ -420,6 +421,10 @@ def main(argv: list[str] | None = None) -> None:
                   provenance(args.asr_model, reply, CONSENT_VERSION))
     if args.retention_days:  # now and periodically, for as long as the server runs
         RetentionSweeper(study, temp).start()
+    # a long session's memory stays flat: the C heap's free pages go back, Gradio's frame waits leave no
+    # timers behind (streaming/memory.py; benchmarks/browser_memory.py)
+    HeapTrimmer().start()
+    cancel_gradio_wait_timers()
     demo = build(pipeline, study, args.admin_password, capture)
     log.info("temp folder %s; exports in %s; store %s", temp.path, study.desk.root, args.store.split("@")[-1])
     demo.queue(default_concurrency_limit=4).launch(
