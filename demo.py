@@ -37,7 +37,7 @@ from streaming.state import Listening, LiveState  # noqa: E402
 from streaming import ASSETS  # noqa: E402
 from streaming.capture import CaptureRoutes  # noqa: E402
 from streaming.conversation import conversation_html, live_words_html  # noqa: E402
-from streaming.memory import HeapTrimmer, cancel_gradio_wait_timers  # noqa: E402
+from streaming.memory import HeapTrimmer, cancel_gradio_wait_timers, tune_malloc  # noqa: E402
 from streaming.metrics import MetricsLog, no_metrics  # noqa: E402
 from streaming.access import AccessMiddleware, owned, owner_of  # noqa: E402
 from streaming.privacy import CONSENT_VERSION, PrivacyOptions, PrivateTemp, consent_text  # noqa: E402
@@ -399,6 +399,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--metrics-log", default="", help="write live-path timings (no audio, no images) to this "
                     "JSON-lines file, for benchmarks/browser.py")
     args = ap.parse_args(argv)
+    tune_malloc()   # before the models load and the server's threads start (streaming/memory.py)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     auth = parse_auth(args.auth)
     if args.share and not auth:

@@ -5,8 +5,10 @@ the server by benchmarks/memory_probe.py, minutes 3-10 of a real browser session
 
 - The C heap: memory glibc kept free inside its arenas grew 143 -> 206 MB while memory in use grew 18 MB.
   Large short-lived buffers (a 1280x720 webcam frame is 2.7 MB, three a second; audio posts; model
-  activations) are freed by many threads into per-thread arenas, and glibc keeps the freed pages. `malloc_trim`
-  hands whole free pages back to the system; `HeapTrimmer` calls it every `interval_s`.
+  activations) are freed by many threads into per-thread arenas, and glibc keeps the freed pages. Trimming
+  alone (`malloc_trim` every 30 s) did not stop it: RSS still grew ~6 MB a minute, the arenas' size with it,
+  memory in use flat. `tune_malloc` maps large blocks on their own (returned when freed) and caps the
+  arenas; `HeapTrimmer` still hands back whole free pages every `interval_s`.
 - Gradio's streaming events: each webcam frame's wait (`Queue.wait_for_event_or_timeout`) left its losing
   `asyncio.sleep(time_limit)` task pending, three a second, each kept until the stream's time limit (an hour
   here): +1,500 coroutines, tasks, futures and timer handles in 7 minutes. `cancel_gradio_wait_timers`
@@ -20,6 +22,7 @@ import ctypes.util
 import functools
 import logging
 import threading
+from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +32,33 @@ def _libc():
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         libc.malloc_trim.argtypes, libc.malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
+        libc.mallopt.argtypes, libc.mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
         return libc
     except (OSError, AttributeError):   # not glibc (musl, macOS): nothing to trim
         return None
+
+
+M_MMAP_THRESHOLD, M_ARENA_MAX = -3, -8   # mallopt parameters (glibc's malloc.h)
+
+
+@dataclass(frozen=True)
+class MallocOptions:
+    # Blocks this large or larger are mapped on their own and unmapped when freed (a frame, an utterance, model
+    # activations), instead of being carved from an arena; fixing it also stops glibc raising it on its own
+    # (up to 32 MB) after the first large free, which is what let the frames land in the arenas.
+    mmap_threshold: int = 256 * 1024
+    # Arenas at most: each thread that allocates gets its own arena up to 8 per core, and free memory in one
+    # serves no other (13 threads here: Gradio's, the session workers, the ASR's).
+    arena_max: int = 2
+
+
+def tune_malloc(options: MallocOptions = MallocOptions()) -> bool:
+    """Set glibc's malloc for a long-running server; call early, before the threads start. False without glibc."""
+    libc = _libc()
+    if libc is None:
+        return False
+    ok = libc.mallopt(M_MMAP_THRESHOLD, options.mmap_threshold) == 1
+    return libc.mallopt(M_ARENA_MAX, options.arena_max) == 1 and ok
 
 
 def trim_heap() -> bool:
