@@ -27,7 +27,7 @@ import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
-from agf_core.models.audio import PACKAGED_WHISPER  # noqa: E402
+from agf_core.models.audio import PACKAGED_WHISPER, check_whisper_model  # noqa: E402
 from agf_core.transcriber import TranscriberOptions  # noqa: E402
 from agf_core.labels import EMOTIONS, MODALITIES  # noqa: E402
 from agf_core.inputs.metadata import VOCAB  # noqa: E402
@@ -37,6 +37,7 @@ from streaming.state import Listening, LiveState  # noqa: E402
 from streaming import ASSETS  # noqa: E402
 from streaming.capture import CaptureRoutes  # noqa: E402
 from streaming.conversation import conversation_html, live_words_html  # noqa: E402
+from streaming.memory import HeapTrimmer, cancel_gradio_wait_timers, tune_malloc  # noqa: E402
 from streaming.metrics import MetricsLog, no_metrics  # noqa: E402
 from streaming.access import AccessMiddleware, owned, owner_of  # noqa: E402
 from streaming.lockout import trust_proxies, trusted_proxies  # noqa: E402
@@ -378,10 +379,10 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
 def asr_model_arg(value: str) -> str:
     """--asr-model: a packaged Whisper name or a CTranslate2 folder; anything else is refused here, before any
     model loads (a hub name would need the network)."""
-    if value in PACKAGED_WHISPER or (Path(value) / "model.bin").is_file():
-        return value
-    raise argparse.ArgumentTypeError(f"unknown ASR model {value!r}; accepted: {', '.join(PACKAGED_WHISPER)}, "
-                                     "or a CTranslate2 Whisper folder holding model.bin")
+    try:
+        return check_whisper_model(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def threads_arg(value: str) -> int:
@@ -442,6 +443,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--metrics-log", default="", help="write live-path timings (no audio, no images) to this "
                     "JSON-lines file, for benchmarks/browser.py")
     args = ap.parse_args(argv)
+    tune_malloc()   # before the models load and the server's threads start (streaming/memory.py)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     auth = parse_auth(args.auth)
     if args.share and not auth:
@@ -452,14 +454,22 @@ def main(argv: list[str] | None = None) -> None:
     store = StudyStore(args.store)
     if n := store.mark_interrupted():   # PostgreSQL: only the sessions of replicas no longer running
         log.info("%d session(s) from an earlier run marked interrupted (their rows are kept)", n)
-    pipeline = make_pipeline(DemoOptions(args.asr_model, args.reply_model, args.reply_endpoint, args.metrics_log,
-                                         args.threads))
+    try:
+        pipeline = make_pipeline(DemoOptions(args.asr_model, args.reply_model, args.reply_endpoint,
+                                             args.metrics_log, args.threads))
+    except (ValueError, FileNotFoundError, ImportError, RuntimeError) as e:   # a missing or damaged model file
+        log.debug("loading the models failed", exc_info=True)
+        raise SystemExit(f"python demo.py: cannot load the models: {e}") from None
     capture = CaptureRoutes(pipeline)
     reply = type(pipeline.reply).__name__ + (f" ({args.reply_model})" if args.reply_model else "")
     study = Study(store, StudyOptions(args.study, args.condition, privacy),
                   provenance(args.asr_model, reply, CONSENT_VERSION))
     if args.retention_days:  # now and periodically, for as long as the server runs
         RetentionSweeper(study, temp).start()
+    # a long session's memory stays flat: the C heap's free pages go back, Gradio's frame waits leave no
+    # timers behind (streaming/memory.py; benchmarks/browser_memory.py)
+    HeapTrimmer().start()
+    cancel_gradio_wait_timers()
     demo = build(pipeline, study, args.admin_password, capture)
     trust_proxies(args.trusted_proxies)   # before launch: uvicorn reads it when Gradio starts the server
     log.info("temp folder %s; exports in %s; store %s", temp.path, study.desk.root, args.store.split("@")[-1])

@@ -7,6 +7,7 @@ a file whose hash differs is refused.
 from __future__ import annotations
 
 import hashlib
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -88,8 +89,11 @@ def load(path: str | Path, kind: str | None = None) -> dict[str, Any]:
     path = verify(path)
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated or not a torch file
-        raise ValueError(f"model file {path} cannot be read ({e}); {_restore_hint(path)}") from e
+    except Exception as e:  # truncated or not a torch file; torch's own message runs to many lines
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        reason = ("it does not unpickle as a torch checkpoint" if isinstance(e, pickle.UnpicklingError)
+                  else f"{type(e).__name__}: {reason[:160]}")
+        raise ValueError(f"model file {path} cannot be read ({reason}); {_restore_hint(path)}") from e
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise ValueError(f"model file {path} is not an agf_core checkpoint; {_restore_hint(path)}")
     if kind is not None and KIND_ALIASES.get(ckpt.get("kind"), ckpt.get("kind")) != KIND_ALIASES.get(kind, kind):

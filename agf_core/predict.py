@@ -70,7 +70,7 @@ def transcribe(audio: tuple[int, np.ndarray], model: str | None = None) -> str:
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(prog="python -m agf_core.predict", description=__doc__.splitlines()[0])
     ap.add_argument("--text")
-    ap.add_argument("--audio", help="speech file (WAV/FLAC/OGG, any sample rate, any length)")
+    ap.add_argument("--audio", help="speech file (WAV/FLAC/OGG, 8-192 kHz, any length)")
     group = ap.add_mutually_exclusive_group()
     group.add_argument("--video", help="video file: faces from 8 frames, plus its audio track")
     group.add_argument("--image", help="a photo with a face")

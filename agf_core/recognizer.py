@@ -155,7 +155,7 @@ class EmotionRecognizer:
         return self._text(text, context)
 
     def audio(self, audio: tuple[int, np.ndarray]) -> BranchOutput:
-        """The voice's own emotion from `(sample_rate, samples)`, any rate, mono or multi-channel, any length."""
+        """The voice's own emotion from `(sample_rate, samples)`, 8-192 kHz, mono or multi-channel, any length."""
         return self._audio(to_mono_16k(audio))
 
     def face(self, frame: np.ndarray) -> FaceCrop | None:

@@ -27,7 +27,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from agf_core.inputs.audio import SAMPLE_RATE
-from agf_core.models.audio import DEFAULT_WHISPER, load_whisper
+from agf_core.models.audio import DEFAULT_WHISPER, check_whisper_model, load_whisper
 
 log = logging.getLogger(__name__)
 FULL_WINDOW_S = 30.0   # Whisper's input window
@@ -55,6 +55,7 @@ class TranscriberOptions:
     max_tokens_per_s: float = 8.0   # more tokens (+10) from the short window = a loop (speech is ~3-5 tokens/s)
 
     def __post_init__(self):
+        check_whisper_model(self.model)    # refused here, before any load (another name would go to the hub)
         if self.window_s is not None and not 0 < self.window_s <= FULL_WINDOW_S:
             raise ValueError(f"window_s={self.window_s!r} is not accepted; accepted: None or 0 < s <= 30")
 

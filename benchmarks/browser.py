@@ -101,13 +101,16 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def demo_server(*args: str, timeout_s: float = 240, prefix: list[str] = (), cpus: set[int] | None = None):
-    """`python demo.py` on a free port (run under `prefix`, e.g. strace; on `cpus` only, if given); yields its
-    URL; stops it afterwards."""
+def demo_server(*args: str, timeout_s: float = 240, prefix: list[str] = (), cpus: set[int] | None = None,
+                runner: tuple[str, ...] = ("demo.py",), log_path: Path | None = None):
+    """`python demo.py` on a free port (run under `prefix`, e.g. strace; on `cpus` only, if given; through
+    `runner`, e.g. benchmarks/memory_probe.py; its output kept in `log_path`, if given); yields its URL; stops
+    it afterwards."""
     port = free_port()
     pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
-    log = tempfile.TemporaryFile("w+")    # a file, not a pipe: a pipe nobody reads fills and stalls the server
-    proc = subprocess.Popen([*prefix, sys.executable, "demo.py", "--port", str(port), *args], cwd=ROOT, preexec_fn=pin,
+    # a file, not a pipe: a pipe nobody reads fills and stalls the server
+    log = open(log_path, "w+") if log_path else tempfile.TemporaryFile("w+")
+    proc = subprocess.Popen([*prefix, sys.executable, *runner, "--port", str(port), *args], cwd=ROOT, preexec_fn=pin,
                             env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=log, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + timeout_s
     try:

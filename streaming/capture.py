@@ -28,6 +28,7 @@ from .access import COOKIE, BodyTooLarge, read_body
 from .conversation import words_key, words_view
 from .pipeline import LivePipeline, typed_text
 from .state import LiveState
+from .utterance import check_chunk
 from .worker import ensure_worker
 
 log = logging.getLogger(__name__)
@@ -61,15 +62,21 @@ class CaptureRoutes:
             raise PermissionError("this session belongs to another browser")
         return state
 
-    def receive(self, token: str, rate: int, body: bytes, end: bool = False, owner: str | None = None) -> dict:
-        """One post from the page: int16 mono PCM at `rate`."""
+    def receive(self, token: str, rate: int | str, body: bytes, end: bool = False, owner: str | None = None) -> dict:
+        """One post from the page: int16 mono PCM at `rate` (an int, or the query's digits)."""
         state = self._session(token, owner)
         if len(body) % 2 or len(body) > MAX_BODY:
             raise ValueError(f"audio body of {len(body)} bytes is not accepted; accepted: int16 PCM, "
                              f"at most {MAX_BODY} bytes")
+        rate = int(rate) if isinstance(rate, str) and rate.isdigit() else rate
         if body:
-            if not self.pipeline.on_audio(state, (rate, np.frombuffer(body, np.int16).copy())):
-                raise ValueError(f"audio at {rate} Hz is not accepted")
+            chunk = (rate, np.frombuffer(body, np.int16).copy())
+            try:
+                check_chunk(chunk)
+            except ValueError as e:      # the 400 says what is wrong: the rate (with the range) or the length
+                self.pipeline.audio_refused(state, e)
+                raise
+            self.pipeline.on_audio(state, chunk)
         if end:
             self.pipeline.close(state)
         ensure_worker(self.pipeline, state)
@@ -118,7 +125,7 @@ class CaptureRoutes:
         async def audio(request: Request) -> JSONResponse:
             q = request.query_params
             try:
-                out = self.receive(q.get("token", ""), int(q.get("rate", "0")), await body(request, MAX_BODY),
+                out = self.receive(q.get("token", ""), q.get("rate", ""), await body(request, MAX_BODY),
                                    end=q.get("end") == "1", owner=request.cookies.get(COOKIE, ""))
             except PermissionError as e:
                 return JSONResponse({"error": str(e)}, status_code=403)

@@ -108,16 +108,20 @@ class LivePipeline:
         try:
             rate, x = check_chunk(chunk)
         except ValueError as e:
-            log.warning("refused a microphone chunk (session %s): %s", state.session.session_id, e)
-            with state.lock:
-                state.status["audio"] = ModalityStatus.failed("the microphone sent audio I can't use")
-                state.changed()
+            self.audio_refused(state, e)
             return False
         state.put_audio(rate, x)
         if self.metrics is not no_metrics:          # the envelope costs a little: only for the benchmark's log
             self.metrics("chunk", state.session.session_id, rate=rate, samples=len(x),
                          peaks=loudness_envelope(x, rate))
         return True
+
+    def audio_refused(self, state: LiveState, error: ValueError) -> None:
+        """A chunk `check_chunk` refused: logged with its reason, and a plain notice on the page."""
+        log.warning("refused a microphone chunk (session %s): %s", state.session.session_id, error)
+        with state.lock:
+            state.status["audio"] = ModalityStatus.failed("the microphone sent audio I can't use")
+            state.changed()
 
     def close(self, state: LiveState) -> None:
         """The microphone stopped: the utterance in progress is finished by the worker."""

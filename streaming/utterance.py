@@ -1,10 +1,11 @@
 """Microphone chunks -> utterances, by a voice-activity detector (Silero by default, energy as fallback).
 
-Chunks arrive as the browser sends them, `(48000, int16[N])` a few times a second, or at any rate and size.
-They are resampled to 16 kHz mono float32 by one streaming resampler per stream (no clicks at chunk
-boundaries) and cut into 32 ms frames. An utterance starts after `start_ms` of speech (keeping `preroll_ms`
-before it) and ends after `end_silence_ms` of silence (the hangover), or at `max_seconds`. Memory is
-bounded: only the utterance in progress and the pre-roll are kept. Every sample pushed is counted.
+Chunks arrive as the browser sends them, `(48000, int16[N])` a few times a second, or at any rate from 8 to
+192 kHz (agf_core.inputs.audio.check_rate) and up to 10 s a chunk. They are resampled to 16 kHz mono float32 by
+one streaming resampler per stream (no clicks at chunk boundaries) and cut into 32 ms frames. An utterance
+starts after `start_ms` of speech (keeping `preroll_ms` before it) and ends after `end_silence_ms` of silence
+(the hangover), or at `max_seconds`. Memory is bounded: only the utterance in progress and the pre-roll are
+kept. Every sample pushed is counted.
 """
 from __future__ import annotations
 
@@ -13,13 +14,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from agf_core.inputs.audio import SAMPLE_RATE
+from agf_core.inputs.audio import SAMPLE_RATE, check_rate
 
 from .vad import FRAME, FRAME_S, EnergyOptions, SpeechDetector, make_detector
 
 KEEP_SILENT = 6          # frames of silence an utterance keeps after its last speech (~0.19 s)
 
-MIN_RATE, MAX_RATE = 8_000, 192_000   # what a microphone can plausibly deliver
 MAX_CHUNK_S = 10.0                    # the browser sends ~0.25-0.5 s; far more is not a live chunk
 
 
@@ -51,15 +51,16 @@ def check_chunk(chunk: object) -> tuple[int, np.ndarray]:
     if not isinstance(chunk, (tuple, list)) or len(chunk) != 2:
         raise ValueError(f"a microphone chunk must be (sample_rate, samples), got {type(chunk).__name__}")
     rate, x = chunk
-    if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or not MIN_RATE <= rate <= MAX_RATE:
-        raise ValueError(f"microphone sample rate {rate!r} is not accepted; accepted: {MIN_RATE}-{MAX_RATE} Hz")
+    rate = check_rate(rate, "microphone")
     if not isinstance(x, np.ndarray) or x.dtype not in (np.int16, np.int32, np.float32, np.float64):
         raise ValueError(f"microphone samples must be an int16/int32/float ndarray, got "
                          f"{getattr(x, 'dtype', type(x).__name__)}")
-    if x.ndim not in (1, 2) or len(x) > MAX_CHUNK_S * rate:
-        raise ValueError(f"microphone chunk of shape {x.shape} at {rate} Hz is not accepted; "
-                         f"accepted: (N,) or (N, channels) with N <= {MAX_CHUNK_S:.0f} s of samples")
-    return int(rate), x
+    if x.ndim not in (1, 2):
+        raise ValueError(f"microphone chunk of shape {x.shape} is not accepted; accepted: (N,) or (N, channels)")
+    if len(x) > MAX_CHUNK_S * rate:     # the length is the problem, not the rate: say so
+        raise ValueError(f"a microphone chunk of {len(x) / rate:.2f} s ({len(x)} samples at {rate} Hz) is too long; "
+                         f"accepted: at most {MAX_CHUNK_S:.0f} s a chunk")
+    return rate, x
 
 
 class StreamResampler:

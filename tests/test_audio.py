@@ -1,7 +1,10 @@
+import re
+
 import numpy as np
 import pytest
 
-from agf_core.inputs.audio import SAMPLE_RATE, log_mel, mel_filterbank, pitch_hz, rms_db, to_mono_16k
+from agf_core.inputs.audio import (SAMPLE_RATE, log_mel, mel_filterbank, pitch_hz, read_audio, resample, rms_db,
+                                   to_mono_16k)
 from agf_core.inputs.metadata import estimate_timbre
 
 
@@ -39,6 +42,29 @@ def test_channels_first_is_accepted_and_16k_float_passes_unchanged():
 def test_bad_audio_is_named(audio, match):
     with pytest.raises(ValueError, match=match):
         to_mono_16k(audio)
+
+
+# One rate rule everywhere, naming the accepted range: 2**63 Hz hung soxr for minutes, 10**10 Hz resampled to
+# no samples and was refused as "zero length" (issue 22, item 11)
+@pytest.mark.parametrize("rate", [2**63, 10**10, 192_001, 7_999, 0, -16000, 16000.0, "16000", True])
+def test_a_rate_out_of_range_is_refused_naming_the_range(rate):
+    with pytest.raises(ValueError, match=rf"sample rate {re.escape(repr(rate))} is not accepted; "
+                                         r"accepted: whole numbers of Hz from 8000 to 192000"):
+        to_mono_16k((rate, np.zeros(100, np.float32)))
+    with pytest.raises(ValueError, match="from 8000 to 192000"):
+        resample(np.zeros(100, np.float32), rate, 16000)
+
+
+@pytest.mark.parametrize("rate", [8000, 192_000])
+def test_the_edges_of_the_rate_range_are_accepted(rate):
+    assert abs(len(to_mono_16k((rate, tone(300, 1.0, rate)))) - 16000) <= 1
+
+
+def test_a_sound_file_at_an_odd_rate_is_refused_naming_it(tmp_path):
+    import soundfile as sf
+    sf.write(tmp_path / "low.wav", np.zeros(4000, np.float32), 4000)
+    with pytest.raises(ValueError, match=r"low.wav sample rate 4000 is not accepted; accepted: .* 8000 to 192000"):
+        read_audio(tmp_path / "low.wav")
 
 
 def test_log_mel_shape_and_filterbank():

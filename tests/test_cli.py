@@ -96,3 +96,38 @@ def test_train_names_text_corpora_it_cannot_fine_tune_on(tmp_path):
     assert done.returncode == 1 and "--corpora is only accepted with --task audio or --task text --finetune" \
         in done.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_predict_cli_refuses_an_asr_model_it_cannot_load_offline(tmp_path):
+    """A hub name ('small') went to the Hugging Face hub; a folder without model.bin gave a traceback
+    (issue 22, item 12). Both are refused in one line, before any model is looked up."""
+    import soundfile as sf
+    t = np.arange(16000) / 16000
+    sf.write(tmp_path / "tone.wav", (0.3 * np.sin(2 * np.pi * 180 * t)).astype(np.float32), 16000)
+    (tmp_path / "empty").mkdir()
+    for model, said in (("small", "'small' is not accepted"), (str(tmp_path / "empty"), "a folder without model.bin")):
+        done = run("--audio", str(tmp_path / "tone.wav"), "--asr-model", model)
+        assert done.returncode == 2 and said in done.stderr, done.stderr
+        assert "accepted: tiny.en, base, or a CTranslate2 Whisper folder holding model.bin" in done.stderr
+        assert "Traceback" not in done.stderr and _error_lines(done) == 1
+
+
+def _error_lines(done) -> int:
+    """Lines of stderr that say "error" (model loading prints progress lines there too)."""
+    return sum("error" in line.lower() for line in done.stderr.splitlines())
+
+
+def test_train_and_evaluate_answer_an_empty_data_root_and_a_bad_checkpoint_in_one_line(tmp_path):
+    """An empty --data-root (train --task video) and an image given as --checkpoint gave tracebacks (issue 22,
+    item 12)."""
+    def cli(module, *args):
+        return subprocess.run([sys.executable, "-m", module, "--data-root", str(tmp_path), *args], cwd=ROOT,
+                              capture_output=True, text=True, timeout=300,
+                              env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
+    done = cli("agf_core.train", "--task", "video", "--out", str(tmp_path / "run"))
+    assert done.returncode == 2 and "faces/fer2013/train not found: pass --data-root" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and _error_lines(done) == 1
+    done = cli("agf_core.evaluate", "--task", "video", "--checkpoint", "tests/assets/astronaut.png",
+               "--out", str(tmp_path / "out"))
+    assert done.returncode == 2 and "astronaut.png cannot be read (it does not unpickle" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and _error_lines(done) == 1

@@ -101,6 +101,26 @@ def test_typed_text_is_answered_in_its_own_request(pipe, study, capture):
     assert len(state.session.transcript) == 1                          # nothing refused became a turn
 
 
+def test_a_refused_microphone_post_says_whether_the_rate_or_the_length_is_wrong(pipe, study, capture):
+    """The 400 names the accepted range for a bad rate, and the length for a chunk too long at a good rate (an
+    11 s chunk at 8 kHz fits the byte cap but was refused as "audio at 8000 Hz is not accepted"; issue 22, 11)."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+    start = demo.start_session(pipe, study, capture, True, "P47", None)
+    state, token = start[0], _token(start)
+    client = TestClient(FastAPI(routes=capture.routes()))
+    long = client.post(f"/agf/audio?token={token}&rate=8000", content=np.zeros(8000 * 11, np.int16).tobytes())
+    assert long.status_code == 400 and "11.00 s (88000 samples at 8000 Hz) is too long" in long.json()["error"]
+    assert "at most 10 s" in long.json()["error"]
+    for rate in ("9223372036854775808", "10000000000", "abc", ""):
+        bad = client.post(f"/agf/audio?token={token}&rate={rate}", content=np.zeros(100, np.int16).tobytes())
+        assert bad.status_code == 400, rate
+        assert "accepted: whole numbers of Hz from 8000 to 192000" in bad.json()["error"], bad.json()
+    assert "can't use" in state.status["audio"].reason and state.inbox.samples_in == 0
+    ok = client.post(f"/agf/audio?token={token}&rate=8000", content=np.zeros(8000, np.int16).tobytes())
+    assert ok.status_code == 200 and ok.json()["samples"] == 8000
+
+
 def test_the_page_polls_the_words_and_gets_only_what_changed(pipe, study, capture):
     start = demo.start_session(pipe, study, capture, True, "P45", None)
     state, token = start[0], _token(start)
@@ -317,3 +337,27 @@ def test_the_headline_says_no_reading_once_nothing_is_read(recognizer, face_phot
     turn = pipe.on_text(state, "We won the championship!")
     assert set(turn.prediction.per_modality) == {"text"}              # the old face is not fused either
     assert turn.prediction.status["video"].state == "absent"
+
+
+@pytest.mark.parametrize("manifest", [True, False])
+def test_a_damaged_face_model_stops_the_demo_in_one_line(tmp_path, monkeypatch, manifest):
+    """A truncated face_landmarker.task at `python demo.py` start gave a traceback (issue 22, item 12). Beside
+    its SHA256SUMS (as shipped) it fails the hash; alone, it is not a zip bundle: either way, one line."""
+    import dataclasses
+
+    from agf_core.branches import VideoBranch
+    from agf_core.checkpoint import WEIGHTS, read_manifest
+    from agf_core.inputs import detector_process, face
+    bundle = tmp_path / "face_landmarker.task"
+    bundle.write_bytes(face.FACE_BUNDLE.read_bytes()[:100_000])
+    if manifest:
+        (tmp_path / "SHA256SUMS").write_text(f"{read_manifest(WEIGHTS)[bundle.name]}  {bundle.name}\n")
+    monkeypatch.setattr(detector_process, "detector_model",
+                        lambda options: face.detector_model(dataclasses.replace(options, model_path=bundle)))
+    monkeypatch.setattr("agf_core.recognizer.default_recognizer", lambda: VideoBranch(WEIGHTS / "video.pt"))
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))    # demo.main points it at its own folder
+    with pytest.raises(SystemExit) as stop:
+        demo.main(["--store", f"sqlite:///{tmp_path}/study.db"])
+    said = str(stop.value.code)
+    assert said.startswith("python demo.py: cannot load the models: ") and "\n" not in said
+    assert f"{bundle} is corrupted" in said if manifest else "is not a MediaPipe Face Landmarker bundle" in said

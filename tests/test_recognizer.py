@@ -56,6 +56,17 @@ def test_all_three_modalities(recognizer, speech, face_photo):
     _check_prediction(out, ["text", "audio", "video"])
 
 
+# N samples give N // 160 + 1 mel frames: a 30 s window of exactly 480,000 samples gave 3001 and the encoder
+# (3000) refused it, so any length in (k * 479,999, k * 480,000] samples crashed (issue 22, item 10)
+@pytest.mark.parametrize("rate, samples", [
+    (16000, 479_999), (16000, 480_000), (16000, 480_001), (16000, 959_999), (16000, 960_000),
+    (48000, 1_440_000), (48000, 2_880_000), (48000, 1_440_003)])
+def test_audio_at_whisper_window_boundaries(recognizer, rate, samples):
+    x = (0.1 * np.random.default_rng(samples).standard_normal(samples)).astype(np.float32)
+    out = recognizer.predict(audio=(rate, x))
+    _check_prediction(out, ["audio"])
+    assert out.outputs["audio"].embedding.shape == (256,)
+
 @pytest.mark.parametrize("kwargs, match", [
     ({}, "at least one of text, audio or frames"),
     ({"text": "  "}, "no visible characters"),

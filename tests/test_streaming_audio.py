@@ -60,9 +60,14 @@ def test_long_speech_is_cut_and_clipping_flagged():
     assert len(out) >= 2 and all(u.seconds <= 1.6 for u in out) and out[0].clipped
 
 
-@pytest.mark.parametrize("chunk, match", [((48000, np.zeros(100, np.uint8)), "uint8"),
-                                          ((10, np.zeros(24000, np.int16)), "rate 10 is not accepted"),
-                                          ((48000, np.zeros(48000 * 11, np.int16)), "N <= 10 s")])
+@pytest.mark.parametrize("chunk, match", [
+    ((48000, np.zeros(100, np.uint8)), "uint8"),
+    ((10, np.zeros(24000, np.int16)), "rate 10 is not accepted; accepted: whole numbers of Hz from 8000 to 192000"),
+    ((2**63, np.zeros(100, np.int16)), "rate 9223372036854775808 is not accepted; accepted: .* 8000 to 192000"),
+    ((48000, np.zeros(48000 * 11, np.int16)), r"chunk of 11.00 s \(528000 samples at 48000 Hz\) is too long"),
+    # the length is the problem here, not the rate (issue 22, item 11)
+    ((8000, np.zeros(8000 * 11, np.int16)), r"chunk of 11.00 s \(88000 samples at 8000 Hz\) is too long; "
+                                            "accepted: at most 10 s")])
 def test_bad_chunk_is_named(chunk, match):
     with pytest.raises(ValueError, match=match):
         UtteranceSegmenter().push(chunk)

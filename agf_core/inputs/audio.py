@@ -10,7 +10,19 @@ from pathlib import Path
 import numpy as np
 
 SAMPLE_RATE = 16_000
-_ACCEPTED = "(sample_rate: int > 0, samples: int16/int32/float32/float64 ndarray of shape (N,) or (N, channels))"
+# One rule for every sample rate the library and the live routes take: what a microphone or a sound file
+# plausibly has. Outside it soxr misbehaves: 2**63 Hz hung it for minutes, 10**10 Hz resampled to no samples.
+MIN_RATE, MAX_RATE = 8_000, 192_000
+RATES = f"whole numbers of Hz from {MIN_RATE} to {MAX_RATE}"
+_ACCEPTED = (f"(sample_rate: int, {MIN_RATE}-{MAX_RATE} Hz, samples: int16/int32/float32/float64 ndarray of "
+             "shape (N,) or (N, channels))")
+
+
+def check_rate(rate: object, what: str = "audio") -> int:
+    """`rate` as an int when it is a whole number of Hz in [MIN_RATE, MAX_RATE]; else ValueError naming it."""
+    if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or not MIN_RATE <= rate <= MAX_RATE:
+        raise ValueError(f"{what} sample rate {rate!r} is not accepted; accepted: {RATES} (such as 16000 or 48000)")
+    return int(rate)
 
 
 def to_mono_16k(audio: tuple[int, np.ndarray]) -> np.ndarray:
@@ -18,8 +30,7 @@ def to_mono_16k(audio: tuple[int, np.ndarray]) -> np.ndarray:
     if not isinstance(audio, (tuple, list)) or len(audio) != 2:
         raise ValueError(f"audio must be {_ACCEPTED}, got {type(audio).__name__}")
     sr, x = audio
-    if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or sr <= 0:
-        raise ValueError(f"audio sample rate {sr!r} is invalid; expected a positive int such as 16000 or 48000")
+    sr = check_rate(sr)
     if not isinstance(x, np.ndarray):
         raise ValueError(f"audio samples must be a numpy array, got {type(x).__name__}; expected {_ACCEPTED}")
     if x.dtype not in (np.int16, np.int32, np.float32, np.float64):
@@ -39,10 +50,11 @@ def to_mono_16k(audio: tuple[int, np.ndarray]) -> np.ndarray:
     x = x.astype(np.float32)
     if x.ndim == 2:
         x = x.mean(1)                             # downmix
-    return resample(x, int(sr), SAMPLE_RATE)
+    return resample(x, sr, SAMPLE_RATE)
 
 
 def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+    sr_in, sr_out = check_rate(sr_in), check_rate(sr_out, "target")
     if sr_in == sr_out:
         return x.astype(np.float32)
     import soxr
@@ -114,7 +126,7 @@ def pitch_hz(x: np.ndarray, sr: int = SAMPLE_RATE, fmin: float = 60.0, fmax: flo
 
 
 def read_audio(path: str | Path) -> tuple[int, np.ndarray]:
-    """A sound file (WAV, FLAC, OGG; any rate, mono or multi-channel) -> (sample_rate, float32 samples)."""
+    """A sound file (WAV, FLAC, OGG; 8-192 kHz, mono or multi-channel) -> (sample_rate, float32 samples)."""
     import soundfile as sf
     path = Path(path)
     if not path.is_file():
@@ -123,4 +135,4 @@ def read_audio(path: str | Path) -> tuple[int, np.ndarray]:
         x, sr = sf.read(path, dtype="float32", always_2d=False)
     except Exception as e:
         raise ValueError(f"cannot read audio file {path} ({e}); accepted: WAV, FLAC, OGG") from e
-    return int(sr), x
+    return check_rate(int(sr), f"audio file {path}"), x

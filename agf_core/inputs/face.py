@@ -70,8 +70,14 @@ def smoothness(frame: np.ndarray, box: tuple[int, int, int, int]) -> float:
 def detector_model(options: DetectorOptions = DetectorOptions()) -> bytes:
     """The BlazeFace model from the bundle, after its SHA-256 is checked."""
     from agf_core.checkpoint import verify
-    with zipfile.ZipFile(verify(options.model_path)) as bundle:
-        return bundle.read("face_detector.tflite")
+    path = verify(options.model_path)
+    try:
+        with zipfile.ZipFile(path) as bundle:
+            return bundle.read("face_detector.tflite")
+    except (zipfile.BadZipFile, KeyError, OSError) as e:    # truncated, or another file (no manifest to tell)
+        raise ValueError(f"face model {path} is not a MediaPipe Face Landmarker bundle holding "
+                         f"face_detector.tflite ({e}); restore agf_core/weights/face_landmarker.task "
+                         "from a fresh clone") from e
 
 
 class MediaPipeFaceDetector:

@@ -37,12 +37,24 @@ class AudioEncoderConfig:
     normalize_db: float | None = None     # per-utterance RMS level (dBFS) before the front end; None: as is
 
 
+WHISPER_FRAMES = 3000   # the encoder's input: 30 s at 100 mel frames a second
 PACKAGED_WHISPER = ("tiny.en", "base")  # offline from PyPI packages; see whisper_base.py for base
 
 
+def check_whisper_model(name: object) -> str:
+    """`name` when it is a packaged Whisper name or a CTranslate2 Whisper folder (one holding model.bin); else
+    ValueError naming it. Anything else would make faster-whisper look the name up on the Hugging Face hub."""
+    if isinstance(name, str) and (name in PACKAGED_WHISPER or (Path(name) / "model.bin").is_file()):
+        return name
+    folder = isinstance(name, str) and Path(name).is_dir()
+    raise ValueError(f"ASR model {name!r} is not accepted{' (a folder without model.bin)' if folder else ''}; "
+                     f"accepted: {', '.join(PACKAGED_WHISPER)}, or a CTranslate2 Whisper folder holding model.bin")
+
+
 def whisper_model_path(name: str) -> str:
-    """The packaged folder for tiny.en / base (offline); other names go to faster-whisper as they are."""
-    if name == "base":
+    """The packaged folder for tiny.en / base (offline), or a CTranslate2 folder as it is; ValueError for
+    anything else (check_whisper_model)."""
+    if check_whisper_model(name) == "base":
         from agf_core.whisper_base import base_model_dir
         return base_model_dir()
     if name != "tiny.en":
@@ -103,7 +115,9 @@ class SpeechFrontEnd:
         # The utterance alone, not padded to Whisper's 30 s as the ASR pads it: the shipped models were trained
         # on these states, and the padded pass's differ (so the two passes are not shared; transcriber.py).
         model = load_whisper(self.config.whisper_model, self.config.compute_type)
-        feats = model.feature_extractor(x)                                # (80, frames), 100/s
+        # N samples give N // 160 + 1 frames, so exactly 30 s (480,000) gives 3001 and the encoder refuses it
+        # (its window is 3000): cut to the window, as faster-whisper's transcribe() drops the last frame.
+        feats = model.feature_extractor(x)[:, :WHISPER_FRAMES]             # (80, frames), 100/s
         states = model.encode(feats[None].astype(np.float32))             # StorageView (1, frames/2, 384)
         return np.asarray(states, dtype=np.float32)[0]                    # (T, 384)
 

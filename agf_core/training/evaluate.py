@@ -22,7 +22,7 @@ from agf_core.checkpoint import WEIGHTS
 from agf_core.device import set_threads
 from agf_core.labels import EMOTIONS
 from agf_core.training.metrics import classification_report
-from agf_core.training.train import TASKS, data_root, task_name
+from agf_core.training.train import TASKS, data_root, run_cli, task_name
 
 TEST_SPLITS = {"text": "MELD test (2,610 utterances)", "audio": "RAVDESS actors 21-24 (240 clips, calm -> neutral)",
                "video": "FER2013 test = PrivateTest (3,589 crops)"}
@@ -116,7 +116,10 @@ def main(argv: list[str] | None = None) -> dict:
                     "--cross-corpus: folders searched for best.pt (default audio: runs/audio_cc runs/audio_multi; "
                     "text: runs/text_cc)")
     ap.add_argument("--cross-corpus", action="store_true", help="audio and text: the cross-corpus table")
-    args = ap.parse_args(argv)
+    return run_cli(ap, _evaluate, ap.parse_args(argv))
+
+
+def _evaluate(args: argparse.Namespace) -> dict:
     set_threads(args.threads)
     if args.cross_corpus:
         if args.task not in ("audio", "text"):

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from dataclasses import replace
 from pathlib import Path
 
 from agf_core.device import set_threads
 from agf_core.training.losses import LOSSES
 
+log = logging.getLogger(__name__)
 TASKS = ("text", "audio", "video", "fusion")
 TASK_ALIASES = {"face": "video"}  # the face branch's task was called "face" before "video" named the modality
 
@@ -86,7 +88,20 @@ def main(argv: list[str] | None = None) -> dict:
                     "variant of agf_core/training/speech_recipe.py (default base)")
     ap.add_argument("--seeds", type=int, nargs="+", help="fusion only: train one variant with each seed and "
                     "average them into OUT/<variant>_ensemble")
-    args = ap.parse_args(argv)
+    return run_cli(ap, _train, ap.parse_args(argv))
+
+
+def run_cli(ap: argparse.ArgumentParser, run, args: argparse.Namespace):
+    """`run(args)`, with a bad input (data folder, checkpoint, option) answered in one line and exit status 2
+    instead of a traceback; the traceback goes to the debug log."""
+    try:
+        return run(args)
+    except (ValueError, FileNotFoundError) as e:
+        log.debug("%s failed", ap.prog, exc_info=True)
+        ap.exit(2, f"{ap.prog}: error: {e}\n")
+
+
+def _train(args: argparse.Namespace) -> dict:
     set_threads(args.threads)
     defaults, train = _recipe(args.task)
     if args.task == "text" and args.finetune:
