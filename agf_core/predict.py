@@ -67,7 +67,9 @@ def transcribe(audio: tuple[int, np.ndarray], model: str | None = None) -> str:
     return WhisperTranscriber(options)(to_mono_16k(audio))
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None) -> int:
+    """The CLI; returns the exit status (0: printed a prediction) for `sys.exit` (the `agf-predict` script).
+    Exits 1 when nothing could be read, 2 on bad usage or an unreadable file."""
     ap = argparse.ArgumentParser(prog="python -m agf_core.predict", description=__doc__.splitlines()[0])
     ap.add_argument("--text")
     ap.add_argument("--audio", help="speech file (WAV/FLAC/OGG, any sample rate, any length)")
@@ -104,8 +106,8 @@ def main(argv: list[str] | None = None) -> dict:
     print()
     if out.label is None:
         ap.exit(1, "error: nothing to read: " + "; ".join(f"{m}: {r}" for m, r in out.absent.items()) + "\n")
-    return result
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -21,6 +21,25 @@ def test_predict_cli_prints_json_for_text_and_image():
     assert out["metadata"]["gender"] == "female"
 
 
+def entry_point(*args):
+    """As the installed `agf-predict` runs it: `sys.exit(main())`."""
+    code = f"import sys; from agf_core.predict import main; sys.exit(main({list(args)!r}))"
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}, timeout=300)
+
+
+def test_agf_predict_exits_0_with_json_on_stdout_1_when_nothing_to_read_2_on_bad_usage(tmp_path):
+    import cv2
+    done = entry_point("--text", "I'm so happy for you!")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["label"] == "joy" and "'label'" not in done.stderr   # no dict on stderr
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.zeros((240, 320, 3), np.uint8))
+    done = entry_point("--image", str(blank))
+    assert done.returncode == 1 and "nothing to read" in done.stderr
+    assert entry_point().returncode == 2 and entry_point("--image", "no/such.png").returncode == 2
+
+
 def test_predict_cli_names_bad_files():
     done = run("--image", "no/such.png")
     assert done.returncode == 2 and "cannot read image file no/such.png" in done.stderr
