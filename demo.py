@@ -43,7 +43,7 @@ from streaming.privacy import CONSENT_VERSION, PrivacyOptions, PrivateTemp, cons
 from streaming.provenance import provenance  # noqa: E402
 from streaming.researcher import build_researcher_view, links  # noqa: E402
 from streaming.retention import RetentionSweeper  # noqa: E402
-from streaming.store import DEFAULT_URL, StudyStore  # noqa: E402
+from streaming.store import DEFAULT_URL, DEMO_URL, StudyStore  # noqa: E402
 from streaming.study import Study, StudyOptions  # noqa: E402
 from streaming.worker import ensure_worker, finish, stop_worker  # noqa: E402
 
@@ -377,10 +377,11 @@ def main(argv: list[str] | None = None) -> None:
                     help="protect the participant page with a login (repeatable)")
     ap.add_argument("--admin-password", default=os.environ.get("AGF_ADMIN_PASSWORD", ""),
                     help="enables the researcher view at /researcher (default: env AGF_ADMIN_PASSWORD)")
-    ap.add_argument("--store", default=os.environ.get("AGF_STORE", DEFAULT_URL),
-                    help=f"SQLAlchemy URL of the study store (default {DEFAULT_URL}; "
-                    "postgresql+psycopg://user:pw@host/db for several replicas)")
-    ap.add_argument("--study", default="default", help="study ID the sessions are filed under")
+    ap.add_argument("--store", default=os.environ.get("AGF_STORE"),
+                    help=f"SQLAlchemy URL of the study store (default {DEFAULT_URL} with --study, {DEMO_URL} "
+                    "without; postgresql+psycopg://user:pw@host/db for several replicas)")
+    ap.add_argument("--study", help="study ID the sessions are filed under (without it: study 'demo', in "
+                    f"{DEMO_URL} unless --store says otherwise)")
     ap.add_argument("--condition", default="", help="condition when the link gives none (?condition=...)")
     ap.add_argument("--retention-days", type=float, default=0.0,
                     help="delete sessions from the store after this many days (default 0: keep)")
@@ -399,6 +400,10 @@ def main(argv: list[str] | None = None) -> None:
                     "JSON-lines file, for benchmarks/browser.py")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.study:   # a casual run must not show up in a study's researcher view
+        args.study, args.store = "demo", args.store or DEMO_URL
+        log.info("without --study: sessions are filed under study 'demo' in %s", args.store.split("@")[-1])
+    args.store = args.store or DEFAULT_URL
     auth = parse_auth(args.auth)
     if args.share and not auth:
         log.warning("--share without --auth: anyone with the link can open the participant page")

@@ -33,6 +33,7 @@ import sqlalchemy as sa
 log = logging.getLogger(__name__)
 
 DEFAULT_URL = "sqlite:///studies/agf.db"
+DEMO_URL = "sqlite:///studies/demo.db"   # a demo run without --study: kept apart from any study's sessions
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 STATES = ("active", "ended", "interrupted")
 MEDIA_KINDS = ("audio", "face")

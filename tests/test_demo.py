@@ -261,3 +261,30 @@ def test_threads_flag_is_checked(capsys):
     with pytest.raises(SystemExit):
         demo.main(["--threads", "0"])
     assert "--threads '0' is not accepted; use a whole number from 1 to 256" in capsys.readouterr().err
+
+
+def _main_until_models(monkeypatch, tmp_path, *argv):
+    """demo.main up to the point it loads the models (the store is open by then); returns the study it built."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AGF_STORE", raising=False)
+    monkeypatch.setattr(demo, "PrivateTemp", lambda privacy: None)
+    monkeypatch.setattr(demo.signal, "signal", lambda *a: None)
+    built = {}
+
+    def stop(*a, **k):
+        raise SystemExit("stopped before the models")
+    monkeypatch.setattr(demo, "make_pipeline", stop)
+    monkeypatch.setattr(demo, "StudyStore", lambda url: built.setdefault("url", url) and stop())
+    with pytest.raises(SystemExit, match="stopped"):
+        demo.main(list(argv))
+    return built["url"]
+
+
+def test_a_demo_without_study_does_not_write_to_a_study_database(monkeypatch, tmp_path, caplog):
+    from streaming.store import DEFAULT_URL
+    with caplog.at_level("INFO", logger="demo"):
+        url = _main_until_models(monkeypatch, tmp_path)
+    assert url != DEFAULT_URL and "demo" in url                    # not the README's study store
+    assert "without --study" in caplog.text
+    assert _main_until_models(monkeypatch, tmp_path, "--study", "pilot") == DEFAULT_URL
+    assert _main_until_models(monkeypatch, tmp_path, "--store", "sqlite:///x.db") == "sqlite:///x.db"
