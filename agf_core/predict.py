@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agf_core.inputs.audio import read_audio, to_mono_16k
+from agf_core.inputs.audio import read_audio
 from agf_core.inputs.metadata import VOCAB
 
 
@@ -60,13 +60,6 @@ def read_video_audio(path: str | Path) -> tuple[int, np.ndarray] | None:
         return read_audio(wav)
 
 
-def transcribe(audio: tuple[int, np.ndarray], model: str | None = None) -> str:
-    """The words of a recording, by the live app's transcriber (long audio is windowed by faster-whisper)."""
-    from agf_core.transcriber import TranscriberOptions, WhisperTranscriber
-    options = TranscriberOptions(**({"model": model} if model else {}))
-    return WhisperTranscriber(options)(to_mono_16k(audio))
-
-
 def main(argv: list[str] | None = None) -> int:
     """The CLI; returns the exit status (0: printed a prediction) for `sys.exit` (the `agf-predict` script).
     Exits 1 when nothing could be read, 2 on bad usage or an unreadable file."""
@@ -96,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         rec = EmotionRecognizer.from_pretrained(args.models)
         text = args.text
         if text is None and audio is not None and not args.no_transcribe:
-            text = transcribe(audio, args.asr_model).strip() or None
+            text = rec.transcribe(audio, args.asr_model) or None
         out = rec.predict(text=text, audio=audio, frames=frames or None,
                           metadata={"age": args.age, "gender": args.gender, "timbre": args.timbre})
     except (ValueError, FileNotFoundError) as e:
