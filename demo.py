@@ -9,6 +9,7 @@ that the state belongs to the calling browser (`streaming.access.owned`).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import os
 import signal
@@ -19,6 +20,11 @@ from functools import partial
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # every default model ships offline
+# The [demo] extra: `pip install .` alone gives the library and agf-predict, not the app's packages.
+for _name in ("gradio", "sqlalchemy", "pyarrow"):
+    if importlib.util.find_spec(_name) is None:
+        raise SystemExit(f"the demo needs {_name}, which is not installed: pip install 'agf-live[demo]' "
+                         "(or pip install -r requirements.txt in a checkout)")
 from streaming.privacy import disable_telemetry  # noqa: E402
 
 disable_telemetry()  # before gradio is imported: analytics read their switch at import

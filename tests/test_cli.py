@@ -115,3 +115,12 @@ def test_train_names_text_corpora_it_cannot_fine_tune_on(tmp_path):
     assert done.returncode == 1 and "--corpora is only accepted with --task audio or --task text --finetune" \
         in done.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_agf_demo_without_the_demo_extra_says_what_to_install():
+    for missing in ("gradio", "sqlalchemy"):
+        code = f"import sys; sys.modules[{missing!r}] = None; from demo import main; main()"   # as `agf-demo` does
+        done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                              env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        assert f"needs {missing}" in done.stderr and "pip install 'agf-live[demo]'" in done.stderr
