@@ -54,7 +54,9 @@ from streaming.study import Study, StudyOptions  # noqa: E402
 from streaming.worker import ensure_worker, finish, stop_worker  # noqa: E402
 
 log = logging.getLogger("demo")
-PRIVATE = {"api_visibility": "private"}  # the page's own events only: no API endpoint, not in the API docs
+PRIVATE = {"api_visibility": "private"}
+# A participant's mistake (no consent, no session yet): a message on the page, no traceback in the server's log.
+user_error = partial(gr.Error, print_exception=False)  # the page's own events only: no API endpoint, not in the API docs
 WEBCAM = {"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}}   # the camera's getUserMedia constraints
 
 
@@ -154,11 +156,11 @@ def start_session(pipeline: LivePipeline, study: Study, capture: CaptureRoutes, 
     """Consent given: a new session, opened in the study store with the consent record. The participant and
     condition IDs may come from the link (`?pid=P01&condition=A`); a typed participant ID wins."""
     if not consent:
-        raise gr.Error("Please tick the consent box to start: capture stays off until you do.")
+        raise user_error("Please tick the consent box to start: capture stays off until you do.")
     query = dict(request.query_params) if request is not None else {}
     owner = owner_of(request)
     if request is not None and not owner:
-        raise gr.Error("This page needs its cookie to keep your session private: allow cookies and reload.")
+        raise user_error("This page needs its cookie to keep your session private: allow cookies and reload.")
     if state is not None:
         finish(pipeline, state)
         if state.session.sink is not None:
@@ -199,9 +201,9 @@ def on_metadata(age: str, gender: str, timbre: str, state: LiveState | None):
 
 def on_correction(pipeline: LivePipeline, felt: str, note: str, state: LiveState | None):
     if not _ready(state):
-        raise gr.Error("Start the session first (consent above).")
+        raise user_error("Start the session first (consent above).")
     if felt not in EMOTIONS:
-        raise gr.Error(f"Pick the emotion you feel: one of {', '.join(EMOTIONS)}.")
+        raise user_error(f"Pick the emotion you feel: one of {', '.join(EMOTIONS)}.")
     row = pipeline.correct(state, felt, note)
     adapted = (f" The fusion now adapts to you ({len(state.personal.corrections)} correction(s), this session only)."
                if row["adapted"] else "")
@@ -213,13 +215,13 @@ def on_export(study: Study, state: LiveState | None, request: gr.Request | None 
     """The session from the study store as JSON, CSV and Parquet (+ raw media when opted in): one-time links
     for this browser, deleted after the download, after a few minutes, or when the session ends."""
     if state is None or state.session.sink is None:
-        raise gr.Error("Nothing to export: start a session first.")
+        raise user_error("Nothing to export: start a session first.")
     return links(study.export(state, owner_of(request)))
 
 
 def on_end(pipeline: LivePipeline, study: Study, state: LiveState | None):
     if state is None or state.session.sink is None:
-        raise gr.Error("No session to end.")
+        raise user_error("No session to end.")
     finish(pipeline, state)  # what was said up to the click is answered and stored before the end is
     study.end(state, latency_summary(state))
     state.session.consent = False  # capture stops being processed
@@ -228,9 +230,9 @@ def on_end(pipeline: LivePipeline, study: Study, state: LiveState | None):
 
 def on_withdraw(study: Study, confirm: bool, state: LiveState | None):
     if state is None or state.session.sink is None:
-        raise gr.Error("No session to withdraw from.")
+        raise user_error("No session to withdraw from.")
     if not confirm:
-        raise gr.Error("Tick 'Yes, delete everything from this session' first.")
+        raise user_error("Tick 'Yes, delete everything from this session' first.")
     stop_worker(state, join_s=30.0)  # its step in progress finishes first: no row is written after the delete
     n = study.withdraw(state)
     state.session.consent = False

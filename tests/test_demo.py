@@ -288,3 +288,12 @@ def test_a_demo_without_study_does_not_write_to_a_study_database(monkeypatch, tm
     assert "without --study" in caplog.text
     assert _main_until_models(monkeypatch, tmp_path, "--study", "pilot") == DEFAULT_URL
     assert _main_until_models(monkeypatch, tmp_path, "--store", "sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_a_participants_mistake_is_a_message_not_a_logged_traceback(pipe, study, capture):
+    for call in (lambda: demo.start_session(pipe, study, capture, False, "", None),
+                 lambda: demo.on_correction(pipe, "joy", "", None), lambda: demo.on_export(study, None),
+                 lambda: demo.on_end(pipe, study, None), lambda: demo.on_withdraw(study, True, None)):
+        with pytest.raises(gr.Error) as refused:
+            call()
+        assert refused.value.print_exception is False, refused.value

@@ -95,3 +95,18 @@ def test_the_apps_detector_runs_without_network_and_survives_its_process(detecto
         first = isolated.pid
         os.kill(first, signal.SIGKILL)
         assert isolated.detect(face_photo) == detector.detect(face_photo) and isolated.pid != first
+
+
+def test_ctrl_c_leaves_the_detectors_process_to_the_app(face_photo, capfd):
+    """Ctrl-C reaches the whole process group: the detector's child must not print a KeyboardInterrupt
+    traceback; the app shuts it down (it ends when its socket closes)."""
+    import os
+    import signal
+    import time
+    from agf_core.inputs.detector_process import IsolatedFaceDetector
+    with IsolatedFaceDetector() as isolated:
+        first = isolated.pid
+        os.kill(first, signal.SIGINT)
+        time.sleep(0.5)
+        assert isolated.detect(face_photo) and isolated.pid == first       # still serving, not restarted
+    assert "Traceback" not in capfd.readouterr().err
