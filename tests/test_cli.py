@@ -124,3 +124,26 @@ def test_agf_demo_without_the_demo_extra_says_what_to_install():
                               env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
         assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
         assert f"needs {missing}" in done.stderr and "pip install 'agf-live[demo]'" in done.stderr
+
+
+def test_predict_help_names_the_program_and_says_what_it_does():
+    as_script = subprocess.run([sys.executable, "-c", "import sys; sys.argv[0] = '/venv/bin/agf-predict'; "
+                                "from agf_core.predict import main; sys.exit(main())", "--help"],
+                               cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert as_script.returncode == 0 and as_script.stdout.startswith("usage: agf-predict ")
+    assert "usage: python -m" not in as_script.stdout
+    description = as_script.stdout.split("\n\n")[1]
+    assert description.rstrip().endswith(".") and "print the prediction" in description     # a whole sentence
+    assert "--verbose" in as_script.stdout
+    assert run("--help").stdout.startswith("usage: python -m agf_core.predict ")
+
+
+def test_predict_stderr_holds_only_what_the_user_must_read(tmp_path):
+    done = run("--text", "What a lovely day!", "--image", "tests/assets/astronaut.png")
+    assert done.returncode == 0 and done.stderr == "", done.stderr          # no LiteRT INFO, no loading bar
+    assert json.loads(done.stdout)["label"]
+    missing = run("--image", "no/such.png")
+    assert missing.returncode == 2 and missing.stderr.strip().splitlines() == \
+        ["error: cannot read image file no/such.png: no such file; accepted: JPEG, PNG, BMP"]   # no OpenCV WARN
+    verbose = run("--text", "What a lovely day!", "--verbose")
+    assert verbose.returncode == 0 and "INFO" in verbose.stderr                # the libraries' own lines
