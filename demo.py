@@ -375,6 +375,16 @@ def parse_auth(pairs: list[str]) -> list[tuple[str, str]]:
     return out
 
 
+def log_launch(share: bool, share_url: str | None, local_url: str, admin_password: str) -> None:
+    """One line from the app where Gradio's own message misleads or there is none: a share link that could not
+    be made (Gradio says to "set share=True in launch()"), and a researcher view that is off (a bare 404)."""
+    if share and not share_url:
+        log.warning("--share: no public link could be created (is this machine offline?); the page is served at "
+                    "%s only", local_url)
+    if not admin_password:
+        log.info("the researcher view (/researcher) is off: set AGF_ADMIN_PASSWORD or --admin-password to enable it")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python demo.py", description=__doc__.splitlines()[0])
     ap.add_argument("--share", action="store_true", help="create a public Gradio link (for remote studies; "
@@ -432,11 +442,14 @@ def main(argv: list[str] | None = None) -> None:
     demo = build(pipeline, study, args.admin_password, capture)
     log.info("temp folder %s; exports in %s; store %s", temp.path, study.desk.root, args.store.split("@")[-1])
     demo.queue(default_concurrency_limit=4).launch(
+        prevent_thread_lock=True,   # to say what happened to the share link; block_thread() below
         server_name=args.host, server_port=args.port, share=args.share, auth=auth or None,
         css_paths=[ASSETS / "style.css"], head_paths=[ASSETS / "devices.html", ASSETS / "capture.html"],
         footer_links=["gradio", "settings"],
         app_kwargs={"routes": capture.routes(),
                     "middleware": [Middleware(AccessMiddleware, desk=study.desk, secure=args.share)]})
+    log_launch(args.share, demo.share_url, demo.local_url, args.admin_password)
+    demo.block_thread()
 
 
 if __name__ == "__main__":

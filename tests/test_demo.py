@@ -297,3 +297,16 @@ def test_a_participants_mistake_is_a_message_not_a_logged_traceback(pipe, study,
         with pytest.raises(gr.Error) as refused:
             call()
         assert refused.value.print_exception is False, refused.value
+
+
+def test_the_app_says_when_the_share_link_failed_and_when_the_researcher_view_is_off(caplog):
+    with caplog.at_level("INFO", logger="demo"):
+        demo.log_launch(share=True, share_url=None, local_url="http://127.0.0.1:7860/", admin_password="")
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("--share" in x and "no public link" in x and "http://127.0.0.1:7860/" in x for x in lines), lines
+    assert any("/researcher" in x and "AGF_ADMIN_PASSWORD" in x for x in lines), lines
+    caplog.clear()
+    with caplog.at_level("INFO", logger="demo"):
+        demo.log_launch(share=True, share_url="https://x.gradio.live", local_url="http://h/", admin_password="pw")
+    assert not any("no public link" in r.getMessage() or "AGF_ADMIN_PASSWORD" in r.getMessage()
+                   for r in caplog.records)
