@@ -118,9 +118,11 @@ def headline(state: LiveState) -> str:
     if smoother.probs is None:
         return "### Right now: waiting for your face, voice or words"
     p = float(smoother.probs[EMOTIONS.index(smoother.label)])
+    n = len(state.personal.corrections)   # say so: a reading that moved after a correction is not a new feeling
+    adjusted = f" · adjusted by your {n} correction{'s' if n > 1 else ''}" if n else ""
     if p < UNCERTAIN_BELOW:
-        return f"### Right now: uncertain (perhaps {smoother.label}, {p:.0%})"
-    return f"### Right now: {smoother.label} ({p:.0%})"
+        return f"### Right now: uncertain (perhaps {smoother.label}, {p:.0%}){adjusted}"
+    return f"### Right now: {smoother.label} ({p:.0%}){adjusted}"
 
 
 CHARTS_EVERY_S = 1.0   # the charts change slowly: at most once a second

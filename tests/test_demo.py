@@ -310,3 +310,10 @@ def test_the_app_says_when_the_share_link_failed_and_when_the_researcher_view_is
         demo.log_launch(share=True, share_url="https://x.gradio.live", local_url="http://h/", admin_password="pw")
     assert not any("no public link" in r.getMessage() or "AGF_ADMIN_PASSWORD" in r.getMessage()
                    for r in caplog.records)
+
+
+def test_the_headline_says_a_correction_is_applied(pipe, study, state):
+    pipe.on_text(state, "That was awful.")
+    assert "correction" not in demo.headline(state)
+    demo.on_correction(pipe, "surprise", "", state)
+    assert "adjusted by your 1 correction" in demo.headline(state)
