@@ -9,6 +9,7 @@ that the state belongs to the calling browser (`streaming.access.owned`).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import os
 import signal
@@ -19,6 +20,11 @@ from functools import partial
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # every default model ships offline
+# The [demo] extra: `pip install .` alone gives the library and agf-predict, not the app's packages.
+for _name in ("gradio", "sqlalchemy", "pyarrow"):
+    if importlib.util.find_spec(_name) is None:
+        raise SystemExit(f"the demo needs {_name}, which is not installed: pip install 'agf-live[demo]' "
+                         "(or pip install -r requirements.txt in a checkout)")
 from streaming.privacy import disable_telemetry  # noqa: E402
 
 disable_telemetry()  # before gradio is imported: analytics read their switch at import
@@ -45,12 +51,14 @@ from streaming.privacy import CONSENT_VERSION, PrivacyOptions, PrivateTemp, cons
 from streaming.provenance import provenance  # noqa: E402
 from streaming.researcher import build_researcher_view, links  # noqa: E402
 from streaming.retention import RetentionSweeper  # noqa: E402
-from streaming.store import DEFAULT_URL, StudyStore  # noqa: E402
+from streaming.store import DEFAULT_URL, DEMO_URL, StudyStore  # noqa: E402
 from streaming.study import Study, StudyOptions  # noqa: E402
 from streaming.worker import ensure_worker, finish, stop_worker  # noqa: E402
 
 log = logging.getLogger("demo")
-PRIVATE = {"api_visibility": "private"}  # the page's own events only: no API endpoint, not in the API docs
+PRIVATE = {"api_visibility": "private"}
+# A participant's mistake (no consent, no session yet): a message on the page, no traceback in the server's log.
+user_error = partial(gr.Error, print_exception=False)  # the page's own events only: no API endpoint, not in the API docs
 WEBCAM = {"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}}   # the camera's getUserMedia constraints
 
 
@@ -119,9 +127,11 @@ def headline(state: LiveState) -> str:
     if not state.readings(state.session.now()):
         return NO_READING
     p = float(smoother.probs[EMOTIONS.index(smoother.label)])
+    n = len(state.personal.corrections)   # say so: a reading that moved after a correction is not a new feeling
+    adjusted = f" · adjusted by your {n} correction{'s' if n > 1 else ''}" if n else ""
     if p < UNCERTAIN_BELOW:
-        return f"### Right now: uncertain (perhaps {smoother.label}, {p:.0%})"
-    return f"### Right now: {smoother.label} ({p:.0%})"
+        return f"### Right now: uncertain (perhaps {smoother.label}, {p:.0%}){adjusted}"
+    return f"### Right now: {smoother.label} ({p:.0%}){adjusted}"
 
 
 CHARTS_EVERY_S = 1.0   # the charts change slowly: at most once a second
@@ -158,11 +168,11 @@ def start_session(pipeline: LivePipeline, study: Study, capture: CaptureRoutes, 
     """Consent given: a new session, opened in the study store with the consent record. The participant and
     condition IDs may come from the link (`?pid=P01&condition=A`); a typed participant ID wins."""
     if not consent:
-        raise gr.Error("Please tick the consent box to start: capture stays off until you do.")
+        raise user_error("Please tick the consent box to start: capture stays off until you do.")
     query = dict(request.query_params) if request is not None else {}
     owner = owner_of(request)
     if request is not None and not owner:
-        raise gr.Error("This page needs its cookie to keep your session private: allow cookies and reload.")
+        raise user_error("This page needs its cookie to keep your session private: allow cookies and reload.")
     if state is not None:
         finish(pipeline, state)
         if state.session.sink is not None:
@@ -222,9 +232,9 @@ def on_metadata(age: str, gender: str, timbre: str, state: LiveState | None):
 
 def on_correction(pipeline: LivePipeline, felt: str, note: str, state: LiveState | None):
     if not _ready(state):
-        raise gr.Error("Start the session first (consent above).")
+        raise user_error("Start the session first (consent above).")
     if felt not in EMOTIONS:
-        raise gr.Error(f"Pick the emotion you feel: one of {', '.join(EMOTIONS)}.")
+        raise user_error(f"Pick the emotion you feel: one of {', '.join(EMOTIONS)}.")
     row = pipeline.correct(state, felt, note)
     adapted = (f" The fusion now adapts to you ({len(state.personal.corrections)} correction(s), this session only)."
                if row["adapted"] else "")
@@ -236,13 +246,13 @@ def on_export(study: Study, state: LiveState | None, request: gr.Request | None 
     """The session from the study store as JSON, CSV and Parquet (+ raw media when opted in): one-time links
     for this browser, deleted after the download, after a few minutes, or when the session ends."""
     if state is None or state.session.sink is None:
-        raise gr.Error("Nothing to export: start a session first.")
+        raise user_error("Nothing to export: start a session first.")
     return links(study.export(state, owner_of(request)))
 
 
 def on_end(pipeline: LivePipeline, study: Study, state: LiveState | None):
     if state is None or state.session.sink is None:
-        raise gr.Error("No session to end.")
+        raise user_error("No session to end.")
     finish(pipeline, state)  # what was said up to the click is answered and stored before the end is
     study.end(state, latency_summary(state))
     state.session.consent = False  # capture stops being processed
@@ -251,9 +261,9 @@ def on_end(pipeline: LivePipeline, study: Study, state: LiveState | None):
 
 def on_withdraw(study: Study, confirm: bool, state: LiveState | None):
     if state is None or state.session.sink is None:
-        raise gr.Error("No session to withdraw from.")
+        raise user_error("No session to withdraw from.")
     if not confirm:
-        raise gr.Error("Tick 'Yes, delete everything from this session' first.")
+        raise user_error("Tick 'Yes, delete everything from this session' first.")
     stop_worker(state, join_s=30.0)  # its step in progress finishes first: no row is written after the delete
     n = study.withdraw(state)
     state.session.consent = False
@@ -409,6 +419,16 @@ def parse_auth(pairs: list[str]) -> list[tuple[str, str]]:
     return out
 
 
+def log_launch(share: bool, share_url: str | None, local_url: str, admin_password: str) -> None:
+    """One line from the app where Gradio's own message misleads or there is none: a share link that could not
+    be made (Gradio says to "set share=True in launch()"), and a researcher view that is off (a bare 404)."""
+    if share and not share_url:
+        log.warning("--share: no public link could be created (is this machine offline?); the page is served at "
+                    "%s only", local_url)
+    if not admin_password:
+        log.info("the researcher view (/researcher) is off: set AGF_ADMIN_PASSWORD or --admin-password to enable it")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python demo.py", description=__doc__.splitlines()[0])
     ap.add_argument("--share", action="store_true", help="create a public Gradio link (for remote studies; "
@@ -419,10 +439,11 @@ def main(argv: list[str] | None = None) -> None:
                     help="protect the participant page with a login (repeatable)")
     ap.add_argument("--admin-password", default=os.environ.get("AGF_ADMIN_PASSWORD", ""),
                     help="enables the researcher view at /researcher (default: env AGF_ADMIN_PASSWORD)")
-    ap.add_argument("--store", default=os.environ.get("AGF_STORE", DEFAULT_URL),
-                    help=f"SQLAlchemy URL of the study store (default {DEFAULT_URL}; "
-                    "postgresql+psycopg://user:pw@host/db for several replicas)")
-    ap.add_argument("--study", default="default", help="study ID the sessions are filed under")
+    ap.add_argument("--store", default=os.environ.get("AGF_STORE"),
+                    help=f"SQLAlchemy URL of the study store (default {DEFAULT_URL} with --study, {DEMO_URL} "
+                    "without; postgresql+psycopg://user:pw@host/db for several replicas)")
+    ap.add_argument("--study", help="study ID the sessions are filed under (without it: study 'demo', in "
+                    f"{DEMO_URL} unless --store says otherwise)")
     ap.add_argument("--condition", default="", help="condition when the link gives none (?condition=...)")
     ap.add_argument("--retention-days", type=float, default=0.0,
                     help="delete sessions from the store after this many days (default 0: keep)")
@@ -445,6 +466,10 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     tune_malloc()   # before the models load and the server's threads start (streaming/memory.py)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.study:   # a casual run must not show up in a study's researcher view
+        args.study, args.store = "demo", args.store or DEMO_URL
+        log.info("without --study: sessions are filed under study 'demo' in %s", args.store.split("@")[-1])
+    args.store = args.store or DEFAULT_URL
     auth = parse_auth(args.auth)
     if args.share and not auth:
         log.warning("--share without --auth: anyone with the link can open the participant page")
@@ -474,11 +499,14 @@ def main(argv: list[str] | None = None) -> None:
     trust_proxies(args.trusted_proxies)   # before launch: uvicorn reads it when Gradio starts the server
     log.info("temp folder %s; exports in %s; store %s", temp.path, study.desk.root, args.store.split("@")[-1])
     demo.queue(default_concurrency_limit=4).launch(
+        prevent_thread_lock=True,   # to say what happened to the share link; block_thread() below
         server_name=args.host, server_port=args.port, share=args.share, auth=auth or None,
         css_paths=[ASSETS / "style.css"], head_paths=[ASSETS / "devices.html", ASSETS / "capture.html"],
         footer_links=["gradio", "settings"],
         app_kwargs={"routes": capture.routes(),
                     "middleware": [Middleware(AccessMiddleware, desk=study.desk, secure=args.share)]})
+    log_launch(args.share, demo.share_url, demo.local_url, args.admin_password)
+    demo.block_thread()
 
 
 if __name__ == "__main__":

@@ -58,6 +58,7 @@ class Prediction:
     metadata: dict[str, str]                     # as used, with timbre estimated from the voice if unknown
     status: dict[str, ModalityStatus] = field(default_factory=dict)  # every modality: ok, absent or failed, why
     outputs: dict[str, BranchOutput] = field(default_factory=dict, repr=False)  # what was fused; corrections learn from it
+    transcript: str | None = None                # the words heard in the audio, with predict(transcribe=True)
 
     @property
     def absent(self) -> dict[str, str]:
@@ -270,13 +271,22 @@ class EmotionRecognizer:
                              f"checkpoint), so it cannot be calibrated; retrain it with this version")
         return ref
 
+    def transcribe(self, audio: tuple[int, np.ndarray], model: str | None = None) -> str:
+        """The words of speech `(sample_rate, samples)` ("" for none), by the live app's transcriber:
+        faster-whisper with `model` ("tiny.en" by default, "base", or a CTranslate2 folder), loaded on first use."""
+        return _transcriber(model)(to_mono_16k(audio)).strip()
+
     def predict(self, text: str | None = None, audio: tuple[int, np.ndarray] | None = None,
                 frames: list[np.ndarray] | None = None, metadata: dict | None = None,
-                context: list[str] | None = None, baseline: Baseline | None = None) -> Prediction:
+                context: list[str] | None = None, transcribe: bool = False,
+                personal: Personalization | None = None, baseline: Baseline | None = None) -> Prediction:
         """Any non-empty subset of text / audio (sample_rate, samples) / frames (RGB uint8 HxWx3).
-        `context` is the previous turns of the conversation, oldest first, for the text model; `baseline`
-        (from `calibrate`) reads the face and voice relative to this person's neutral.
-        Silent audio and frames without a face make that modality absent (see `Prediction.status`)."""
+        `context` is the previous turns of the conversation, oldest first, for the text model.
+        Audio is read as a voice only; with `transcribe=True` (and no `text`) its words are transcribed
+        (`transcribe`) and read too, as `agf-predict` does, and `Prediction.transcript` holds them.
+        `personal`: one user's corrections (see `correct`); `baseline` (from `calibrate`): the face and voice are
+        read relative to this person's neutral. Silent audio and frames without a face make that modality
+        absent (see `Prediction.status`)."""
         if baseline is not None and not isinstance(baseline, Baseline):
             raise ValueError(f"baseline must be a Baseline from EmotionRecognizer.calibrate, got {type(baseline).__name__}")
         if text is None and audio is None and frames is None:
@@ -285,6 +295,10 @@ class EmotionRecognizer:
         status: dict[str, ModalityStatus] = {}
         wave = to_mono_16k(audio) if audio is not None else None
         meta = with_timbre(metadata or {}, wave)
+        transcript = None
+        if transcribe and text is None and wave is not None and not is_silent(wave):
+            transcript = self.transcribe((SAMPLE_RATE, wave))
+            text = transcript or None
         if text is not None:
             outs["text"] = self.text(text, context)
         if wave is not None and is_silent(wave):
@@ -299,7 +313,9 @@ class EmotionRecognizer:
                 outs["video"] = video
         if baseline is not None:
             outs = {m: baseline.apply(m, o) for m, o in outs.items()}
-        return self.combine(outs, meta, status)
+        pred = self.combine(outs, meta, status, personal)
+        pred.transcript = transcript
+        return pred
 
     def correct(self, prediction: Prediction, felt: str, personal: Personalization) -> bool:
         """Learn from "that's not how I feel": add the correction to `personal` (one user's state) and refit
@@ -312,6 +328,12 @@ class EmotionRecognizer:
                                 {m: logp[m][0].numpy() for m in prediction.outputs},
                                 meta[0].numpy(), EMOTIONS.index(felt)), self.fusion_model.model)
         return True
+
+
+@functools.lru_cache(maxsize=2)
+def _transcriber(model: str | None):
+    from agf_core.transcriber import TranscriberOptions, WhisperTranscriber
+    return WhisperTranscriber(TranscriberOptions(**({"model": model} if model else {})))
 
 
 @functools.lru_cache(maxsize=1)

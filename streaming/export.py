@@ -1,6 +1,7 @@
 """Session exports from the study store: JSON (one object per session, everything in it), and CSV / Parquet with
-one row per timeline update, the study/participant/session/condition columns, and the transcript, reply and
-corrections joined by time (as-of: the latest one at or before the update, with its own time beside it).
+one row per timeline update, the study/participant/session/condition columns, and each sentence with its reply on
+the row its turn produced, each correction on the reading it corrected (every one exactly once, its own time
+beside it).
 
     paths = export_sessions(store, ["ab12", "cd34"], folder, formats=("json", "csv", "parquet"))
 """
@@ -35,11 +36,32 @@ def session_document(store: StudyStore, session_id: str) -> dict:
     return doc
 
 
+SAID = {"t": "said_t", "text": "said_text", "source": "said_source", "emotion": "said_emotion",
+        "start": "said_start", "end": "said_end", "turn": "turn"}
+REPLIED = {"t": "reply_t", "text": "reply_text", "strategy": "reply_strategy", "turn": "turn"}
+CORRECTED = {"t": "correction_t", "shown": "correction_shown", "felt": "correction_felt", "note": "correction_note"}
+
+
 def timeline_frame(doc: dict) -> pd.DataFrame:
-    """One row per timeline update with the id columns, then the as-of joined transcript and corrections."""
+    """One row per timeline update with the id columns; each sentence and its reply on the row its turn produced
+    (the reading of those words), each correction on the reading shown when it was made (the latest row at or
+    before it). Every event is on exactly one row: one with no reading of its own gets a row with only its time."""
     rows = pd.DataFrame(doc["timeline"])
     if rows.empty:
         rows = pd.DataFrame({"t": pd.Series(dtype=float)})
+    rows = rows.sort_values("t", kind="stable").reset_index(drop=True)
+    said = _events(doc["utterances"], SAID)
+    replied = _events(doc["replies"], REPLIED)
+    corrected = _events(doc["corrections"], CORRECTED)
+    rows, said["_row"] = _place(rows, said, _turn_rows(rows, said))
+    by_turn = dict(zip(said["turn"], said["_row"]))
+    by_time = dict(zip(said["said_t"], said["_row"]))
+    rows, replied["_row"] = _place(rows, replied, [by_turn.get(turn, by_time.get(t)) if pd.notna(turn)
+                                                   else by_time.get(t)
+                                                   for turn, t in zip(replied["turn"], replied["reply_t"])])
+    rows, corrected["_row"] = _place(rows, corrected, _shown_rows(rows, corrected))
+    for events in (said.drop(columns="turn"), replied.drop(columns="turn"), corrected):
+        rows = rows.join(events.set_index("_row"), how="left")
     rows = rows.sort_values("t", kind="stable").reset_index(drop=True)
     started = datetime.fromisoformat(doc["started"])
     ids = {"study": doc["study"], "condition": doc["condition"], "participant_id": doc["participant_id"],
@@ -48,13 +70,6 @@ def timeline_frame(doc: dict) -> pd.DataFrame:
         rows.insert(i, k, v)
     rows.insert(4, "wall_time", [(started + timedelta(seconds=float(t))).isoformat(timespec="milliseconds")
                                  for t in rows["t"]])
-    said = _events(doc["utterances"], {"t": "said_t", "text": "said_text", "source": "said_source",
-                                       "emotion": "said_emotion", "start": "said_start", "end": "said_end"})
-    replied = _events(doc["replies"], {"t": "reply_t", "text": "reply_text", "strategy": "reply_strategy"})
-    corrected = _events(doc["corrections"], {"t": "correction_t", "shown": "correction_shown",
-                                             "felt": "correction_felt", "note": "correction_note"})
-    for events, key in ((said, "said_t"), (replied, "reply_t"), (corrected, "correction_t")):
-        rows = pd.merge_asof(rows, events, left_on="t", right_on=key, direction="backward")
     return rows
 
 
@@ -62,7 +77,43 @@ def _events(rows: list[dict], columns: dict[str, str]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=list(columns)).rename(columns=columns)
     key = next(iter(columns.values()))
     frame[key] = frame[key].astype(float)
-    return frame.sort_values(key, kind="stable")
+    return frame.sort_values(key, kind="stable").reset_index(drop=True)
+
+
+def _turn_rows(rows: pd.DataFrame, said: pd.DataFrame) -> list:
+    """The row each sentence produced: the one with its turn number; for sessions stored before turns were
+    numbered, the latest reading of the same source at or before it that no other sentence has."""
+    turns = {} if "turn" not in rows else {int(v): i for i, v in rows["turn"].items() if pd.notna(v)}
+    out, taken = [], set()
+    for turn, t, source in zip(said["turn"], said["said_t"], said["said_source"]):
+        i = turns.get(int(turn)) if pd.notna(turn) else None
+        if i is None and not turns:
+            before = rows.index[(rows["t"] <= t) & (rows.get("source") == source)] if "source" in rows else []
+            i = next((j for j in reversed(before) if j not in taken), None)
+        out.append(i)
+        taken.add(i)
+    return out
+
+
+def _shown_rows(rows: pd.DataFrame, corrected: pd.DataFrame) -> list:
+    """The reading shown when each correction was made: the latest row at or before it."""
+    out = []
+    for t in corrected["correction_t"]:
+        before = rows.index[rows["t"] <= t]
+        i = before[-1] if len(before) else None
+        out.append(None if i in out else i)   # a second correction of one reading gets a row of its own
+    return out
+
+
+def _place(rows: pd.DataFrame, events: pd.DataFrame, at: list) -> tuple[pd.DataFrame, list]:
+    """Each event's row index; an event without one gets a new row holding only its time."""
+    key = next(c for c in events.columns if c.endswith("_t"))
+    at = list(at)
+    for k, i in enumerate(at):
+        if i is None:
+            at[k] = len(rows)
+            rows = pd.concat([rows, pd.DataFrame({"t": [events[key][k]]}, index=[len(rows)])])
+    return rows, at
 
 
 def export_sessions(store: StudyStore, session_ids: list[str], folder: Path, formats=FORMATS,

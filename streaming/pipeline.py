@@ -357,8 +357,8 @@ class LivePipeline:
                     state.speech["text"] = (state.session.now(), out)
                     state.status["text"] = ModalityStatus.ok()
                 words = out.probs
-        with state.lock:
-            pred = self.fuse(state, source)
+        with state.lock:  # the reading these words produce carries their turn number (one turn at a time here)
+            pred = self.fuse(state, source, state.session.next_turn() if text else None)
             history = state.session.history()
         if not text:
             with state.lock:
@@ -388,8 +388,9 @@ class LivePipeline:
             meta["timbre"] = state.timbre
         return meta
 
-    def fuse(self, state: LiveState, source: str) -> Prediction:
-        """Combine the freshest output of every modality present now and log it (call under state.lock)."""
+    def fuse(self, state: LiveState, source: str, turn: int | None = None) -> Prediction:
+        """Combine the freshest output of every modality present now and log it (call under state.lock); `turn`:
+        the number of the turn whose words this reading is for."""
         now = state.session.now()
         outs, status = state.readings(now), {}
         if "video" not in outs:   # "ok" from the last frame read, but no face seen lately (frames stopped)
@@ -406,7 +407,7 @@ class LivePipeline:
             trust = gate_offsets(state.session.timeline, now)   # a branch that keeps disagreeing counts less
             pred = self.recognizer.combine(outs, self.metadata(state), status, state.personal, trust)
         if outs:
-            state.session.add_prediction(pred, source, now)
+            state.session.add_prediction(pred, source, now, turn)
         state.last = pred
         return pred
 

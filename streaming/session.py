@@ -75,8 +75,13 @@ class SessionState:
     def now(self) -> float:
         return round(time.time() - self.started, 3)
 
-    def add_prediction(self, pred: Prediction, source: str, t: float | None = None) -> dict:
-        """Append one raw prediction to the timeline; returns the row (with the smoothed label to show)."""
+    def next_turn(self) -> int:
+        """The number the next `add_turn` gets (turns are numbered from 1 in a session)."""
+        return self.counts["turns"] + 1
+
+    def add_prediction(self, pred: Prediction, source: str, t: float | None = None, turn: int | None = None) -> dict:
+        """Append one raw prediction to the timeline; returns the row (with the smoothed label to show). `turn`:
+        the turn whose words produced this reading (its utterance and reply carry the same number)."""
         if source not in SOURCES:
             raise ValueError(f"unknown source {source!r}; accepted: {', '.join(SOURCES)}")
         t = self.now() if t is None else t
@@ -86,6 +91,8 @@ class SessionState:
                **{f"p_{e}": round(pred.probs.get(e, 0.0), 4) for e in EMOTIONS},
                **{f"w_{m}": round(pred.weights.get(m, 0.0), 4) for m in MODALITIES},
                **{f"{m}_{e}": round(pred.per_modality[m][e], 4) for m in pred.per_modality for e in EMOTIONS}}
+        if turn is not None:
+            row["turn"] = turn
         self.timeline.append(row)
         self.counts["timeline"] += 1
         if self.sink is not None:
@@ -105,10 +112,11 @@ class SessionState:
         t = self.now()
         if source == "speech" and start is None and self.heard is not None:
             (start, end), self.heard = self.heard, None
-        said = {"t": t, "source": source, "text": text, "emotion": emotion, "start": start, "end": end}
+        turn = self.next_turn()
+        said = {"t": t, "source": source, "text": text, "emotion": emotion, "start": start, "end": end, "turn": turn}
         if emotion is None:
             said["why_no_emotion"] = why_no_emotion or "no modality could be read"
-        answer = {"t": t, "text": reply, "emotion": emotion, "strategy": strategy}
+        answer = {"t": t, "text": reply, "emotion": emotion, "strategy": strategy, "turn": turn}
         self.transcript.append(said)
         self.replies.append(answer)
         self.counts["turns"] += 1

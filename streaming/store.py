@@ -37,6 +37,7 @@ import sqlalchemy as sa
 log = logging.getLogger(__name__)
 
 DEFAULT_URL = "sqlite:///studies/agf.db"
+DEMO_URL = "sqlite:///studies/demo.db"   # a demo run without --study: kept apart from any study's sessions
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 STATES = ("active", "ended", "interrupted")
 MEDIA_KINDS = ("audio", "face")
@@ -70,13 +71,14 @@ def _event_table(name: str, *columns: sa.Column) -> sa.Table:
 
 timeline = _event_table("timeline", sa.Column("source", sa.String(16)), sa.Column("label", sa.String(16)),
                         sa.Column("data", sa.Text, nullable=False))  # JSON: the full row
+# `turn` numbers a session's turns from 1; the timeline row a turn produced carries the same number in its JSON,
+# so an export pairs a reading with the sentence behind it (their times differ by the reply's few ms).
 utterances = _event_table("utterances", sa.Column("source", sa.String(16)), sa.Column("text", sa.Text),
                           sa.Column("emotion", sa.String(16)), sa.Column("start", sa.Float),
-                          sa.Column("end", sa.Float), sa.Column("timbre", sa.String(16)),
+                          sa.Column("end", sa.Float), sa.Column("timbre", sa.String(16)), sa.Column("turn", sa.Integer),
                           sa.Column("why_no_emotion", sa.Text))   # set when emotion is NULL: nothing was readable
-ADDED_COLUMNS = [(utterances, "why_no_emotion")]   # columns newer than a store's tables: added when it opens
 replies = _event_table("replies", sa.Column("text", sa.Text), sa.Column("emotion", sa.String(16)),
-                       sa.Column("strategy", sa.String(64)))
+                       sa.Column("strategy", sa.String(64)), sa.Column("turn", sa.Integer))
 corrections = _event_table("corrections", sa.Column("shown", sa.String(16)), sa.Column("felt", sa.String(16)),
                            sa.Column("note", sa.Text), sa.Column("learned_from", sa.String(16)),
                            sa.Column("adapted", sa.Boolean))
@@ -158,7 +160,7 @@ class StudyStore:
         try:
             self.engine = _engine(url)
             metadata_obj.create_all(self.engine)
-            _add_columns(self.engine)
+            _add_missing_columns(self.engine)
         except Exception as e:
             raise RuntimeError(f"cannot open the study store {_safe_url(url)!r}: {e}") from e
         self.url = url
@@ -473,16 +475,17 @@ class MediaSink:
         pass
 
 
-def _add_columns(engine: sa.Engine) -> None:
-    """Add the columns a store made by an older version lacks (create_all only makes missing tables)."""
+def _add_missing_columns(engine: sa.Engine) -> None:
+    """A store made by an older version lacks columns added since (all nullable): add them, keep every row."""
     inspector = sa.inspect(engine)
-    for table, name in ADDED_COLUMNS:
-        if name not in {c["name"] for c in inspector.get_columns(table.name)}:
-            column = table.c[name]
-            with engine.begin() as c:
-                c.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{name}" '
-                                  f'{column.type.compile(dialect=engine.dialect)}'))
-            log.info("study store: column %s.%s added", table.name, name)
+    for table in metadata_obj.sorted_tables:
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        for col in table.columns:
+            if col.name not in have:
+                kind = col.type.compile(dialect=engine.dialect)
+                with engine.begin() as c:
+                    c.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{col.name}" {kind}'))
+                log.info("study store: added column %s.%s", table.name, col.name)
 
 
 def _session_dict(row) -> dict:

@@ -9,6 +9,8 @@ kept. Every sample pushed is counted.
 """
 from __future__ import annotations
 
+import atexit
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -70,6 +72,7 @@ class StreamResampler:
         import soxr
         self.rate = rate
         self._stream = None if rate == SAMPLE_RATE else soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32")
+        _RESAMPLERS.add(self)
 
     def __call__(self, x: np.ndarray, last: bool = False) -> np.ndarray:
         if x.dtype == np.int16:
@@ -79,7 +82,19 @@ class StreamResampler:
         x = np.nan_to_num(x.astype(np.float32))
         if x.ndim == 2:
             x = x.mean(1)                                                  # downmix
-        return x if self._stream is None else self._stream.resample_chunk(x, last=last)
+        stream = self._stream
+        if stream is None and self.rate != SAMPLE_RATE:   # released at exit: nothing more is processed
+            return np.zeros(0, np.float32)
+        return x if stream is None else stream.resample_chunk(x, last=last)
+
+    def release(self) -> None:
+        self._stream = None
+
+
+# soxr is a nanobind extension: a stream still referenced when the interpreter shuts down (a session's worker
+# holds one while the server stops) makes nanobind print a "leaked instances" report. Free them at exit.
+_RESAMPLERS: "weakref.WeakSet[StreamResampler]" = weakref.WeakSet()
+atexit.register(lambda: [r.release() for r in list(_RESAMPLERS)])
 
 
 @dataclass

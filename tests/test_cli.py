@@ -21,6 +21,25 @@ def test_predict_cli_prints_json_for_text_and_image():
     assert out["metadata"]["gender"] == "female"
 
 
+def entry_point(*args):
+    """As the installed `agf-predict` runs it: `sys.exit(main())`."""
+    code = f"import sys; from agf_core.predict import main; sys.exit(main({list(args)!r}))"
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}, timeout=300)
+
+
+def test_agf_predict_exits_0_with_json_on_stdout_1_when_nothing_to_read_2_on_bad_usage(tmp_path):
+    import cv2
+    done = entry_point("--text", "I'm so happy for you!")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["label"] == "joy" and "'label'" not in done.stderr   # no dict on stderr
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.zeros((240, 320, 3), np.uint8))
+    done = entry_point("--image", str(blank))
+    assert done.returncode == 1 and "nothing to read" in done.stderr
+    assert entry_point().returncode == 2 and entry_point("--image", "no/such.png").returncode == 2
+
+
 def test_predict_cli_names_bad_files():
     done = run("--image", "no/such.png")
     assert done.returncode == 2 and "cannot read image file no/such.png" in done.stderr
@@ -131,3 +150,35 @@ def test_train_and_evaluate_answer_an_empty_data_root_and_a_bad_checkpoint_in_on
                "--out", str(tmp_path / "out"))
     assert done.returncode == 2 and "astronaut.png cannot be read (it does not unpickle" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and _error_lines(done) == 1
+
+
+def test_agf_demo_without_the_demo_extra_says_what_to_install():
+    for missing in ("gradio", "sqlalchemy"):
+        code = f"import sys; sys.modules[{missing!r}] = None; from demo import main; main()"   # as `agf-demo` does
+        done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                              env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        assert f"needs {missing}" in done.stderr and "pip install 'agf-live[demo]'" in done.stderr
+
+
+def test_predict_help_names_the_program_and_says_what_it_does():
+    as_script = subprocess.run([sys.executable, "-c", "import sys; sys.argv[0] = '/venv/bin/agf-predict'; "
+                                "from agf_core.predict import main; sys.exit(main())", "--help"],
+                               cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert as_script.returncode == 0 and as_script.stdout.startswith("usage: agf-predict ")
+    assert "usage: python -m" not in as_script.stdout
+    description = as_script.stdout.split("\n\n")[1]
+    assert description.rstrip().endswith(".") and "print the prediction" in description     # a whole sentence
+    assert "--verbose" in as_script.stdout
+    assert run("--help").stdout.startswith("usage: python -m agf_core.predict ")
+
+
+def test_predict_stderr_holds_only_what_the_user_must_read(tmp_path):
+    done = run("--text", "What a lovely day!", "--image", "tests/assets/astronaut.png")
+    assert done.returncode == 0 and done.stderr == "", done.stderr          # no LiteRT INFO, no loading bar
+    assert json.loads(done.stdout)["label"]
+    missing = run("--image", "no/such.png")
+    assert missing.returncode == 2 and missing.stderr.strip().splitlines() == \
+        ["error: cannot read image file no/such.png: no such file; accepted: JPEG, PNG, BMP"]   # no OpenCV WARN
+    verbose = run("--text", "What a lovely day!", "--verbose")
+    assert verbose.returncode == 0 and "INFO" in verbose.stderr                # the libraries' own lines

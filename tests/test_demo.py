@@ -361,3 +361,59 @@ def test_a_damaged_face_model_stops_the_demo_in_one_line(tmp_path, monkeypatch, 
     said = str(stop.value.code)
     assert said.startswith("python demo.py: cannot load the models: ") and "\n" not in said
     assert f"{bundle} is corrupted" in said if manifest else "is not a MediaPipe Face Landmarker bundle" in said
+
+
+def _main_until_models(monkeypatch, tmp_path, *argv):
+    """demo.main up to the point it loads the models (the store is open by then); returns the study it built."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AGF_STORE", raising=False)
+    monkeypatch.setattr(demo, "PrivateTemp", lambda privacy: None)
+    monkeypatch.setattr(demo.signal, "signal", lambda *a: None)
+    built = {}
+
+    def stop(*a, **k):
+        raise SystemExit("stopped before the models")
+    monkeypatch.setattr(demo, "make_pipeline", stop)
+    monkeypatch.setattr(demo, "StudyStore", lambda url: built.setdefault("url", url) and stop())
+    with pytest.raises(SystemExit, match="stopped"):
+        demo.main(list(argv))
+    return built["url"]
+
+
+def test_a_demo_without_study_does_not_write_to_a_study_database(monkeypatch, tmp_path, caplog):
+    from streaming.store import DEFAULT_URL
+    with caplog.at_level("INFO", logger="demo"):
+        url = _main_until_models(monkeypatch, tmp_path)
+    assert url != DEFAULT_URL and "demo" in url                    # not the README's study store
+    assert "without --study" in caplog.text
+    assert _main_until_models(monkeypatch, tmp_path, "--study", "pilot") == DEFAULT_URL
+    assert _main_until_models(monkeypatch, tmp_path, "--store", "sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_a_participants_mistake_is_a_message_not_a_logged_traceback(pipe, study, capture):
+    for call in (lambda: demo.start_session(pipe, study, capture, False, "", None),
+                 lambda: demo.on_correction(pipe, "joy", "", None), lambda: demo.on_export(study, None),
+                 lambda: demo.on_end(pipe, study, None), lambda: demo.on_withdraw(study, True, None)):
+        with pytest.raises(gr.Error) as refused:
+            call()
+        assert refused.value.print_exception is False, refused.value
+
+
+def test_the_app_says_when_the_share_link_failed_and_when_the_researcher_view_is_off(caplog):
+    with caplog.at_level("INFO", logger="demo"):
+        demo.log_launch(share=True, share_url=None, local_url="http://127.0.0.1:7860/", admin_password="")
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("--share" in x and "no public link" in x and "http://127.0.0.1:7860/" in x for x in lines), lines
+    assert any("/researcher" in x and "AGF_ADMIN_PASSWORD" in x for x in lines), lines
+    caplog.clear()
+    with caplog.at_level("INFO", logger="demo"):
+        demo.log_launch(share=True, share_url="https://x.gradio.live", local_url="http://h/", admin_password="pw")
+    assert not any("no public link" in r.getMessage() or "AGF_ADMIN_PASSWORD" in r.getMessage()
+                   for r in caplog.records)
+
+
+def test_the_headline_says_a_correction_is_applied(pipe, study, state):
+    pipe.on_text(state, "That was awful.")
+    assert "correction" not in demo.headline(state)
+    demo.on_correction(pipe, "surprise", "", state)
+    assert "adjusted by your 1 correction" in demo.headline(state)

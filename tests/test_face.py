@@ -148,3 +148,18 @@ def test_a_frozen_detector_child_fails_its_frame_is_replaced_and_holds_no_one_up
         assert faces and isolated.pid not in (None, first)
         with pytest.raises(ProcessLookupError):
             os.kill(first, 0)                            # the frozen one is gone
+
+
+def test_ctrl_c_leaves_the_detectors_process_to_the_app(face_photo, capfd):
+    """Ctrl-C reaches the whole process group: the detector's child must not print a KeyboardInterrupt
+    traceback; the app shuts it down (it ends when its socket closes)."""
+    import os
+    import signal
+    import time
+    from agf_core.inputs.detector_process import IsolatedFaceDetector
+    with IsolatedFaceDetector() as isolated:
+        first = isolated.pid
+        os.kill(first, signal.SIGINT)
+        time.sleep(0.5)
+        assert isolated.detect(face_photo) and isolated.pid == first       # still serving, not restarted
+    assert "Traceback" not in capfd.readouterr().err

@@ -96,3 +96,18 @@ def test_missing_model_file_names_it(tmp_path):
         EmotionRecognizer.from_pretrained(RecognizerConfig(folder=tmp_path))
     with pytest.raises(ValueError, match="not accepted"):
         EmotionRecognizer.from_pretrained(str(tmp_path / "nope"))
+
+
+def test_one_correction_nudges_and_does_not_swing_the_reading(recognizer, face_photo):
+    """A still, neutral face corrected once to "anger": anger rises, neutral stays on top (it showed
+    "anger (53 %)" with nothing new); more corrections of the same moment move it further."""
+    from agf_core.personalization import Personalization
+    out = recognizer.predict(frames=[face_photo])
+    assert out.label == "neutral"
+    me = Personalization()
+    recognizer.correct(out, "anger", me)
+    once = recognizer.predict(frames=[face_photo], personal=me)
+    assert once.label == "neutral" and out.probs["anger"] < once.probs["anger"] < once.probs["neutral"]
+    for _ in range(4):
+        recognizer.correct(out, "anger", me)
+    assert recognizer.predict(frames=[face_photo], personal=me).probs["anger"] > once.probs["anger"]

@@ -94,29 +94,49 @@ def test_raw_media_only_with_opt_in(store):
     assert (items[1][2] == 7).all()
 
 
-def test_export_formats_and_as_of_join(store, tmp_path):
+def test_export_formats_and_joins(store, tmp_path):
     w = _open(store, "e1")
-    for t in (0.5, 1.5, 2.5, 3.5):
-        w.timeline({"t": t, "label": "joy", "p_joy": 0.9})
-    w.utterance({"t": 1.0, "text": "first", "source": "speech", "start": 0.1, "end": 0.9})
-    w.reply({"t": 1.0, "text": "ok", "strategy": "plain"})
-    w.utterance({"t": 3.0, "text": "second", "source": "typed"})
+    for t, source, turn in ((0.5, "video", None), (0.9, "speech", 1), (1.5, "video", None), (2.5, "video", None),
+                            (2.9, "typed", 2), (3.5, "video", None)):
+        w.timeline({"t": t, "source": source, "label": "joy", "p_joy": 0.9, **({"turn": turn} if turn else {})})
+    w.utterance({"t": 1.0, "text": "first", "source": "speech", "start": 0.1, "end": 0.9, "turn": 1})
+    w.reply({"t": 1.0, "text": "ok", "strategy": "plain", "turn": 1})
+    w.utterance({"t": 3.0, "text": "second", "source": "typed", "turn": 2})
     w.correction({"t": 2.0, "shown": "joy", "felt": "sadness"})
-    _open(store, "e2", pid="P02", condition="B")
-    store.insert("timeline", "e2", {"t": 0.2, "label": "fear"})
+    w2 = _open(store, "e2", pid="P02", condition="B")          # stored before turns were numbered
+    w2.correction({"t": 0.1, "shown": "neutral", "felt": "fear"})   # before any reading: a row of its own
+    w2.timeline({"t": 0.2, "source": "video", "label": "fear"})
+    w2.timeline({"t": 0.3, "source": "typed", "label": "fear"})
+    w2.utterance({"t": 0.31, "text": "old", "source": "typed"})
+    w2.reply({"t": 0.31, "text": "old reply", "strategy": "plain"})
     paths = export_sessions(store, ["e1", "e2"], tmp_path / "out")
     assert [p.suffix for p in paths] == [".json", ".csv", ".parquet"]
     doc = json.loads(paths[0].read_text())
     assert [s["session_id"] for s in doc["sessions"]] == ["e1", "e2"]
     for frame in (pd.read_csv(paths[1]), pd.read_parquet(paths[2])):
         assert list(frame.columns[:5]) == ["study", "condition", "participant_id", "session_id", "wall_time"]
-        assert len(frame) == 5
+        assert len(frame) == 9
         e1 = frame[frame.session_id == "e1"].reset_index(drop=True)
-        assert e1.said_text.isna()[0] and list(e1.said_text[1:]) == ["first", "first", "second"]
-        assert list(e1.correction_felt.fillna("")) == ["", "", "sadness", "sadness"]
-        assert e1.reply_strategy[1] == "plain" and e1.said_start[1] == 0.1
-        e2 = frame[frame.session_id == "e2"]
-        assert list(e2.condition) == ["B"] and list(e2.participant_id) == ["P02"]
+        assert list(e1.said_text.fillna("")) == ["", "first", "", "", "second", ""]
+        assert list(e1.correction_felt.fillna("")) == ["", "", "sadness", "", "", ""]
+        assert list(e1.reply_strategy.fillna("")) == ["", "plain", "", "", "", ""] and e1.said_start[1] == 0.1
+        e2 = frame[frame.session_id == "e2"].reset_index(drop=True)
+        assert list(e2.condition) == ["B"] * 3 and list(e2.participant_id) == ["P02"] * 3
+        assert list(e2.t) == [0.1, 0.2, 0.3] and e2.label.isna()[0] and e2.correction_felt[0] == "fear"
+        assert list(e2.said_text.fillna("")) == ["", "", "old"] and e2.reply_text[2] == "old reply"
+
+
+def test_a_store_from_before_turn_numbers_gets_the_column(tmp_path):
+    import sqlalchemy as sa
+    url = f"sqlite:///{tmp_path}/old.db"
+    engine = sa.create_engine(url)
+    with engine.begin() as c:
+        c.execute(sa.text("CREATE TABLE utterances (id INTEGER PRIMARY KEY, session_id VARCHAR(64), t FLOAT, "
+                          "source VARCHAR(16), text TEXT)"))
+        c.execute(sa.text("INSERT INTO utterances (session_id, t, source, text) VALUES ('s', 1.0, 'typed', 'hi')"))
+    store = StudyStore(url)
+    store.insert("utterances", "s", {"t": 2.0, "text": "again", "source": "typed", "turn": 2})
+    assert [(r["text"], r["turn"]) for r in store.rows("utterances", "s")] == [("hi", None), ("again", 2)]
 
 
 def test_export_of_an_empty_session_still_has_its_ids(store):
@@ -271,3 +291,29 @@ def test_provenance_names_code_and_models():
     assert any(k.endswith("model.bin") for k in p["models"])  # the Whisper model actually loaded
     assert any(k.endswith("model.safetensors") for k in p["models"])  # the text encoder
     assert (p["asr_model"], p["reply_generator"], p["consent_version"]) == ("tiny.en", "TemplateReply", "2")
+
+
+def test_export_puts_each_sentence_and_correction_on_the_row_it_produced(recognizer, store, tmp_path):
+    """A live session through the pipeline: every sentence, reply and correction of the JSON is in the CSV and
+    Parquet exactly once, on the timeline row its turn produced (the reading of those words), and a correction
+    after the last reading is not lost."""
+    from streaming.pipeline import LivePipeline
+    from streaming.reply import TemplateReply
+    pipe = LivePipeline(recognizer, lambda audio: "", TemplateReply())
+    state = pipe.new_state("P01")
+    state.session.sink = _open(store, state.session.session_id)
+    for text in ("Wow", "I am so scared about the exam", "That was a lovely surprise"):
+        pipe.on_text(state, text)
+    pipe.correct(state, "anger")
+    paths = export_sessions(store, [state.session.session_id], tmp_path / "out")
+    doc = json.loads(paths[0].read_text())
+    assert len(doc["utterances"]) == 3 and len(doc["corrections"]) == 1
+    for frame in (pd.read_csv(paths[1]), pd.read_parquet(paths[2])):
+        said = frame[frame.said_text.notna()]
+        assert list(said.said_text) == [u["text"] for u in doc["utterances"]]          # each exactly once
+        assert list(frame.reply_text.dropna()) == [r["text"] for r in doc["replies"]]
+        assert len(set(said.said_emotion)) > 1             # readings that differ, so a shifted row shows
+        for _, row in said.iterrows():                     # the row holds the reading of those very words
+            assert row.source == "typed" and row.t <= row.said_t and row.label == row.said_emotion
+        assert list(frame.correction_felt.dropna()) == ["anger"]
+        assert frame.correction_felt.notna().idxmax() == said.index[-1]     # the reading shown when corrected

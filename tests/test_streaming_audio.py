@@ -106,3 +106,25 @@ def test_whisper_transcribes_synthesised_speech(speech):
 def test_resample_round_trip_keeps_length():
     x = np.random.default_rng(0).normal(size=48000).astype(np.float32)
     assert len(resample(x, 48000, 16000)) == 16000
+
+
+def test_a_resampler_alive_at_shutdown_prints_no_nanobind_leak_report():
+    """A session's microphone resampler (soxr, a nanobind extension) still held at exit, as a live session's
+    worker holds it when the server stops: nanobind would print a "leaked" report on stderr."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    code = """
+import threading, time
+import numpy as np
+from streaming.utterance import StreamResampler
+def hold():
+    r = StreamResampler(48000)
+    r(np.zeros(4800, np.int16))
+    time.sleep(60)
+threading.Thread(target=hold, daemon=True).start()
+time.sleep(0.5)
+"""
+    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "leaked" not in done.stderr, done.stderr

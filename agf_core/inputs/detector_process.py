@@ -39,8 +39,11 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 
 # Runs first in the child: leave the network while the process is still single-threaded (a user namespace
 # can only be entered then), then serve. argv: the socket's file descriptor.
+# Ctrl-C reaches the whole process group: the child ignores it (no KeyboardInterrupt traceback) and ends when
+# the app closes its socket.
 CHILD = """
-import ctypes, os, sys
+import ctypes, os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)
 libc = ctypes.CDLL(None, use_errno=True)
 CLONE_NEWNET, CLONE_NEWUSER = 0x40000000, 0x10000000
 isolated = libc.unshare(CLONE_NEWNET) == 0 or libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0
