@@ -60,6 +60,10 @@ PRIVATE = {"api_visibility": "private"}
 # A participant's mistake (no consent, no session yet): a message on the page, no traceback in the server's log.
 user_error = partial(gr.Error, print_exception=False)  # the page's own events only: no API endpoint, not in the API docs
 WEBCAM = {"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}}   # the camera's getUserMedia constraints
+# Gradio's webcam shows a preview but streams nothing until its own Record button is pressed: said next to it,
+# or a participant sees their face and a headline "waiting for your face".
+WEBCAM_HINT = ("**Your face is read only while the camera records:** click *Click to Access Webcam*, then press the "
+               "red **Record** button under the picture to start the face reading.")
 
 
 @dataclass(frozen=True)
@@ -315,6 +319,7 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
                     # size; the face crop is 48x48, so 640x480 is plenty and far lighter for both ends.
                     webcam = gr.Image(sources=["webcam"], streaming=True, label="Webcam", type="numpy",
                                       elem_id="webcam", webcam_options=gr.WebcamOptions(constraints=WEBCAM))
+                    gr.Markdown(WEBCAM_HINT, elem_id="webcam-hint")
                     mic = gr.Button("Start microphone", elem_id="mic-button")
                     gr.HTML("", elem_id="mic-notice")        # filled by assets/capture.html
                     token = gr.HTML("", elem_id="capture-token", container=False)

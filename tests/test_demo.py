@@ -417,3 +417,23 @@ def test_the_headline_says_a_correction_is_applied(pipe, study, state):
     assert "correction" not in demo.headline(state)
     demo.on_correction(pipe, "surprise", "", state)
     assert "adjusted by your 1 correction" in demo.headline(state)
+
+
+def _page(pipe, study):
+    """The built page's components as Gradio's config lists them, in page order."""
+    return demo.build(pipe, study).config["components"]
+
+
+def test_the_webcam_says_its_record_button_starts_the_face_reading(pipe, study):
+    """Gradio's webcam previews the face but streams nothing until its Record button is pressed (issue 21, 4):
+    one instruction right under the camera; the blocked-microphone notice names the page's real button."""
+    from pathlib import Path
+    comps = _page(pipe, study)
+    ids = [c["props"].get("elem_id") for c in comps]
+    hint = comps[ids.index("webcam-hint")]["props"]["value"]
+    assert ids.index("webcam-hint") == ids.index("webcam") + 1 and "Record" in hint and "face" in hint
+    assets = Path(demo.__file__).parent / "assets"
+    for page in ("devices.html", "capture.html"):
+        text = (assets / page).read_text()
+        assert "Record again" not in text, page
+    assert "press Start microphone again" in (assets / "devices.html").read_text()
