@@ -190,8 +190,20 @@ def start_session(pipeline: LivePipeline, study: Study, capture: CaptureRoutes, 
         raise gr.Error(str(e), print_exception=False) from e
     token = capture.register(state)       # the page's microphone and typed text post with it (streaming/capture.py)
     who = f" for participant {state.session.participant_id}" if state.session.participant_id else ""
+    linked = query.get("pid", "").strip()
+    if linked and state.session.participant_id and state.session.participant_id != linked:
+        who += f" (the ID you typed replaces {linked} from your link)"
     return (state, gr.update(visible=True), f"Session {state.session.session_id}{who} started.",
             gr.Timer(active=True), f'<span data-token="{token}"></span>') + view(state)
+
+
+def link_participant(request: gr.Request | None = None):
+    """On page load: the participant ID from the link (`?pid=P05`) in the ID field, so the page shows the ID the
+    session will use; the field's note says where it came from."""
+    pid = (dict(request.query_params).get("pid", "") if request is not None else "").strip()
+    if not pid:
+        return gr.update()
+    return gr.update(value=pid, info=f"From your link: {pid}. Type another ID to replace it.")
 
 
 def on_frame(pipeline: LivePipeline, frame: np.ndarray | None, state: LiveState | None) -> None:
@@ -380,6 +392,8 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
         export.click(owned(partial(on_export, study)), [state], [files], **PRIVATE)
         end.click(owned(partial(on_end, pipeline, study)), [state], [live, started, timer], **PRIVATE)
         withdraw.click(owned(partial(on_withdraw, study)), [confirm, state], [live, started, timer], **PRIVATE)
+
+        demo.load(link_participant, None, [participant], **PRIVATE)
 
         def unload(request: gr.Request):
             on_unload(pipeline, study, request)

@@ -437,3 +437,32 @@ def test_the_webcam_says_its_record_button_starts_the_face_reading(pipe, study):
         text = (assets / page).read_text()
         assert "Record again" not in text, page
     assert "press Start microphone again" in (assets / "devices.html").read_text()
+
+
+class _Request:
+    """What the handlers read of a gr.Request: the link's query, the owner cookie, the session hash."""
+    def __init__(self, **query):
+        self.query_params, self.cookies, self.session_hash = query, {"agf_owner": "browser-1"}, "hash-1"
+
+
+def test_the_id_field_shows_the_links_participant_and_a_typed_id_says_it_replaces_it(pipe, study, capture):
+    """`?pid=P05` is put in the ID field on load; a typed ID still wins, and the start message says it replaced
+    the link's (issue 21, item 7)."""
+    config = demo.build(pipe, study).config
+    labels = {c["id"]: c["props"].get("label") for c in config["components"]}
+    on_load = [labels[o] for d in config["dependencies"] if any(t[1] == "load" for t in d["targets"])
+               for o in d["outputs"]]
+    assert on_load == ["Participant ID (optional)"]
+    filled = demo.link_participant(_Request(pid="P05"))
+    assert filled["value"] == "P05" and "P05" in filled["info"]
+    assert demo.link_participant(_Request()) == gr.update()
+    start = demo.start_session(pipe, study, capture, True, "", None, request=_Request(pid="P05"))
+    assert start[0].session.participant_id == "P05" and "replaces" not in start[2]
+    stop_worker(start[0])
+    start = demo.start_session(pipe, study, capture, True, "P07", None, request=_Request(pid="P05"))
+    assert start[0].session.participant_id == "P07"
+    assert "participant P07 (the ID you typed replaces P05 from your link)" in start[2]
+    stop_worker(start[0])
+    start = demo.start_session(pipe, study, capture, True, "P05", None, request=_Request(pid="P05"))
+    assert "replaces" not in start[2]
+    stop_worker(start[0])
