@@ -364,7 +364,7 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
                     note = gr.Textbox(label="Note (optional)", max_lines=2)
                     correct = gr.Button("Send correction")
                     corrected = gr.Markdown()
-                    export = gr.Button("Export session (JSON, CSV, Parquet)")
+                    export = gr.Button("Export session (JSON, CSV, Parquet)", elem_id="export-button")
                     files = gr.HTML(elem_id="export-files")
                     end = gr.Button("End session")
                     confirm = gr.Checkbox(label="Yes, delete everything from this session", value=False)

@@ -156,3 +156,37 @@ def test_a_microphone_backlog_after_a_slow_spell_is_sent_in_pieces_and_nothing_i
     assert max(n for n, *_ in posts) <= 5 * rate                         # no post over 5 s, even after 12 s down
     assert sum(n for n, _, ok in posts if ok) == captured                # every sample arrived, once
     assert posts[-1][1:] == (True, True) and not any(end for _, end, _ in posts[:-1])   # the end said once, last
+
+
+def test_a_used_export_link_says_so_and_offers_new_links():
+    """Issue 21, item 9: a second click on a one-time export link failed silently in the download bar. The page
+    alone, with the server's export route faked: a good link downloads and then says it was used; a spent one
+    (the server's 410) says it was used or expired and its button asks the page's Export button for new links."""
+    from playwright.sync_api import expect, sync_playwright
+    if missing_tools():
+        pytest.skip("chromium is not installed")
+    pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download needed)")
+    page_html = ('<html><body><button id="export-button" onclick="window.exports = (window.exports || 0) + 1">'
+                 'Export</button><div id="export-files"><ul>'
+                 '<li><a href="agf/export/good/s.json" download="s.json">s.json</a></li>'
+                 '<li><a href="agf/export/spent/s.csv" download="s.csv">s.csv</a></li></ul></div>'
+                 + (ROOT / "assets" / "capture.html").read_text() + "</body></html>")
+    with sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_context(accept_downloads=True).new_page()
+        page.route("http://localhost/agf/export/good/**",
+                   lambda r: r.fulfill(status=200, content_type="application/octet-stream", body='{"ok": 1}'))
+        page.route("http://localhost/agf/export/spent/**", lambda r: r.fulfill(status=410, body="used"))
+        page.route("http://localhost/page", lambda r: r.fulfill(status=200, content_type="text/html", body=page_html))
+        page.route("http://localhost/agf/view**", lambda r: r.fulfill(status=403, body="{}"))
+        page.goto("http://localhost/page")
+        with page.expect_download() as info:
+            page.get_by_text("s.json").click()
+        assert info.value.suggested_filename == "s.json"
+        assert Path(info.value.path()).read_text() == '{"ok": 1}'
+        expect(page.locator("#export-files")).to_contain_text("s.json: downloaded (each link works once)")
+        page.get_by_text("s.csv").click()
+        expect(page.locator("#export-files")).to_contain_text("s.csv: this link was already used or has expired")
+        page.get_by_role("button", name="Get new links").click()
+        assert page.evaluate("window.exports") == 1
+        browser.close()
