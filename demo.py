@@ -49,7 +49,7 @@ from streaming.access import AccessMiddleware, owned, owner_of  # noqa: E402
 from streaming.lockout import trust_proxies, trusted_proxies  # noqa: E402
 from streaming.privacy import CONSENT_VERSION, PrivacyOptions, PrivateTemp, consent_text  # noqa: E402
 from streaming.provenance import provenance  # noqa: E402
-from streaming.researcher import build_researcher_view, links  # noqa: E402
+from streaming.researcher import DISMISS_TOASTS, build_researcher_view, links  # noqa: E402
 from streaming.retention import RetentionSweeper  # noqa: E402
 from streaming.store import DEFAULT_URL, DEMO_URL, StudyStore  # noqa: E402
 from streaming.study import Study, StudyOptions  # noqa: E402
@@ -376,7 +376,7 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
         quiet = {"show_progress": "hidden", **PRIVATE}
         # owned(): every handler gets the request and refuses a state of another browser (streaming/access.py)
         start.click(owned(partial(start_session, pipeline, study, capture)), [consent, participant, state, keep_raw],
-                    [state, live, started, timer, token] + outs, **quiet)
+                    [state, live, started, timer, token] + outs, **quiet).success(None, js=DISMISS_TOASTS)
         # 3 frames a second: the worker reads at most 5 and dropped most of 5 (benchmarks/capacity.py), while
         # each frame costs the page an encode and the server a decode (browser benchmark: 1.21 -> 0.96 s median)
         webcam.stream(owned(partial(on_frame, pipeline)), [webcam, state], None, stream_every=0.33,

@@ -10,6 +10,7 @@ from benchmarks.browser import (SENTENCES, demo_server, launch, make_media, miss
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "tests" / "output"
+ADMIN = "pilot-password"
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +23,8 @@ def media(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(media, tmp_path_factory):
-    with demo_server("--store", f"sqlite:///{tmp_path_factory.mktemp('store')}/study.db") as url:
+    with demo_server("--store", f"sqlite:///{tmp_path_factory.mktemp('store')}/study.db",
+                     "--admin-password", ADMIN) as url:
         yield url
 
 
@@ -91,6 +93,35 @@ def test_live_session_in_chromium(media, server):
         assert "championship" in json_text and SENTENCES[0][1] in json_text.lower()
         assert csv_text.startswith("study,condition,participant_id,session_id,wall_time,t,source,label")
         assert csv_text.count("\n") >= 3
+        browser.close()
+
+
+def test_an_error_toast_goes_once_the_action_succeeds(server):
+    """Issue 21, item 8: "Please tick the consent box" stayed ~7 s over the started session, "Wrong password"
+    over the unlocked researcher view. Gradio keeps an error toast 10 s; success now closes it at once."""
+    from playwright.sync_api import expect, sync_playwright
+    if missing_tools():
+        pytest.skip("chromium is not installed")
+    with sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        toasts = page.locator('[data-testid="toast-body"]')
+        page.goto(server, wait_until="load")
+        page.get_by_role("button", name="Start session").click()
+        expect(toasts.filter(has_text="tick the consent box")).to_be_visible(timeout=15_000)
+        page.get_by_label("I agree to take part").check()
+        page.get_by_role("button", name="Start session").click()
+        expect(page.get_by_text("started.")).to_be_visible(timeout=30_000)
+        expect(toasts).to_have_count(0, timeout=3_000)          # the toast's own 10 s are far from over
+
+        page.goto(f"{server}/researcher", wait_until="load")
+        page.locator("#admin-password input").fill("not-it")
+        page.get_by_role("button", name="Unlock").click()
+        expect(toasts.filter(has_text="Wrong password")).to_be_visible(timeout=15_000)
+        page.locator("#admin-password input").fill(ADMIN)
+        page.get_by_role("button", name="Unlock").click()
+        expect(page.locator("#sessions")).to_be_visible(timeout=15_000)
+        expect(toasts).to_have_count(0, timeout=3_000)
         browser.close()
 
 
