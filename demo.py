@@ -165,6 +165,10 @@ def _ready(state: LiveState | None) -> bool:
     return state is not None and state.session.consent
 
 
+CONSENT_LABEL = "Consent and privacy: please read, then tick and start"
+CONSENT_GIVEN = "Consent given: click here to read it again (or to start a new session)"
+
+
 # ---- handlers ----------------------------------------------------------------------------------------
 def start_session(pipeline: LivePipeline, study: Study, capture: CaptureRoutes, consent: bool,
                   participant_id: str, state: LiveState | None, keep_raw: bool = False,
@@ -194,7 +198,8 @@ def start_session(pipeline: LivePipeline, study: Study, capture: CaptureRoutes, 
     if linked and state.session.participant_id and state.session.participant_id != linked:
         who += f" (the ID you typed replaces {linked} from your link)"
     return (state, gr.update(visible=True), f"Session {state.session.session_id}{who} started.",
-            gr.Timer(active=True), f'<span data-token="{token}"></span>') + view(state)
+            gr.Timer(active=True), f'<span data-token="{token}"></span>',
+            gr.update(open=False, label=CONSENT_GIVEN)) + view(state)
 
 
 def link_participant(request: gr.Request | None = None):
@@ -316,14 +321,15 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
         # Gradio deletes a tab's state 60 min after it disconnects; the callback releases its buffers then.
         state = gr.State(None, delete_callback=release)
         gr.Markdown("# How do you come across?\nFace, voice and words, fused live by Adaptive Gated Fusion.")
-        with gr.Group(elem_id="consent"):
+        # open until a session starts, then one line (the conversation stays above the fold); click to re-read
+        with gr.Accordion(CONSENT_LABEL, open=True, elem_id="consent") as consent_box:
             gr.Markdown(consent_text(study.options.privacy, detector_offline=pipeline.recognizer.detector_offline))
             with gr.Row():
                 consent = gr.Checkbox(label="I agree to take part", value=False)
                 keep_raw = gr.Checkbox(label="Keep my raw audio and face crops in the study store", value=False)
                 participant = gr.Textbox(label="Participant ID (optional)", max_lines=1)
                 start = gr.Button("Start session", variant="primary")
-            started = gr.Markdown(elem_id="started")
+        started = gr.Markdown(elem_id="started")
         with gr.Column(visible=False) as live:
             with gr.Row():
                 with gr.Column(scale=1):
@@ -376,7 +382,8 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
         quiet = {"show_progress": "hidden", **PRIVATE}
         # owned(): every handler gets the request and refuses a state of another browser (streaming/access.py)
         start.click(owned(partial(start_session, pipeline, study, capture)), [consent, participant, state, keep_raw],
-                    [state, live, started, timer, token] + outs, **quiet).success(None, js=DISMISS_TOASTS)
+                    [state, live, started, timer, token, consent_box] + outs,
+                    **quiet).success(None, js=DISMISS_TOASTS)
         # 3 frames a second: the worker reads at most 5 and dropped most of 5 (benchmarks/capacity.py), while
         # each frame costs the page an encode and the server a decode (browser benchmark: 1.21 -> 0.96 s median)
         webcam.stream(owned(partial(on_frame, pipeline)), [webcam, state], None, stream_every=0.33,
@@ -390,8 +397,11 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
         correct.click(owned(partial(on_correction, pipeline)), [felt, note, state], [corrected, felt, note],
                       **PRIVATE)
         export.click(owned(partial(on_export, study)), [state], [files], **PRIVATE)
-        end.click(owned(partial(on_end, pipeline, study)), [state], [live, started, timer], **PRIVATE)
-        withdraw.click(owned(partial(on_withdraw, study)), [confirm, state], [live, started, timer], **PRIVATE)
+        end.click(owned(partial(on_end, pipeline, study)), [state], [live, started, timer], **PRIVATE).success(
+            lambda: gr.update(open=True, label=CONSENT_LABEL), None, [consent_box], **PRIVATE)
+        withdraw.click(owned(partial(on_withdraw, study)), [confirm, state], [live, started, timer],
+                       **PRIVATE).success(lambda: gr.update(open=True, label=CONSENT_LABEL), None, [consent_box],
+                                          **PRIVATE)
 
         demo.load(link_participant, None, [participant], **PRIVATE)
 

@@ -125,6 +125,26 @@ def test_an_error_toast_goes_once_the_action_succeeds(server):
         browser.close()
 
 
+def test_the_consent_folds_to_one_line_after_start_and_opens_again(server):
+    """Issue 21, item 5: after Start the consent block stayed open above the live view. It folds to one line
+    that says consent was given; clicking it shows the consent text (and the Start button) again."""
+    from playwright.sync_api import expect, sync_playwright
+    if missing_tools():
+        pytest.skip("chromium is not installed")
+    with sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        start_session(page, server)
+        agree = page.get_by_label("I agree to take part")
+        expect(agree).to_be_hidden(timeout=5_000)
+        folded = page.locator("#consent").bounding_box()
+        assert folded["height"] < 60, folded                          # one line
+        page.get_by_text("Consent given: click here to read it again").click()
+        expect(agree).to_be_visible(timeout=5_000)
+        expect(page.locator("#consent")).to_contain_text("I agree to take part")
+        browser.close()
+
+
 def test_a_blocked_camera_gets_a_lasting_message(server):
     from playwright.sync_api import expect, sync_playwright
     if missing_tools():

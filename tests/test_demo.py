@@ -466,3 +466,15 @@ def test_the_id_field_shows_the_links_participant_and_a_typed_id_says_it_replace
     start = demo.start_session(pipe, study, capture, True, "P05", None, request=_Request(pid="P05"))
     assert "replaces" not in start[2]
     stop_worker(start[0])
+
+
+def test_start_folds_the_consent_to_one_line_and_end_opens_it_again(pipe, study, capture):
+    """Issue 21, item 5: the consent block (an accordion) is folded by Start, with a label that says how to read
+    it again; the page's End and Withdraw open it again (wired in build)."""
+    start = demo.start_session(pipe, study, capture, True, "", None)
+    assert start[5] == gr.update(open=False, label=demo.CONSENT_GIVEN) and "read it again" in demo.CONSENT_GIVEN
+    stop_worker(start[0])
+    config = demo.build(pipe, study).config
+    box = next(c["id"] for c in config["components"] if c["props"].get("elem_id") == "consent")
+    assert next(c for c in config["components"] if c["id"] == box)["type"] == "accordion"
+    assert sum(box in d["outputs"] for d in config["dependencies"]) == 3     # Start, End, Withdraw
