@@ -62,8 +62,8 @@ user_error = partial(gr.Error, print_exception=False)  # the page's own events o
 WEBCAM = {"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}}   # the camera's getUserMedia constraints
 # Gradio's webcam shows a preview but streams nothing until its own Record button is pressed: said next to it,
 # or a participant sees their face and a headline "waiting for your face".
-WEBCAM_HINT = ("**Your face is read only while the camera records:** click *Click to Access Webcam*, then press the "
-               "red **Record** button under the picture to start the face reading.")
+WEBCAM_HINT = ("**Your face is read only while the camera records:** click the camera box above, then press the red "
+               "**Record** button under the picture to start the face reading.")
 
 
 @dataclass(frozen=True)

@@ -83,10 +83,12 @@ def test_live_session_in_chromium(media, server):
         links = page.locator("#export-files a[download]")
         expect(links.nth(2)).to_be_visible(timeout=30_000)
         exported = {}
-        for i in range(links.count()):
+        for left in reversed(range(links.count())):       # each link, once downloaded, says so instead
             with page.expect_download() as info:
-                links.nth(i).click()
+                links.first.click()
             exported[info.value.suggested_filename] = Path(info.value.path()).read_bytes()
+            expect(links).to_have_count(left)
+        expect(page.locator("#export-files .agf-export-note")).to_have_count(len(exported))
         exported = {k: v.decode() for k, v in exported.items() if not k.endswith(".parquet")}
         json_text = next(v for k, v in exported.items() if k.endswith(".json"))
         csv_text = next(v for k, v in exported.items() if k.endswith(".csv"))
