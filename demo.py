@@ -49,7 +49,7 @@ from streaming.access import AccessMiddleware, owned, owner_of  # noqa: E402
 from streaming.lockout import trust_proxies, trusted_proxies  # noqa: E402
 from streaming.privacy import CONSENT_VERSION, PrivacyOptions, PrivateTemp, consent_text  # noqa: E402
 from streaming.provenance import provenance  # noqa: E402
-from streaming.researcher import build_researcher_view, links  # noqa: E402
+from streaming.researcher import DISMISS_TOASTS, build_researcher_view, links  # noqa: E402
 from streaming.retention import RetentionSweeper  # noqa: E402
 from streaming.store import DEFAULT_URL, DEMO_URL, StudyStore  # noqa: E402
 from streaming.study import Study, StudyOptions  # noqa: E402
@@ -60,6 +60,10 @@ PRIVATE = {"api_visibility": "private"}
 # A participant's mistake (no consent, no session yet): a message on the page, no traceback in the server's log.
 user_error = partial(gr.Error, print_exception=False)  # the page's own events only: no API endpoint, not in the API docs
 WEBCAM = {"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}}   # the camera's getUserMedia constraints
+# Gradio's webcam shows a preview but streams nothing until its own Record button is pressed: said next to it,
+# or a participant sees their face and a headline "waiting for your face".
+WEBCAM_HINT = ("**Your face is read only while the camera records:** click the camera box above, then press the red "
+               "**Record** button under the picture to start the face reading.")
 
 
 @dataclass(frozen=True)
@@ -161,6 +165,10 @@ def _ready(state: LiveState | None) -> bool:
     return state is not None and state.session.consent
 
 
+CONSENT_LABEL = "Consent and privacy: please read, then tick and start"
+CONSENT_GIVEN = "Consent given: click here to read it again (or to start a new session)"
+
+
 # ---- handlers ----------------------------------------------------------------------------------------
 def start_session(pipeline: LivePipeline, study: Study, capture: CaptureRoutes, consent: bool,
                   participant_id: str, state: LiveState | None, keep_raw: bool = False,
@@ -186,8 +194,21 @@ def start_session(pipeline: LivePipeline, study: Study, capture: CaptureRoutes, 
         raise gr.Error(str(e), print_exception=False) from e
     token = capture.register(state)       # the page's microphone and typed text post with it (streaming/capture.py)
     who = f" for participant {state.session.participant_id}" if state.session.participant_id else ""
+    linked = query.get("pid", "").strip()
+    if linked and state.session.participant_id and state.session.participant_id != linked:
+        who += f" (the ID you typed replaces {linked} from your link)"
     return (state, gr.update(visible=True), f"Session {state.session.session_id}{who} started.",
-            gr.Timer(active=True), f'<span data-token="{token}"></span>') + view(state)
+            gr.Timer(active=True), f'<span data-token="{token}"></span>',
+            gr.update(open=False, label=CONSENT_GIVEN)) + view(state)
+
+
+def link_participant(request: gr.Request | None = None):
+    """On page load: the participant ID from the link (`?pid=P05`) in the ID field, so the page shows the ID the
+    session will use; the field's note says where it came from."""
+    pid = (dict(request.query_params).get("pid", "") if request is not None else "").strip()
+    if not pid:
+        return gr.update()
+    return gr.update(value=pid, info=f"From your link: {pid}. Type another ID to replace it.")
 
 
 def on_frame(pipeline: LivePipeline, frame: np.ndarray | None, state: LiveState | None) -> None:
@@ -300,14 +321,15 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
         # Gradio deletes a tab's state 60 min after it disconnects; the callback releases its buffers then.
         state = gr.State(None, delete_callback=release)
         gr.Markdown("# How do you come across?\nFace, voice and words, fused live by Adaptive Gated Fusion.")
-        with gr.Group(elem_id="consent"):
+        # open until a session starts, then one line (the conversation stays above the fold); click to re-read
+        with gr.Accordion(CONSENT_LABEL, open=True, elem_id="consent") as consent_box:
             gr.Markdown(consent_text(study.options.privacy, detector_offline=pipeline.recognizer.detector_offline))
             with gr.Row():
                 consent = gr.Checkbox(label="I agree to take part", value=False)
                 keep_raw = gr.Checkbox(label="Keep my raw audio and face crops in the study store", value=False)
                 participant = gr.Textbox(label="Participant ID (optional)", max_lines=1)
                 start = gr.Button("Start session", variant="primary")
-            started = gr.Markdown(elem_id="started")
+        started = gr.Markdown(elem_id="started")
         with gr.Column(visible=False) as live:
             with gr.Row():
                 with gr.Column(scale=1):
@@ -315,6 +337,7 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
                     # size; the face crop is 48x48, so 640x480 is plenty and far lighter for both ends.
                     webcam = gr.Image(sources=["webcam"], streaming=True, label="Webcam", type="numpy",
                                       elem_id="webcam", webcam_options=gr.WebcamOptions(constraints=WEBCAM))
+                    gr.Markdown(WEBCAM_HINT, elem_id="webcam-hint")
                     mic = gr.Button("Start microphone", elem_id="mic-button")
                     gr.HTML("", elem_id="mic-notice")        # filled by assets/capture.html
                     token = gr.HTML("", elem_id="capture-token", container=False)
@@ -347,7 +370,7 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
                     note = gr.Textbox(label="Note (optional)", max_lines=2)
                     correct = gr.Button("Send correction")
                     corrected = gr.Markdown()
-                    export = gr.Button("Export session (JSON, CSV, Parquet)")
+                    export = gr.Button("Export session (JSON, CSV, Parquet)", elem_id="export-button")
                     files = gr.HTML(elem_id="export-files")
                     end = gr.Button("End session")
                     confirm = gr.Checkbox(label="Yes, delete everything from this session", value=False)
@@ -359,7 +382,8 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
         quiet = {"show_progress": "hidden", **PRIVATE}
         # owned(): every handler gets the request and refuses a state of another browser (streaming/access.py)
         start.click(owned(partial(start_session, pipeline, study, capture)), [consent, participant, state, keep_raw],
-                    [state, live, started, timer, token] + outs, **quiet)
+                    [state, live, started, timer, token, consent_box] + outs,
+                    **quiet).success(None, js=DISMISS_TOASTS)
         # 3 frames a second: the worker reads at most 5 and dropped most of 5 (benchmarks/capacity.py), while
         # each frame costs the page an encode and the server a decode (browser benchmark: 1.21 -> 0.96 s median)
         webcam.stream(owned(partial(on_frame, pipeline)), [webcam, state], None, stream_every=0.33,
@@ -373,8 +397,13 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
         correct.click(owned(partial(on_correction, pipeline)), [felt, note, state], [corrected, felt, note],
                       **PRIVATE)
         export.click(owned(partial(on_export, study)), [state], [files], **PRIVATE)
-        end.click(owned(partial(on_end, pipeline, study)), [state], [live, started, timer], **PRIVATE)
-        withdraw.click(owned(partial(on_withdraw, study)), [confirm, state], [live, started, timer], **PRIVATE)
+        end.click(owned(partial(on_end, pipeline, study)), [state], [live, started, timer], **PRIVATE).success(
+            lambda: gr.update(open=True, label=CONSENT_LABEL), None, [consent_box], **PRIVATE)
+        withdraw.click(owned(partial(on_withdraw, study)), [confirm, state], [live, started, timer],
+                       **PRIVATE).success(lambda: gr.update(open=True, label=CONSENT_LABEL), None, [consent_box],
+                                          **PRIVATE)
+
+        demo.load(link_participant, None, [participant], **PRIVATE)
 
         def unload(request: gr.Request):
             on_unload(pipeline, study, request)

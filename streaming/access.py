@@ -243,13 +243,16 @@ class AccessMiddleware:
     async def _download(self, token: str, owner: str, send) -> None:
         path = self.desk.take(token, owner)
         if path is None:
-            return await _respond(send, 404, b"Not found.")
+            return await _respond(send, 410, SPENT_LINK.encode())
         body = path.read_bytes()
         path.unlink(missing_ok=True)  # served once
         await _respond(send, 200, body, [(b"content-type", b"application/octet-stream"),
                                          (b"content-disposition", f'attachment; filename="{path.name}"'.encode())])
 
 
+# A spent, expired or unknown export link (one answer for all: a guess learns nothing); the page shows it too.
+SPENT_LINK = ("This download link was already used or has expired: each link works once, for a few minutes. "
+              "Go back to the page and press Export again for a new one.")
 BODY_HASH_PATHS = ("/queue/join", "/cancel")
 # The page's Gradio events carry a few settings or one webcam frame (640x480 asked for: ~0.1 MB as base64 JPEG;
 # a camera that ignores the ask, 1920x1440: ~1 MB). Over this, a body is refused before it is buffered.

@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 COLUMNS = ["session_id", "study", "condition", "participant_id", "state", "started", "ended", "duration_s",
            "timeline", "utterances", "replies", "corrections", "media", "keep_raw", "consent_version"]
 PRIVATE = {"api_visibility": "private"}
+# Run in the page after an action succeeds: the error toasts of the tries before it go (Gradio keeps them ~10 s,
+# so "Wrong password" covered the unlocked view and "Please tick the consent box" the started session).
+DISMISS_TOASTS = "() => document.querySelectorAll('[data-testid=\"toast-close\"]').forEach((b) => b.click())"
 
 
 def session_table(store: StudyStore, study: str | None = None) -> list[list]:
@@ -115,7 +118,8 @@ def build_researcher_view(store: StudyStore, password: str, desk: ExportDesk | N
                 confirm = gr.Checkbox(label="I mean it", value=False)
                 delete_btn = gr.Button("Delete selected", variant="stop")
                 deleted = gr.Markdown()
-        unlock_btn.click(unlock, [given], [unlocked, panel, given, study, table, chosen, summary], **PRIVATE)
+        unlock_btn.click(unlock, [given], [unlocked, panel, given, study, table, chosen, summary],
+                         **PRIVATE).success(None, js=DISMISS_TOASTS)
         refresh_btn.click(refresh, [unlocked, study], [table, chosen, summary], **PRIVATE)
         study.change(refresh, [unlocked, study], [table, chosen, summary], **PRIVATE)
         one.click(download, [unlocked, study, chosen, formats, media], [files], **PRIVATE)

@@ -162,3 +162,14 @@ def test_export_files_nobody_takes_are_deleted_when_their_time_is_up(tmp_path):
     desk.offer("browser-r", f)
     assert _poll(lambda: not f.exists())
     desk.close()
+
+
+def test_a_used_export_link_says_it_was_used_and_how_to_get_a_new_one(gate, tmp_path):
+    """Issue 21, item 9: a second click on an export link was a bare 404 "Not found."."""
+    from streaming.access import SPENT_LINK
+    path = gate.desk.folder("s1") / "s1.json"
+    path.write_text("{}")
+    url = "/" + gate.desk.offer("browser-e", path)
+    assert call(gate, "GET", url, owner="browser-e")[0] == 200
+    assert call(gate, "GET", url, owner="browser-e")[0] == 410
+    assert "already used" in SPENT_LINK and "Export again" in SPENT_LINK

@@ -10,6 +10,7 @@ from benchmarks.browser import (SENTENCES, demo_server, launch, make_media, miss
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "tests" / "output"
+ADMIN = "pilot-password"
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +23,8 @@ def media(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(media, tmp_path_factory):
-    with demo_server("--store", f"sqlite:///{tmp_path_factory.mktemp('store')}/study.db") as url:
+    with demo_server("--store", f"sqlite:///{tmp_path_factory.mktemp('store')}/study.db",
+                     "--admin-password", ADMIN) as url:
         yield url
 
 
@@ -81,16 +83,67 @@ def test_live_session_in_chromium(media, server):
         links = page.locator("#export-files a[download]")
         expect(links.nth(2)).to_be_visible(timeout=30_000)
         exported = {}
-        for i in range(links.count()):
+        for left in reversed(range(links.count())):       # each link, once downloaded, says so instead
             with page.expect_download() as info:
-                links.nth(i).click()
+                links.first.click()
             exported[info.value.suggested_filename] = Path(info.value.path()).read_bytes()
+            expect(links).to_have_count(left)
+        expect(page.locator("#export-files .agf-export-note")).to_have_count(len(exported))
         exported = {k: v.decode() for k, v in exported.items() if not k.endswith(".parquet")}
         json_text = next(v for k, v in exported.items() if k.endswith(".json"))
         csv_text = next(v for k, v in exported.items() if k.endswith(".csv"))
         assert "championship" in json_text and SENTENCES[0][1] in json_text.lower()
         assert csv_text.startswith("study,condition,participant_id,session_id,wall_time,t,source,label")
         assert csv_text.count("\n") >= 3
+        browser.close()
+
+
+def test_an_error_toast_goes_once_the_action_succeeds(server):
+    """Issue 21, item 8: "Please tick the consent box" stayed ~7 s over the started session, "Wrong password"
+    over the unlocked researcher view. Gradio keeps an error toast 10 s; success now closes it at once."""
+    from playwright.sync_api import expect, sync_playwright
+    if missing_tools():
+        pytest.skip("chromium is not installed")
+    with sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        toasts = page.locator('[data-testid="toast-body"]')
+        page.goto(server, wait_until="load")
+        page.get_by_role("button", name="Start session").click()
+        expect(toasts.filter(has_text="tick the consent box")).to_be_visible(timeout=15_000)
+        page.get_by_label("I agree to take part").check()
+        page.get_by_role("button", name="Start session").click()
+        expect(page.get_by_text("started.")).to_be_visible(timeout=30_000)
+        expect(toasts).to_have_count(0, timeout=3_000)          # the toast's own 10 s are far from over
+
+        page.goto(f"{server}/researcher", wait_until="load")
+        page.locator("#admin-password input").fill("not-it")
+        page.get_by_role("button", name="Unlock").click()
+        expect(toasts.filter(has_text="Wrong password")).to_be_visible(timeout=15_000)
+        page.locator("#admin-password input").fill(ADMIN)
+        page.get_by_role("button", name="Unlock").click()
+        expect(page.locator("#sessions")).to_be_visible(timeout=15_000)
+        expect(toasts).to_have_count(0, timeout=3_000)
+        browser.close()
+
+
+def test_the_consent_folds_to_one_line_after_start_and_opens_again(server):
+    """Issue 21, item 5: after Start the consent block stayed open above the live view. It folds to one line
+    that says consent was given; clicking it shows the consent text (and the Start button) again."""
+    from playwright.sync_api import expect, sync_playwright
+    if missing_tools():
+        pytest.skip("chromium is not installed")
+    with sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        start_session(page, server)
+        agree = page.get_by_label("I agree to take part")
+        expect(agree).to_be_hidden(timeout=5_000)
+        folded = page.locator("#consent").bounding_box()
+        assert folded["height"] < 60, folded                          # one line
+        page.get_by_text("Consent given: click here to read it again").click()
+        expect(agree).to_be_visible(timeout=5_000)
+        expect(page.locator("#consent")).to_contain_text("I agree to take part")
         browser.close()
 
 
@@ -156,3 +209,37 @@ def test_a_microphone_backlog_after_a_slow_spell_is_sent_in_pieces_and_nothing_i
     assert max(n for n, *_ in posts) <= 5 * rate                         # no post over 5 s, even after 12 s down
     assert sum(n for n, _, ok in posts if ok) == captured                # every sample arrived, once
     assert posts[-1][1:] == (True, True) and not any(end for _, end, _ in posts[:-1])   # the end said once, last
+
+
+def test_a_used_export_link_says_so_and_offers_new_links():
+    """Issue 21, item 9: a second click on a one-time export link failed silently in the download bar. The page
+    alone, with the server's export route faked: a good link downloads and then says it was used; a spent one
+    (the server's 410) says it was used or expired and its button asks the page's Export button for new links."""
+    from playwright.sync_api import expect, sync_playwright
+    if missing_tools():
+        pytest.skip("chromium is not installed")
+    pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download needed)")
+    page_html = ('<html><body><button id="export-button" onclick="window.exports = (window.exports || 0) + 1">'
+                 'Export</button><div id="export-files"><ul>'
+                 '<li><a href="agf/export/good/s.json" download="s.json">s.json</a></li>'
+                 '<li><a href="agf/export/spent/s.csv" download="s.csv">s.csv</a></li></ul></div>'
+                 + (ROOT / "assets" / "capture.html").read_text() + "</body></html>")
+    with sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_context(accept_downloads=True).new_page()
+        page.route("http://localhost/agf/export/good/**",
+                   lambda r: r.fulfill(status=200, content_type="application/octet-stream", body='{"ok": 1}'))
+        page.route("http://localhost/agf/export/spent/**", lambda r: r.fulfill(status=410, body="used"))
+        page.route("http://localhost/page", lambda r: r.fulfill(status=200, content_type="text/html", body=page_html))
+        page.route("http://localhost/agf/view**", lambda r: r.fulfill(status=403, body="{}"))
+        page.goto("http://localhost/page")
+        with page.expect_download() as info:
+            page.get_by_text("s.json").click()
+        assert info.value.suggested_filename == "s.json"
+        assert Path(info.value.path()).read_text() == '{"ok": 1}'
+        expect(page.locator("#export-files")).to_contain_text("s.json: downloaded (each link works once)")
+        page.get_by_text("s.csv").click()
+        expect(page.locator("#export-files")).to_contain_text("s.csv: this link was already used or has expired")
+        page.get_by_role("button", name="Get new links").click()
+        assert page.evaluate("window.exports") == 1
+        browser.close()

@@ -417,3 +417,64 @@ def test_the_headline_says_a_correction_is_applied(pipe, study, state):
     assert "correction" not in demo.headline(state)
     demo.on_correction(pipe, "surprise", "", state)
     assert "adjusted by your 1 correction" in demo.headline(state)
+
+
+def _page(pipe, study):
+    """The built page's components as Gradio's config lists them, in page order."""
+    return demo.build(pipe, study).config["components"]
+
+
+def test_the_webcam_says_its_record_button_starts_the_face_reading(pipe, study):
+    """Gradio's webcam previews the face but streams nothing until its Record button is pressed (issue 21, 4):
+    one instruction right under the camera; the blocked-microphone notice names the page's real button."""
+    from pathlib import Path
+    comps = _page(pipe, study)
+    ids = [c["props"].get("elem_id") for c in comps]
+    hint = comps[ids.index("webcam-hint")]["props"]["value"]
+    assert ids.index("webcam-hint") == ids.index("webcam") + 1 and "Record" in hint and "face" in hint
+    assets = Path(demo.__file__).parent / "assets"
+    for page in ("devices.html", "capture.html"):
+        text = (assets / page).read_text()
+        assert "Record again" not in text, page
+    assert "press Start microphone again" in (assets / "devices.html").read_text()
+
+
+class _Request:
+    """What the handlers read of a gr.Request: the link's query, the owner cookie, the session hash."""
+    def __init__(self, **query):
+        self.query_params, self.cookies, self.session_hash = query, {"agf_owner": "browser-1"}, "hash-1"
+
+
+def test_the_id_field_shows_the_links_participant_and_a_typed_id_says_it_replaces_it(pipe, study, capture):
+    """`?pid=P05` is put in the ID field on load; a typed ID still wins, and the start message says it replaced
+    the link's (issue 21, item 7)."""
+    config = demo.build(pipe, study).config
+    labels = {c["id"]: c["props"].get("label") for c in config["components"]}
+    on_load = [labels[o] for d in config["dependencies"] if any(t[1] == "load" for t in d["targets"])
+               for o in d["outputs"]]
+    assert on_load == ["Participant ID (optional)"]
+    filled = demo.link_participant(_Request(pid="P05"))
+    assert filled["value"] == "P05" and "P05" in filled["info"]
+    assert demo.link_participant(_Request()) == gr.update()
+    start = demo.start_session(pipe, study, capture, True, "", None, request=_Request(pid="P05"))
+    assert start[0].session.participant_id == "P05" and "replaces" not in start[2]
+    stop_worker(start[0])
+    start = demo.start_session(pipe, study, capture, True, "P07", None, request=_Request(pid="P05"))
+    assert start[0].session.participant_id == "P07"
+    assert "participant P07 (the ID you typed replaces P05 from your link)" in start[2]
+    stop_worker(start[0])
+    start = demo.start_session(pipe, study, capture, True, "P05", None, request=_Request(pid="P05"))
+    assert "replaces" not in start[2]
+    stop_worker(start[0])
+
+
+def test_start_folds_the_consent_to_one_line_and_end_opens_it_again(pipe, study, capture):
+    """Issue 21, item 5: the consent block (an accordion) is folded by Start, with a label that says how to read
+    it again; the page's End and Withdraw open it again (wired in build)."""
+    start = demo.start_session(pipe, study, capture, True, "", None)
+    assert start[5] == gr.update(open=False, label=demo.CONSENT_GIVEN) and "read it again" in demo.CONSENT_GIVEN
+    stop_worker(start[0])
+    config = demo.build(pipe, study).config
+    box = next(c["id"] for c in config["components"] if c["props"].get("elem_id") == "consent")
+    assert next(c for c in config["components"] if c["id"] == box)["type"] == "accordion"
+    assert sum(box in d["outputs"] for d in config["dependencies"]) == 3     # Start, End, Withdraw
