@@ -90,6 +90,9 @@ def owned(fn):
     return wrapper
 
 
+SPENT_KEPT = 1000   # used or expired links remembered, so that their owner is told instead of a bare 404
+
+
 class ExportDesk:
     """Export files waiting for their one download."""
 
@@ -99,6 +102,7 @@ class ExportDesk:
         self.root = Path(tempfile.mkdtemp(prefix=f"{EXPORT_PREFIX}{os.getpid()}-", dir=root))
         os.chmod(self.root, 0o700)
         self._items: dict[str, tuple[str, Path, float]] = {}   # token -> (owner, file, expires)
+        self._spent: dict[str, str] = {}    # token -> owner, for links used or expired (the last SPENT_KEPT)
         self._lock = threading.Lock()
         self._sweeper: threading.Thread | None = None           # runs while links are out (see _sweep)
         self._closed = threading.Event()
@@ -142,12 +146,27 @@ class ExportDesk:
             if item is None or not owner or not secrets.compare_digest(item[0], owner):
                 return None
             del self._items[token]
+            self._remember(token, owner)
         return item[1] if item[1].exists() else None
+
+    def was_spent(self, token: str, owner: str) -> bool:
+        """Whether `owner` had this link and it was used or expired (to them it can say so; to anyone else
+        it does not exist)."""
+        with self._lock:
+            had = self._spent.get(token)
+        return bool(owner) and had is not None and secrets.compare_digest(had, owner)
+
+    def _remember(self, token: str, owner: str) -> None:   # under _lock
+        self._spent[token] = owner
+        while len(self._spent) > SPENT_KEPT:
+            self._spent.pop(next(iter(self._spent)))
 
     def expire(self, now: float | None = None) -> int:
         now = time.time() if now is None else now
         with self._lock:
             old = [t for t, (_, _, exp) in self._items.items() if exp < now]
+            for t in old:
+                self._remember(t, self._items[t][0])
             paths = [self._items.pop(t)[1] for t in old]
         for p in paths:
             p.unlink(missing_ok=True)
@@ -243,7 +262,9 @@ class AccessMiddleware:
     async def _download(self, token: str, owner: str, send) -> None:
         path = self.desk.take(token, owner)
         if path is None:
-            return await _respond(send, 410, SPENT_LINK.encode())
+            if self.desk.was_spent(token, owner):
+                return await _respond(send, 410, SPENT_LINK.encode())
+            return await _respond(send, 404, b"Not found.")
         body = path.read_bytes()
         path.unlink(missing_ok=True)  # served once
         await _respond(send, 200, body, [(b"content-type", b"application/octet-stream"),

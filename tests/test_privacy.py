@@ -167,7 +167,7 @@ def test_another_client_gets_nothing(server, browser):
     data = json.loads(Path(info.value.path()).read_text())
     assert data["participant_id"] == "A01" and "championship" in data["utterances"][0]["text"]
     assert data["provenance"]["models"]["fusion.pt"] and data["consent"]["version"]
-    assert page.request.get(f"{url}/{href}").status == 404  # spent
+    assert page.request.get(f"{url}/{href}").status == 410  # spent: its owner is told so (issue 21.9)
     context.close()
 
 
