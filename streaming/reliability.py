@@ -23,22 +23,24 @@ class ReliabilityOptions:
 def agreement(rows: list[dict], now: float, options: ReliabilityOptions = ReliabilityOptions()
               ) -> dict[str, tuple[float, int]]:
     """{modality: (share of recent moments where its top emotion matched the others' mean, moments)} over the
-    rows of the last `window_s` seconds that had it and at least one other modality."""
+    rows of the last `window_s` seconds that had it and at least one other modality. Vectorised: it runs at
+    every fusion, several times a second."""
     recent = [r for r in rows if now - r["t"] <= options.window_s]
+    if not recent:
+        return {}
+    p = np.array([[[r.get(f"{m}_{e}", np.nan) for e in EMOTIONS] for m in MODALITIES] for r in recent])  # (N, M, 7)
+    present = ~np.isnan(p[..., 0])                                                      # (N, M)
+    p = np.nan_to_num(p)
     out = {}
-    for m in MODALITIES:
-        hits = n = 0
-        for r in recent:
-            if f"{m}_{EMOTIONS[0]}" not in r:
-                continue
-            others = [o for o in MODALITIES if o != m and f"{o}_{EMOTIONS[0]}" in r]
-            if not others:
-                continue
-            mine = np.argmax([r[f"{m}_{e}"] for e in EMOTIONS])
-            theirs = np.argmax(np.mean([[r[f"{o}_{e}"] for e in EMOTIONS] for o in others], 0))
-            hits, n = hits + int(mine == theirs), n + 1
-        if n:
-            out[m] = (hits / n, n)
+    for i, m in enumerate(MODALITIES):
+        others = present.copy()
+        others[:, i] = False                                                            # (N, M)
+        rows_ok = present[:, i] & others.any(1)                                         # (N,)
+        if not rows_ok.any():
+            continue
+        theirs = (p * others[..., None]).sum(1) / others.sum(1, keepdims=True).clip(min=1)  # (N, 7)
+        hits = (p[:, i].argmax(1) == theirs.argmax(1)) & rows_ok
+        out[m] = (float(hits.sum() / rows_ok.sum()), int(rows_ok.sum()))
     return out
 
 

@@ -30,6 +30,7 @@ from agf_core.labels import emotion_index
 from agf_core.training.face_corpora import FACE_CORPORA, ferplus_rows, read_faces, read_subjects
 from agf_core.training.features import cached
 from agf_core.training.loop import seed_everything, warmup_cosine
+from agf_core.training.losses import group_balanced_weights
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "dev", "test")
@@ -97,19 +98,6 @@ def accuracy(net: FaceNet, data: tuple[np.ndarray, np.ndarray]) -> float:
     return float((top_probs(net, g).argmax(1) == y).mean()) if len(y) else float("nan")
 
 
-def balanced_weights(corpus_ids: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Each corpus the same weight, each class the same weight within its corpus; (N,) with mean 1 (train_top
-    then scales each corpus by its SHARES)."""
-    w = np.zeros(len(y))
-    corpora = np.unique(corpus_ids)
-    for c in corpora:
-        classes = np.unique(y[corpus_ids == c])
-        for k in classes:
-            rows = (corpus_ids == c) & (y == k)
-            w[rows] = 1.0 / (len(corpora) * len(classes) * rows.sum())
-    return w * len(w)
-
-
 def train_top(base: FaceNet, sets: dict, train_corpora: tuple[str, ...], recipe: FaceTopRecipe = FaceTopRecipe()
               ) -> tuple[FaceNet, dict]:
     """A copy of `base` whose top is retrained on the train splits of `train_corpora` (trunk frozen)."""
@@ -123,7 +111,7 @@ def train_top(base: FaceNet, sets: dict, train_corpora: tuple[str, ...], recipe:
     y = np.concatenate([sets[(c, "train")][1] for c in train_corpora])
     ids = np.concatenate([np.full(len(sets[(c, "train")][1]), i) for i, c in enumerate(train_corpora)])
     share = np.array([SHARES.get(c, 1.0) for c in train_corpora])[ids]
-    w = torch.from_numpy(balanced_weights(ids, y) * share / share.mean()).float()
+    w = torch.from_numpy(group_balanced_weights(ids, y) * share / share.mean()).float()
     g, y = torch.from_numpy(g), torch.from_numpy(y)
     params = list(net.embed.parameters()) + list(net.head.parameters())
     steps = max(1, len(y) // recipe.batch_size)   # whole batches only: BatchNorm needs more than one row

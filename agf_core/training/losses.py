@@ -15,6 +15,20 @@ def class_weights(labels: np.ndarray, num_classes: int) -> torch.Tensor:
     return torch.tensor(w / w[w > 0].mean(), dtype=torch.float32)
 
 
+def group_balanced_weights(groups: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Sample weights (N,) with mean 1: every group (corpus, test bed) the same total weight, every class the
+    same weight within its group."""
+    w = np.zeros(len(y))
+    names = np.unique(groups)
+    for g in names:
+        in_g = groups == g
+        classes = np.unique(y[in_g])
+        for k in classes:
+            rows = in_g & (y == k)
+            w[rows] = 1.0 / (len(names) * len(classes) * rows.sum())
+    return w * len(w)
+
+
 class FocalLoss(nn.Module):
     """mean_i alpha * w_y * (1 - p_y)^gamma * -log p_y   (Lin et al. 2017); reduces to CE at gamma 0."""
 

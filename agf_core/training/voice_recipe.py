@@ -28,6 +28,7 @@ import torch
 from agf_core.labels import EMOTIONS, NUM_EMOTIONS, emotion_index
 from agf_core.models.voice import VoiceNet, VoiceNetConfig
 from agf_core.training.loop import seed_everything, warmup_cosine
+from agf_core.training.losses import group_balanced_weights
 from agf_core.training.speech_corpora import CORPORA, CORPUS_CLASSES, read_corpus
 from agf_core.training.voice_features import SPLITS, VoiceSet, all_splits
 
@@ -51,15 +52,7 @@ class VoiceRecipe:
 
 def sample_weights(s: VoiceSet) -> np.ndarray:
     """Every corpus the same total weight, every class the same weight within its corpus: (N,) summing to N."""
-    w = np.zeros(len(s.y))
-    corpora = np.unique(s.corpus)
-    for c in corpora:
-        in_c = s.corpus == c
-        classes = np.unique(s.y[in_c])
-        for k in classes:
-            rows = in_c & (s.y == k)
-            w[rows] = 1.0 / (len(corpora) * len(classes) * rows.sum())
-    return w * len(w)
+    return group_balanced_weights(s.corpus, s.y)
 
 
 @torch.no_grad()

@@ -34,6 +34,7 @@ from agf_core.training.data import RAVDESS_EMOTIONS, _dir
 from agf_core.training.features import cached
 from agf_core.training.fusion.pools import FusionSet
 from agf_core.training.loop import seed_everything, warmup_cosine
+from agf_core.training.losses import group_balanced_weights
 from agf_core.inputs.metadata import UNKNOWN, VOCAB
 
 log = logging.getLogger(__name__)
@@ -179,17 +180,8 @@ def train(sets: list[FusionSet], config: VariantConfig, epochs: int = 40, seed: 
     seed_everything(seed)
     model = build(config)
     data = FusionSet.concat(sets)
-    w = np.zeros(len(data))
-    beds = np.unique(data.info["bed"])
-    for b in beds:
-        in_b = data.info["bed"] == b
-        if b in NATURAL:  # dialogue as it comes (mostly neutral), as the text branch was trained on it
-            w[in_b] = 1.0 / (len(beds) * in_b.sum())
-            continue
-        for k in np.unique(data.y[in_b]):
-            rows = in_b & (data.y == k)
-            w[rows] = 1.0 / (len(beds) * len(np.unique(data.y[in_b])) * rows.sum())
-    w = torch.from_numpy(w * len(w)).float()
+    natural = np.isin(data.info["bed"], NATURAL)   # one class there: its rows weigh the same
+    w = torch.from_numpy(group_balanced_weights(data.info["bed"], np.where(natural, -1, data.y))).float()
     logp = {m: torch.from_numpy(v) for m, v in data.logp.items()}
     h = {m: torch.from_numpy(v) for m, v in data.h.items()}
     mask, meta, y = torch.from_numpy(data.mask), torch.from_numpy(data.meta).long(), torch.from_numpy(data.y)
