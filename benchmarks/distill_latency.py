@@ -1,5 +1,5 @@
 """CPU ms per text prediction of the distillation teacher and students (issue 24.5):
-`python benchmarks/distill_latency.py --data-root ../shared/data` -> reports/benchmark_distill.json.
+`python -m benchmarks.distill_latency --data-root ../shared/data` -> reports/benchmark_distill.json.
 
 One MELD test utterance with its two previous turns at a time (batch 1, as the live app reads a line), through
 each encoder (all-mpnet-base-v2, the stock MiniLM-L6, the shipped MELD fine-tuned MiniLM-L6) and a head of
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     rows = read_meld(args.data_root, "test", 2)[:args.rows]
     report = {"_meta": {"threads": args.threads, "rows": len(rows), "load_average": round(os.getloadavg()[0], 2),
-                        "command": "python benchmarks/distill_latency.py --data-root ../shared/data"}}
+                        "command": "python -m benchmarks.distill_latency --data-root ../shared/data"}}
     for name in ENCODERS:
         enc = text_encoder(name)
         head = ClassifierHead(HeadConfig(input_dim=enc.dim)).eval()

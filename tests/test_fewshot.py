@@ -142,3 +142,12 @@ def test_kshot_draws_on_real_corpus_labels(data_root):
         assert np.array_equal(picks, sample_shots(y, k, seed=3, classes=CORPUS_CLASSES["emorynlp"]))
         counts = np.bincount(y[picks], minlength=7)
         assert all(counts[c] == k for c in CORPUS_CLASSES["emorynlp"]) and counts.sum() == 5 * k
+
+
+def test_the_mean_over_beds_averages_draw_by_draw_and_skips_a_k_some_bed_lacks():
+    from agf_core.training.fewshot import mean_over_beds, summary
+    rows = [{"protocol": "p", "bed": b, "method": "adapter", "k": k, "draws": 2, "n_query": 10, "units": 1,
+             **summary(acc, acc)} for b, k, acc in (("a", 1, [0.2, 0.4]), ("b", 1, [0.6, 0.4]), ("a", 5, [0.9, 0.9]))]
+    (mean,) = mean_over_beds(rows)
+    assert (mean["bed"], mean["k"], mean["n_query"]) == ("mean of 2", 1, 20)
+    assert mean["accuracy_draws"] == pytest.approx([0.4, 0.4]) and mean["accuracy_sd"] == pytest.approx(0.0)

@@ -14,7 +14,8 @@ trained on MELD train with and without the KD loss — on the stock MiniLM and o
 Every encoder's MELD encodings are computed once and cached (~/.cache/agf/features).
 
     python -m agf_core.training.distill --data-root ../shared/data --out reports/
-        -> reports/fusion_distill.json / .md; CPU latency: python benchmarks/distill_latency.py
+        -> reports/fusion_distill.json / .md
+    python -m benchmarks.distill_latency --data-root ../shared/data      # CPU ms, read by the report
 """
 from __future__ import annotations
 
@@ -267,7 +268,7 @@ def student_row(enc: str, source, opts, head: ClassifierHead, feats: dict, y_tes
 
 COMMAND = "python -m agf_core.training.distill --data-root ../shared/data --out reports/"
 LATENCY = "reports/benchmark_distill.json"
-LATENCY_COMMAND = "python benchmarks/distill_latency.py --data-root ../shared/data"
+LATENCY_COMMAND = "python -m benchmarks.distill_latency --data-root ../shared/data"
 
 
 def cpu_ms(r: dict, latency: dict) -> float | None:

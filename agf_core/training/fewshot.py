@@ -216,10 +216,31 @@ class Tally:
         reps = [restricted_report(np.concatenate(self.y[d]), np.concatenate(self.p[d]), tuple(sorted(self.classes)))
                 for d in sorted(self.y)]
         acc, f1 = [r["accuracy"] for r in reps], [r["macro_f1"] for r in reps]
-        sd = lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0  # noqa: E731
         return {"draws": len(reps), "n_query": int(np.mean([r["n"] for r in reps])), "units": len(self.beds),
-                "accuracy_mean": float(np.mean(acc)), "accuracy_sd": sd(acc),
-                "macro_f1_mean": float(np.mean(f1)), "macro_f1_sd": sd(f1)}
+                **summary(acc, f1)}
+
+
+def summary(acc: list[float], f1: list[float]) -> dict:
+    sd = lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0  # noqa: E731
+    return {"accuracy_mean": float(np.mean(acc)), "accuracy_sd": sd(acc), "macro_f1_mean": float(np.mean(f1)),
+            "macro_f1_sd": sd(f1), "accuracy_draws": [float(a) for a in acc], "macro_f1_draws": [float(f) for f in f1]}
+
+
+def mean_over_beds(rows: list[dict]) -> list[dict]:
+    """Per (method, k): the beds' per-draw scores averaged draw by draw, then mean ± sd over draws; only
+    where every bed has the row (a k that some bed cannot supply is left out)."""
+    beds = sorted({r["bed"] for r in rows})
+    out = []
+    for m, k in dict.fromkeys((r["method"], r["k"]) for r in rows):
+        cells = [r for r in rows if r["method"] == m and r["k"] == k]
+        if len(beds) < 2 or len(cells) != len(beds) or len({r["draws"] for r in cells}) != 1:
+            continue
+        acc = np.mean([r["accuracy_draws"] for r in cells], 0)
+        f1 = np.mean([r["macro_f1_draws"] for r in cells], 0)
+        out.append({"protocol": cells[0]["protocol"], "bed": f"mean of {len(beds)}", "method": m, "k": k,
+                    "draws": cells[0]["draws"], "n_query": int(sum(r["n_query"] for r in cells)),
+                    "units": int(sum(r["units"] for r in cells)), **summary(list(acc), list(f1))})
+    return out
 
 
 def run_beds(protocol: str, beds: list[Bed], group_of, methods: tuple[str, ...], opts: FewShotOptions,
@@ -240,7 +261,8 @@ def run_beds(protocol: str, beds: list[Bed], group_of, methods: tuple[str, ...],
                     tally = tallies.setdefault((group_of(bed), m, k), Tally())
                     tally.add(draw, bed.y[query], scores, classes, bed.name)
             log.info("%s k=%d draw %d done", protocol, k, draw)
-    return [{"protocol": protocol, "bed": g, "method": m, "k": k, **t.row()} for (g, m, k), t in tallies.items()]
+    rows = [{"protocol": protocol, "bed": g, "method": m, "k": k, **t.row()} for (g, m, k), t in tallies.items()]
+    return rows + mean_over_beds(rows)
 
 
 def run(protocol: str, data_root: str, opts: FewShotOptions, runs: Path,
@@ -299,7 +321,9 @@ def markdown(report: dict) -> str:
         lines.append("")
     lines += ["JSON structure (`reports/fusion_fewshot.json`): `{command, options, bases, rows}`; each row "
               "`{protocol, bed, method, k, draws, n_query, units, accuracy_mean, accuracy_sd, macro_f1_mean, "
-              "macro_f1_sd}` (fractions, not %). A k that a bed cannot supply (too few clips of a class) has no row."]
+              "macro_f1_sd, accuracy_draws, macro_f1_draws}` (fractions, not %; `*_draws`: one value per draw). "
+              "`bed` \"mean of N\": the N beds' scores averaged draw by draw. A k that a bed cannot supply (too "
+              "few clips of a class) has no row."]
     return "\n".join(lines) + "\n"
 
 

@@ -26,7 +26,9 @@ from agf_core.checkpoint import WEIGHTS
 from agf_core.models.voice import VoiceNet, VoiceNetConfig
 
 log = logging.getLogger(__name__)
-MELD_ONLY_TEXT = Path("~/.cache/agf/runs/text_meld_only.pt").expanduser()
+# The MELD-only text head shipped before session 6: where the README puts it, else the cache's runs folder.
+MELD_ONLY_PLACES = (Path("runs/text_meld_only.pt"), Path("~/.cache/agf/runs/text_meld_only.pt").expanduser())
+MELD_ONLY_TEXT = next((p for p in MELD_ONLY_PLACES if p.is_file()), MELD_ONLY_PLACES[0])
 MELD_ONLY_HINT = ("the MELD-only text head shipped before session 6: `git show 667ed6e:agf_core/weights/text.pt "
                   "> <path>`, then pass --text-base <path>")
 
