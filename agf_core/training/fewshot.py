@@ -52,7 +52,7 @@ class FewShotOptions:
     prompt: PromptConfig = PromptConfig()
     prompt_steps: int = 30        # each step runs the transformer forward and back over the shots
     prompt_lr: float = 3e-3
-    text_corpus: str = "emorynlp"
+    text_corpora: tuple[str, ...] = ("emorynlp", "isear")   # Friends dialogue (as MELD) and self-reported events
     text_query: int = 600         # test texts scored per draw (prompt tuning re-encodes them every draw)
     seed: int = 0
 
@@ -275,8 +275,8 @@ def run(protocol: str, data_root: str, opts: FewShotOptions, runs: Path,
     if protocol == "voice-person":
         return run_beds(protocol, voice_person_beds(data_root), lambda b: b.name.split("/")[0], METHODS[:4], opts,
                         "audio")
-    bed = text_bed(data_root, opts.text_corpus, text_base, opts.text_query, opts.seed)
-    return run_beds(protocol, [bed], lambda b: b.name, METHODS, opts, "text")
+    beds = [text_bed(data_root, c, text_base, opts.text_query, opts.seed) for c in opts.text_corpora]
+    return run_beds(protocol, beds, lambda b: b.name, METHODS, opts, "text")
 
 
 # ------------------------------------------------------------------------------------------------ report
@@ -288,7 +288,8 @@ BASES = {"voice-corpus": "VoiceNet trained by voice_recipe on the other four spe
                          "classes with more than k of their clips",
          "text-corpus": "the MELD-only text branch (the shipped MELD fine-tuned MiniLM + its MELD-only head, "
                         "never trained on the held-out corpus); shots: its train split; query: a fixed subset of "
-                        "its test split"}
+                        "its test split. EmoryNLP is Friends dialogue like MELD (new annotators and label scheme, "
+                        "same show); ISEAR (self-reported emotional events) is a new domain"}
 COMMAND = "python -m agf_core.training.fewshot --data-root ../shared/data --out reports/"
 
 
@@ -336,7 +337,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), help=f"any of {', '.join(PROTOCOLS)}")
     ap.add_argument("--shots", nargs="+", type=int, default=list(KS))
     ap.add_argument("--draws", type=int, default=FewShotOptions.draws)
-    ap.add_argument("--text-corpus", default=FewShotOptions.text_corpus)
+    ap.add_argument("--text-corpora", nargs="+", default=list(FewShotOptions.text_corpora))
     ap.add_argument("--text-base", type=Path, default=MELD_ONLY_TEXT,
                     help="a text checkpoint that never saw the corpus")
     ap.add_argument("--runs", type=Path, help="where the leave-one-corpus-out voice bases are kept (default: the "
@@ -350,7 +351,7 @@ def main(argv: list[str] | None = None) -> dict:
         ap.error(str(e))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     set_threads(args.threads)
-    opts = FewShotOptions(shots=shots, draws=args.draws, text_corpus=args.text_corpus)
+    opts = FewShotOptions(shots=shots, draws=args.draws, text_corpora=tuple(args.text_corpora))
     runs = args.runs or cache_dir().parent / "runs" / "fewshot"
     runs.mkdir(parents=True, exist_ok=True)
     rows = [r for p in protocols for r in run(p, args.data_root, opts, runs, args.text_base)]
