@@ -149,6 +149,7 @@ def corrections(bed: Bed, shots, query, opts, modality: str = "audio") -> torch.
 
 
 def train_steps(params: list, loss_fn, steps: int, lr: float, weight_decay: float) -> None:
+    """Full-batch AdamW on the shots; `params`: tensors or parameter groups (a group may set its own lr)."""
     optim = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     for _ in range(steps):
         loss = loss_fn()
@@ -177,13 +178,10 @@ def prompt(bed: Bed, shots, query, opts: FewShotOptions, seed: int = 0) -> torch
     ctx = torch.from_numpy(bed.context_x)                                               # (N, H)
     texts = [bed.rows[i].text for i in shots]
     y = torch.from_numpy(bed.y[shots])
-    optim = torch.optim.AdamW([{"params": [encoder.prompt], "lr": opts.prompt_lr},
-                               {"params": head.parameters(), "lr": opts.lr}], weight_decay=opts.weight_decay)
-    for _ in range(opts.prompt_steps):   # the encoder stays in eval mode: only the prompt and head learn
-        loss = torch.nn.functional.cross_entropy(head(encoder(texts, context_states=ctx[shots]))[1], y)
-        optim.zero_grad(set_to_none=True)
-        loss.backward()
-        optim.step()
+    groups = [{"params": [encoder.prompt], "lr": opts.prompt_lr}, {"params": list(head.parameters())}]
+    # the encoder stays in eval mode (no dropout): only the prompt and the head learn
+    train_steps(groups, lambda: torch.nn.functional.cross_entropy(head(encoder(texts, context_states=ctx[shots]))[1], y),
+                opts.prompt_steps, opts.lr, opts.weight_decay)
     head.eval()
     with torch.no_grad():
         out = [head(encoder([bed.rows[i].text for i in part], context_states=ctx[part]))[1]
