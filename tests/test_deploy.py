@@ -226,6 +226,9 @@ def test_two_participants_through_the_proxy_then_a_replica_is_killed(pilot, tmp_
         pinned = [re.search(r"route=(r\d) upstream=(\S+)", x) for x in lines]
         pinned = [m for m in pinned if m]
         assert len(pinned) > 50 and all(m[2] == addr[m[1]] for m in pinned), lines[-20:]
+        kinds = {x.rsplit(" ", 1)[1] for x in lines if re.search(r"route=r\d", x)}   # the page's kinds of request
+        assert {"/gradio_api/queue/join", "/gradio_api/queue/data", "/agf/audio", "/agf/view", "/agf/text"} <= kinds
+        assert any(k.startswith("/gradio_api/stream/") for k in kinds), kinds             # the webcam's frames
         assert not [x for x in lines if re.match(r"\S+ [45]\d\d ", x)
                     and not re.match(r"\S+ 403 .* GET /agf/view$", x)], lines
 
