@@ -17,6 +17,11 @@ TEMPLATE = HERE / "nginx.conf.template"
 STOPPED_PAGE = HERE / "stopped.html"
 
 
+def nginx_binary() -> str | None:
+    """nginx from PATH, or Debian's /usr/sbin/nginx (not on a normal user's PATH)."""
+    return shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+
+
 def replica_name(i: int) -> str:
     return f"r{i + 1}"
 
@@ -47,7 +52,7 @@ class Nginx:
     """`nginx -c <run>/nginx.conf -g 'daemon off;'`, checked with `nginx -t` first."""
 
     def __init__(self, run: Path, config: str):
-        self.binary = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+        self.binary = nginx_binary()
         if self.binary is None:
             raise FileNotFoundError("nginx is not installed: apt-get install nginx")
         self.run = run

@@ -17,7 +17,7 @@ import pytest
 
 from deploy.certificate import check_certificate, self_signed
 from deploy.pilot import parse
-from deploy.proxy import Nginx, render_config
+from deploy.proxy import Nginx, nginx_binary, render_config
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN = "pilot-password"
@@ -44,7 +44,7 @@ def test_nginx_config_pins_each_replica_and_nginx_accepts_it(tmp_path):
     assert "upstream agf_r2 { server 127.0.0.1:7002 max_fails=0; }" in text
     assert "r2 agf_r2;" in text and '"~127\\.0\\.0\\.1:7002$" r2;' in text
     assert "listen 127.0.0.1:8443 ssl;" in text and f"ssl_certificate {cert};" in text and "{{" not in text
-    if shutil.which("nginx") is None or shutil.which("openssl") is None:
+    if nginx_binary() is None or shutil.which("openssl") is None:
         pytest.skip("nginx or openssl not installed (apt-get install nginx)")
     cert, key = self_signed(tmp_path / "tls", ["localhost", "127.0.0.1"])
     nginx = Nginx(tmp_path, render_config([7001, 7002], "127.0.0.1:8443", cert, key, tmp_path))
@@ -126,7 +126,7 @@ def test_replicas_starting_together_on_a_new_database_all_open_the_store(postgre
 @pytest.fixture(scope="module")
 def pilot(tmp_path_factory):
     from benchmarks.browser import missing_tools
-    missing = [t for t in ("nginx", "openssl") if shutil.which(t) is None] + missing_tools()
+    missing = ["nginx"] * (nginx_binary() is None) + ["openssl"] * (shutil.which("openssl") is None) + missing_tools()
     if missing:
         pytest.skip(f"{', '.join(missing)} not installed (apt-get install nginx chromium ffmpeg espeak-ng sox)")
     pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download needed)")
