@@ -147,7 +147,9 @@ def pilot(tmp_path_factory):
         if proc.poll() is not None or time.time() > deadline:
             proc.kill()
             log.seek(0)
-            pytest.fail(f"the pilot did not start: {log.read()[-3000:]}")
+            text = log.read()[-3000:]
+            shutil.rmtree(run, ignore_errors=True)
+            pytest.fail(f"the pilot did not start: {text}")
         time.sleep(1)
     yield proc, run, json.loads((run / "pilot.json").read_text())
     if proc.poll() is None:
