@@ -2,6 +2,7 @@
 server run in the foreground (`daemon off`) so the pilot owns it and stops it."""
 from __future__ import annotations
 
+import json
 import logging
 import re
 import shutil
@@ -15,6 +16,8 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 TEMPLATE = HERE / "nginx.conf.template"
 STOPPED_PAGE = HERE / "stopped.html"
+STOPPED_MESSAGE = ("The server running your session stopped. Everything you said until then is saved. "
+                   "Reload the page to start again.")
 
 
 def nginx_binary() -> str | None:
@@ -58,6 +61,7 @@ class Nginx:
         self.run = run
         (run / "html").mkdir(parents=True, exist_ok=True)
         shutil.copy(STOPPED_PAGE, run / "html" / "agf-stopped.html")
+        (run / "html" / "agf-stopped.json").write_text(json.dumps({"error": STOPPED_MESSAGE}))
         self.conf = run / "nginx.conf"
         self.conf.write_text(config)
         self.proc: subprocess.Popen | None = None

@@ -51,6 +51,7 @@ def test_nginx_config_pins_each_replica_and_nginx_accepts_it(tmp_path):
     check = subprocess.run(nginx._cmd("-t"), capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
     assert (tmp_path / "html" / "agf-stopped.html").read_text().count("saved") == 1
+    assert "saved" in json.loads((tmp_path / "html" / "agf-stopped.json").read_text())["error"]
 
 
 def test_missing_certificate_files_are_named(tmp_path):
@@ -249,12 +250,20 @@ def test_two_participants_through_the_proxy_then_a_replica_is_killed(pilot, tmp_
             return {t: {json.dumps(r, sort_keys=True, default=str) for r in store.rows(t, a_id)}
                     for t in ("utterances", "replies", "timeline")}
         before = committed()
-        victim = info["replicas"][int(route_of(a)[1:]) - 1]
+        victim_route = route_of(a)
+        victim = info["replicas"][int(victim_route[1:]) - 1]
         os.kill(victim["pid"], signal.SIGKILL)
         banner = a.locator("#agf-stopped")
         expect(banner).to_be_visible(timeout=30_000)
         expect(banner).to_contain_text("Everything you said until then is saved")
         a.screenshot(path=str(tmp_path / "stopped.png"))
+        import httpx                                        # the stopped answers: a page, or JSON for the page's
+        gone = {"agf_route": victim_route}                  # requests; both clear the route cookie
+        page_load = httpx.get(url, cookies=gone, headers={"Accept": "text/html"}, verify=False)
+        request = httpx.get(f"{url}gradio_api/queue/data", cookies=gone, verify=False)
+        assert page_load.status_code == request.status_code == 502
+        assert "Everything you said until then is saved" in page_load.text and "saved" in request.json()["error"]
+        assert all("agf_route=;" in r.headers["set-cookie"] for r in (page_load, request))
         after = committed()
         assert all(before[t] <= after[t] for t in before) and len(before["utterances"]) >= 4, before
         browser.close()
