@@ -169,3 +169,39 @@ def test_on_the_real_aligned_bed_fusion_beats_each_modality(data_root):
     assert shipped_rows(bed, checkpoint.WEIGHTS / "fusion.pt")["RAVDESS actors 21-24"]["audio+video"] > best_single
     model, _ = train_strategy("agf_evidence", bed, 0, FamilyOptions(epochs=40))
     assert 100 * score(model, bed)["RAVDESS actors 21-24"]["audio+video"]["accuracy"] > best_single
+
+
+def _runs(variant, dropout, correct_by_test):
+    return [{"variant": variant, "modality_dropout": dropout, "seed": s,
+             "test": {t: {"audio+video" if t == "av" else "text+audio+video": {"correct": c}} for t, c in correct_by_test.items()}}
+            for s in range(3)]
+
+
+def _table(results):
+    table = {}
+    for r in results:
+        key = f"{r['variant']}|{'drop' if r['modality_dropout'] else 'nodrop'}"
+        for t, rows in r["test"].items():
+            full = next(iter(rows))
+            table.setdefault(t, {})[key] = {"all_present": full, full: {"mean": 100 * float(np.mean(rows[full]["correct"]))}}
+    return table
+
+
+def test_the_shipped_strategy_changes_only_on_a_clear_gain_without_a_loss_elsewhere():
+    from agf_core.training.fusion.family_report import ship_decision
+    rng = np.random.default_rng(0)
+    ref = rng.random(240) < 0.55
+    words = {"meld": rng.random(500) < 0.6, "emory": rng.random(500) < 0.45}
+    shipped = _runs("agf_evidence", False, {"av": ref, **words})
+    noisy = ref.copy()
+    noisy[:6] = True                                   # +2.5 pt at most: within the noise of 240 clips
+    clear = ref | (rng.random(240) < 0.4)              # many more right, none lost
+    worse_words = {"meld": words["meld"] & (rng.random(500) < 0.9), "emory": words["emory"]}
+    results = (shipped + _runs("graph", True, {"av": noisy, **words}) + _runs("mult", False, {"av": clear, **words})
+               + _runs("early", True, {"av": clear, **worse_words}))
+    decision = ship_decision(results, _table(results))
+    assert decision["winners"] == ["mult|nodrop"] and decision["ships"] == "mult"
+    assert decision["gains"]["early|drop"]["aligned_gain_ci95"][0] > 0          # it wins on faces + voices ...
+    assert min(decision["gains"]["early|drop"]["words_gain"].values()) < -0.5   # ... but loses on words
+    results = shipped + _runs("graph", True, {"av": noisy, **words})
+    assert ship_decision(results, _table(results))["ships"] == "agf_evidence"
