@@ -95,7 +95,7 @@ def test_contrastive_pretraining_pulls_the_modalities_of_one_row_together():
     for _ in range(60):
         loss = model.contrastive_loss(h, None, mask, meta)
         optim.zero_grad(), loss.backward(), optim.step()
-    assert float(loss) < 0.5 * first
+    assert loss.item() < 0.5 * first
     model.freeze_projections()
     assert all(not p.requires_grad for p in model.proj.parameters())
     with pytest.raises(ValueError, match="two modalities"):

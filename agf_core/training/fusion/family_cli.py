@@ -12,7 +12,7 @@ import torch
 
 from agf_core.models.variants import check_variant
 from agf_core.training.fusion.beds import check_bed, load_bed
-from agf_core.training.fusion.family import STRATEGIES, FamilyOptions, load, run, save, score
+from agf_core.training.fusion.family import STRATEGIES, bed_options, load, run, save, score
 from agf_core.training.fusion.recipe import member_dir
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def train_family(args: argparse.Namespace, overrides: dict) -> dict:
     variant = family_variant(args.variant)
     _, bed = _inputs(args)
     torch.set_num_threads(args.threads or 1)
-    opts = replace(FamilyOptions(modality_dropout=not args.no_modality_dropout),
+    opts = replace(bed_options(bed.name, not args.no_modality_dropout),
                    **{k: v for k, v in overrides.items() if k in ("epochs", "batch_size", "lr")})
     results = {}
     for v in (STRATEGIES if variant == "all" else (variant,)):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -22,13 +23,10 @@ from agf_core import checkpoint
 from agf_core.labels import MODALITIES
 from agf_core.models.variants import from_checkpoint
 from agf_core.training.fusion import beds as bed_lib
-from agf_core.training.fusion.family import MEMBERS, STRATEGIES, FamilyOptions, cpu_ms, run, score, subsets, train_strategy
+from agf_core.training.fusion.family import STRATEGIES, bed_options, cpu_ms, run, score, subsets, train_strategy
 
 log = logging.getLogger(__name__)
 SEEDS = (0, 1, 2)
-EPOCHS = {"aligned": 40, "frames": 40, "tuples": 15, "evidence": 40}
-# the evidence bed trains as crossfit.py trains the shipped fusion
-OPTIONS = {"evidence": {"lr": 1e-2, "weight_decay": 1e-3, "batch_size": 256}}
 SHIPPED = "agf_evidence"
 BOOTSTRAP = 1000
 EXTRA = ("fewshot", "distill")      # the other halves of the study, reports/fusion_<name>.{md,json}
@@ -42,7 +40,7 @@ def run_bed(bed: bed_lib.Bed, runs: Path, fresh: bool) -> list[dict]:
     """Every strategy, with and without modality dropout, every seed; hierarchical over that run's members."""
     out = []
     for dropout in (True, False):
-        opts = FamilyOptions(epochs=EPOCHS[bed.name], modality_dropout=dropout, **OPTIONS.get(bed.name, {}))
+        opts = bed_options(bed.name, dropout)
         for seed in SEEDS:
             paths = {v: run_path(runs, bed.name, v, dropout, seed) for v in STRATEGIES}
             if not fresh and all(p.exists() for p in paths.values()):
@@ -297,7 +295,7 @@ def main(argv: list[str] | None = None) -> dict:
         if name == "evidence":
             evidence_results = results
         report["beds"][name] = {"description": bed_lib.DESCRIPTIONS[name], "modalities": list(bed.modalities),
-                                "steps": bed.steps, "dims": list(bed.dims), "epochs": EPOCHS[name],
+                                "steps": bed.steps, "dims": list(bed.dims), "options": asdict(bed_options(name, True)),
                                 "table": aggregate(results, bed), "branch_alone": branch_alone(bed)}
         if name != "tuples":
             report["beds"][name]["shipped_file"] = shipped_rows(bed, shipped)
