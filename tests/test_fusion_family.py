@@ -205,3 +205,16 @@ def test_the_shipped_strategy_changes_only_on_a_clear_gain_without_a_loss_elsewh
     assert min(decision["gains"]["early|drop"]["words_gain"].values()) < -0.5   # ... but loses on words
     results = shipped + _runs("graph", True, {"av": noisy, **words})
     assert ship_decision(results, _table(results))["ships"] == "agf_evidence"
+
+
+def test_a_bed_without_the_modalities_a_strategy_needs_is_refused():
+    from agf_core.training.fusion.beds import Bed
+    from agf_core.training.fusion.family import train_strategy
+    from agf_core.training.fusion.pools import FusionSet
+    n = 8
+    s = FusionSet({m: np.zeros((n, d), np.float32) for m, d in zip(MODALITIES, DIMS)},
+                  {m: np.zeros((n, NUM_EMOTIONS), np.float32) for m in MODALITIES},
+                  np.tile([False, True, False], (n, 1)), np.zeros((n, 3), int), np.arange(n) % NUM_EMOTIONS,
+                  {"bed": np.full(n, "x")})
+    with pytest.raises(ValueError, match=r"only \('audio',\); contrastive needs two modalities"):
+        train_strategy("contrastive", Bed("voice-only", s, s, {"t": s}, ("audio",)), 0)
