@@ -2,8 +2,10 @@
 ../shared/data --out DIR`. The fusion trains over the shipped branches; `--variant all` (its default) trains
 every variant of the study into DIR/<variant>/; `--variant agf_logit --seeds 0 1 2` trains those seeds
 (DIR/agf_logit, DIR/agf_logit_s1, ...) and averages them into DIR/agf_logit_ensemble/best.pt;
-`--finetune --init FILE` is the optional second phase: the branches' top layers fine-tuned together with that
-trained fusion, into DIR/<its variant>_finetuned/ (agf_core/training/fusion/finetune.py).
+`--bed aligned|frames|tuples|evidence --variant mult` trains one strategy of the fusion family on one of
+its beds (agf_core/training/fusion/family.py); `--finetune --init FILE` is the optional second phase: the
+branches' top layers fine-tuned together with that trained fusion, into DIR/<its variant>_finetuned/
+(agf_core/training/fusion/finetune.py).
 
 Every run is seeded and resumable: run the same command again after a stop and it goes on from DIR/last.pt.
 The best dev checkpoint is DIR/best.pt; copy it to agf_core/weights/ to ship it.
@@ -84,8 +86,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--fit-on", default="train", choices=("train", "dev"),
                     help="fusion only: fit on the train splits (default) or on half of the dev splits (stacking)")
     ap.add_argument("--variant", default="all", help="fusion only: one of the variants in "
-                    "agf_core/models/variants.py, or all (each into OUT/<variant>); audio --corpora: a recipe "
-                    "variant of agf_core/training/speech_recipe.py (default base)")
+                    "agf_core/models/variants.py, or all (each into OUT/<variant>); with --bed one of the fusion "
+                    "family: early, late, mult, graph, contrastive, agf, agf_evidence, hierarchical; audio --corpora: "
+                    "a recipe variant of agf_core/training/speech_recipe.py (default base)")
     ap.add_argument("--seeds", type=int, nargs="+", help="fusion only: train one variant with each seed and "
                     "average them into OUT/<variant>_ensemble (with --bed: one checkpoint per seed)")
     ap.add_argument("--bed", help="fusion only: train the fusion family's strategy --variant on one of its beds "

@@ -215,6 +215,18 @@ def advice(report: dict) -> str:
                      f"({rows[cheap][full]['mean']:.1f} %, {rows[cheap]['cpu_ms']:.2f} ms); with a modality missing "
                      f"{_name(robust)} holds up best ({_missing_mean(rows[robust], mods):.1f} % over the incomplete subsets); "
                      f"modality dropout changes the incomplete-subset accuracy by {gain:+.1f} pt on average over strategies.")
+    beds = report["beds"]
+    if "aligned" in beds and "evidence" in beds:
+        feat = max(r["audio+video"]["mean"] for r in next(iter(beds["aligned"]["table"].values())).values())
+        evid = max(r["audio+video"]["mean"] for r in next(iter(beds["evidence"]["table"].values())).values())
+        lines.append(f"The aligned and frames beds fit the fusion on RAVDESS's own features of other actors, which "
+                     f"the live voice network never heard: most of the gap between the best there ({feat:.1f} % on "
+                     f"aligned) and the best over branch readings of the same clips ({evid:.1f} %) is that, not the "
+                     "strategy.")
+    slowest = max(((name, k, r["train_seconds"]) for name, b in beds.items() for rows in b["table"].values()
+                   for k, r in rows.items()), key=lambda x: x[2])
+    lines.append(f"Every strategy trains on one CPU thread in at most {slowest[2]:.0f} s per seed "
+                 f"({_name(slowest[1])} on the {slowest[0]} bed; hierarchical's figure excludes its members).")
     ship = report["ship_decision"]
     gains = ship.get("gains", {})
     if gains:
