@@ -198,10 +198,12 @@ def score(model: torch.nn.Module, bed: Bed) -> dict:
     return out
 
 
-def run(name: str, bed: Bed, seed: int, opts: FamilyOptions) -> tuple[torch.nn.Module, dict]:
-    """Train + score + size + speed of one strategy: what one row of the report needs."""
+def run(name: str, bed: Bed, seed: int, opts: FamilyOptions, members: list[torch.nn.Module] | None = None
+        ) -> tuple[torch.nn.Module, dict]:
+    """Train + score + size + speed of one strategy: what one row of the report needs (hierarchical over
+    `members` when given, else over members it trains first)."""
     t = time.perf_counter()
-    model, info = train_strategy(name, bed, seed, opts)
+    model, info = train_strategy(name, bed, seed, opts, members)
     seconds = time.perf_counter() - t
     result = {"variant": name, "bed": bed.name, "seed": seed, "modality_dropout": opts.modality_dropout,
               "train_seconds": round(seconds, 1), **info,

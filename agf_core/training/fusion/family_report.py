@@ -23,7 +23,7 @@ from agf_core import checkpoint
 from agf_core.labels import MODALITIES
 from agf_core.models.variants import from_checkpoint
 from agf_core.training.fusion import beds as bed_lib
-from agf_core.training.fusion.family import STRATEGIES, bed_options, cpu_ms, run, score, subsets, train_strategy
+from agf_core.training.fusion.family import STRATEGIES, bed_options, run, score, subsets
 
 log = logging.getLogger(__name__)
 SEEDS = (0, 1, 2)
@@ -48,27 +48,12 @@ def run_bed(bed: bed_lib.Bed, runs: Path, fresh: bool) -> list[dict]:
                 continue
             members = []
             for v in STRATEGIES:
-                if v == "hierarchical":
-                    model, result = _hierarchical(bed, seed, opts, members)
-                else:
-                    model, result = run(v, bed, seed, opts)
-                    members.append(model)
+                model, result = run(v, bed, seed, opts, members if v == "hierarchical" else None)
+                members += [model] if v != "hierarchical" else []
                 paths[v].write_text(json.dumps(result))
                 log.info("%s %s dropout=%s seed %d: %.1f s", bed.name, v, dropout, seed, result["train_seconds"])
                 out.append(result)
     return out
-
-
-def _hierarchical(bed, seed, opts, members):
-    import time
-    t = time.perf_counter()
-    model, info = train_strategy("hierarchical", bed, seed, opts, members)
-    result = {"variant": "hierarchical", "bed": bed.name, "seed": seed, "modality_dropout": opts.modality_dropout,
-              "train_seconds": round(time.perf_counter() - t, 1), **info,
-              "parameters": sum(p.numel() for p in model.parameters()),
-              "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
-              "cpu_ms": cpu_ms(model, next(iter(bed.test.values()))), "test": score(model, bed)}
-    return model, result
 
 
 def _ci(correct: np.ndarray, rng: np.random.Generator) -> list[float]:
@@ -268,6 +253,9 @@ def markdown(report: dict, extra: list[str]) -> str:
            "(of the seeds' mean). `+drop` = trained with modality dropout. CPU ms: median of 100 single predictions "
            "on one thread of this machine (timings vary with load; accuracies recompute exactly). "
            "agf_core/training/fusion/beds.py says how each bed is made, family.py how every strategy is trained.", "",
+           f"Aligned corpora in the data folder's aligned/: {', '.join(report['aligned_corpora'])} (a new one needs its "
+           "own bed in beds.py). Few-shot learning and distillation are reported in reports/fusion_fewshot.md and "
+           "reports/fusion_distill.md; their tables are appended below when those files exist.", "",
            "## What to use when", "", report["advice"], "",
            f"Shipping rule: {report['ship_decision']['rule']}. By this rule the shipped strategy is "
            f"**{report['ship_decision']['ships']}**; agf_core/weights/fusion.pt holds {report['shipped']}.", ""]
@@ -301,6 +289,7 @@ def main(argv: list[str] | None = None) -> dict:
                          "~/.cache/agf/runs/voice2 --out reports", "seeds": list(SEEDS), "beds": {}}
     shipped = checkpoint.WEIGHTS / "fusion.pt"
     report["shipped"] = checkpoint.load(shipped, "fusion")["meta"]["variant"]
+    report["aligned_corpora"] = sorted(p.name for p in (Path(args.data_root) / "aligned").iterdir() if p.is_dir())
     evidence_results = None
     for name in args.beds:
         bed = bed_lib.load_bed(name, args.data_root, args.voice)
