@@ -218,3 +218,13 @@ def test_a_bed_without_the_modalities_a_strategy_needs_is_refused():
                   {"bed": np.full(n, "x")})
     with pytest.raises(ValueError, match=r"only \('audio',\); contrastive needs two modalities"):
         train_strategy("contrastive", Bed("voice-only", s, s, {"t": s}, ("audio",)), 0)
+
+
+def test_the_report_takes_in_the_few_shot_and_distillation_tables_when_they_exist(tmp_path):
+    from agf_core.training.fusion.family_report import extra_sections
+    assert extra_sections(tmp_path) == ([], {})
+    (tmp_path / "fusion_fewshot.md").write_text("# Few-shot\n\n## k = 5\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
+    (tmp_path / "fusion_distill.json").write_text('{"student": 0.5}')
+    md, js = extra_sections(tmp_path)
+    assert md[0] == "## Few-shot (from reports/fusion_fewshot.md)" and "### k = 5" in md and "| 1 | 2 |" in md
+    assert js == {"distill": {"student": 0.5}}
