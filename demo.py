@@ -1,10 +1,10 @@
 """Live multimodal emotion recognition in the browser: `python demo.py [--share --auth U:P] [--store URL]`.
 
-Layout and wiring only: the live path is `streaming.pipeline.LivePipeline`, the models `agf_core`, the study
-(store, consent, exports) `streaming.study.Study`, what touches disk and network `streaming.privacy`.
+Layout and wiring only: the live path is `streaming.live.pipeline.LivePipeline`, the models `agf_core`, the study
+(store, consent, exports) `streaming.study.study.Study`, what touches disk and network `streaming.study.privacy`.
 Each handler takes the session's `LiveState` (kept in gr.State, one per browser tab) and returns what the
 page shows; none of them raises into the stream. Every event is private (not an API endpoint) and checks
-that the state belongs to the calling browser (`streaming.access.owned`).
+that the state belongs to the calling browser (`streaming.study.access.owned`).
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ for _name in ("gradio", "sqlalchemy", "pyarrow"):
     if importlib.util.find_spec(_name) is None:
         raise SystemExit(f"the demo needs {_name}, which is not installed: pip install 'agf-live[demo]' "
                          "(or pip install -r requirements.txt in a checkout)")
-from streaming.privacy import disable_telemetry  # noqa: E402
+from streaming.study.privacy import disable_telemetry  # noqa: E402
 
 disable_telemetry()  # before gradio is imported: analytics read their switch at import
 
@@ -37,23 +37,23 @@ from agf_core.models.audio import PACKAGED_WHISPER, check_whisper_model  # noqa:
 from agf_core.transcriber import TranscriberOptions  # noqa: E402
 from agf_core.labels import EMOTIONS, MODALITIES  # noqa: E402
 from agf_core.inputs.metadata import VOCAB  # noqa: E402
-from streaming.charts import MODALITY_NAMES, importance_chart, modality_bars_chart, timeline_chart  # noqa: E402
-from streaming.pipeline import LivePipeline, latency_summary  # noqa: E402
-from streaming.state import Listening, LiveState  # noqa: E402
+from streaming.live.charts import MODALITY_NAMES, importance_chart, modality_bars_chart, timeline_chart  # noqa: E402
+from streaming.live.pipeline import LivePipeline, latency_summary  # noqa: E402
+from streaming.live.state import Listening, LiveState  # noqa: E402
 from streaming import ASSETS  # noqa: E402
-from streaming.capture import CaptureRoutes  # noqa: E402
-from streaming.conversation import conversation_html, live_words_html  # noqa: E402
-from streaming.memory import HeapTrimmer, cancel_gradio_wait_timers, tune_malloc  # noqa: E402
-from streaming.metrics import MetricsLog, no_metrics  # noqa: E402
-from streaming.access import AccessMiddleware, owned, owner_of  # noqa: E402
-from streaming.lockout import trust_proxies, trusted_proxies  # noqa: E402
-from streaming.privacy import CONSENT_VERSION, PrivacyOptions, PrivateTemp, consent_text  # noqa: E402
-from streaming.provenance import provenance  # noqa: E402
-from streaming.researcher import DISMISS_TOASTS, build_researcher_view, links  # noqa: E402
-from streaming.retention import RetentionSweeper  # noqa: E402
-from streaming.store import DEFAULT_URL, DEMO_URL, StudyStore  # noqa: E402
-from streaming.study import Study, StudyOptions  # noqa: E402
-from streaming.worker import ensure_worker, finish, stop_worker  # noqa: E402
+from streaming.live.capture import CaptureRoutes  # noqa: E402
+from streaming.dialogue.conversation import conversation_html, live_words_html  # noqa: E402
+from streaming.live.memory import HeapTrimmer, cancel_gradio_wait_timers, tune_malloc  # noqa: E402
+from streaming.live.metrics import MetricsLog, no_metrics  # noqa: E402
+from streaming.study.access import AccessMiddleware, owned, owner_of  # noqa: E402
+from streaming.study.lockout import trust_proxies, trusted_proxies  # noqa: E402
+from streaming.study.privacy import CONSENT_VERSION, PrivacyOptions, PrivateTemp, consent_text  # noqa: E402
+from streaming.study.provenance import provenance  # noqa: E402
+from streaming.study.researcher import DISMISS_TOASTS, build_researcher_view, links  # noqa: E402
+from streaming.study.retention import RetentionSweeper  # noqa: E402
+from streaming.study.store import DEFAULT_URL, DEMO_URL, StudyStore  # noqa: E402
+from streaming.study.study import Study, StudyOptions  # noqa: E402
+from streaming.live.worker import ensure_worker, finish, stop_worker  # noqa: E402
 
 log = logging.getLogger("demo")
 PRIVATE = {"api_visibility": "private"}
@@ -85,8 +85,8 @@ def make_pipeline(options: DemoOptions = DemoOptions()) -> LivePipeline:
     from agf_core.device import set_threads
     from agf_core.recognizer import default_recognizer
     set_threads(options.threads)  # before the ASR loads: it takes torch's thread count
-    from streaming.reply import GeneratorReply, TemplateReply
-    from streaming.transcriber import WhisperTranscriber
+    from streaming.dialogue.reply import GeneratorReply, TemplateReply
+    from streaming.live.transcriber import WhisperTranscriber
     reply = (GeneratorReply(options.reply_model, options.reply_endpoint, os.environ.get("AGF_REPLY_API_KEY", ""))
              if options.reply_model or options.reply_endpoint else TemplateReply())
     metrics = MetricsLog(options.metrics_log) if options.metrics_log else no_metrics
@@ -144,7 +144,7 @@ CHARTS_EVERY_S = 1.0   # the charts change slowly: at most once a second
 def view(state: LiveState, charts: bool = True) -> tuple:
     """Headline, notice, timeline, importance, per-modality bars and status; with `charts=False` the three
     figures are left as they are on the page. (The live words and the conversation reach the page through
-    /agf/view, streaming/capture.py.)"""
+    /agf/view, streaming/live/capture.py.)"""
     with state.lock:                # a snapshot; the charts are built after, so the worker never waits on them
         text = headline(state), state.notice
         state.shown_headline = text[0]
@@ -192,7 +192,7 @@ def start_session(pipeline: LivePipeline, study: Study, capture: CaptureRoutes, 
                     bool(keep_raw), owner, request.session_hash if request is not None else "")
     except ValueError as e:
         raise gr.Error(str(e), print_exception=False) from e
-    token = capture.register(state)       # the page's microphone and typed text post with it (streaming/capture.py)
+    token = capture.register(state)       # the page's microphone and typed text post with it (streaming/live/capture.py)
     who = f" for participant {state.session.participant_id}" if state.session.participant_id else ""
     linked = query.get("pid", "").strip()
     if linked and state.session.participant_id and state.session.participant_id != linked:
@@ -380,7 +380,7 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
         timer = gr.Timer(0.25, active=False)
         outs = [head, notice, timeline, importance, bars, status]
         quiet = {"show_progress": "hidden", **PRIVATE}
-        # owned(): every handler gets the request and refuses a state of another browser (streaming/access.py)
+        # owned(): every handler gets the request and refuses a state of another browser (streaming/study/access.py)
         start.click(owned(partial(start_session, pipeline, study, capture)), [consent, participant, state, keep_raw],
                     [state, live, started, timer, token, consent_box] + outs,
                     **quiet).success(None, js=DISMISS_TOASTS)
@@ -497,7 +497,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--metrics-log", default="", help="write live-path timings (no audio, no images) to this "
                     "JSON-lines file, for benchmarks/browser.py")
     args = ap.parse_args(argv)
-    if args.tune_malloc:   # before the models load and the server's threads start (streaming/memory.py)
+    if args.tune_malloc:   # before the models load and the server's threads start (streaming/live/memory.py)
         tune_malloc()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not args.study:   # a casual run must not show up in a study's researcher view
@@ -526,7 +526,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.retention_days:  # now and periodically, for as long as the server runs
         RetentionSweeper(study, temp).start()
     # a long session's memory stays flat: the C heap's free pages go back, Gradio's frame waits leave no
-    # timers behind (streaming/memory.py; benchmarks/browser_memory.py)
+    # timers behind (streaming/live/memory.py; benchmarks/browser_memory.py)
     HeapTrimmer().start()
     cancel_gradio_wait_timers()
     demo = build(pipeline, study, args.admin_password, capture)

@@ -207,7 +207,7 @@ class EmotionRecognizer:
         """Fuse per-modality outputs. `status` says why the missing modalities are missing (default: "not
         given"); `personal` holds one user's corrections (see `correct`) and changes only their predictions;
         `reliability` {modality: gate-logit offset <= 0} lowers a branch that has been unreliable for this
-        person (streaming/reliability.py)."""
+        person (streaming/live/reliability.py)."""
         unknown = set(outputs) - set(MODALITIES)
         if unknown:
             raise ValueError(f"unknown modality {sorted(unknown)}; accepted: {', '.join(MODALITIES)}")

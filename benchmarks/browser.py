@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from streaming.metrics import ENVELOPE_S
+from streaming.live.metrics import ENVELOPE_S
 
 ROOT = Path(__file__).resolve().parent.parent
 SENTENCES = [("Yesterday my cat knocked over a glass of water.", "water"),

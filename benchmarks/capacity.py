@@ -26,7 +26,7 @@ POST_S = 0.1
 
 
 def participant(pipe, frame, sentence, seconds: float, results: list, stop: threading.Event) -> None:
-    from streaming.worker import ensure_worker, stop_worker
+    from streaming.live.worker import ensure_worker, stop_worker
     state = pipe.new_state("load")
     state.session.consent = True
     gap = np.zeros(int(48000 * (6.0 - len(sentence) / 48000)), np.int16)

@@ -76,11 +76,11 @@ def main(argv: list[str] | None = None) -> dict:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from agf_core.inputs.audio import to_mono_16k
     from agf_core.recognizer import default_recognizer
-    from streaming.charts import importance_chart, modality_bars_chart, timeline_chart
-    from streaming.pipeline import LivePipeline
-    from streaming.reply import ReplyInput, TemplateReply
-    from streaming.transcriber import WhisperTranscriber
-    from streaming.utterance import UtteranceSegmenter
+    from streaming.live.charts import importance_chart, modality_bars_chart, timeline_chart
+    from streaming.live.pipeline import LivePipeline
+    from streaming.dialogue.reply import ReplyInput, TemplateReply
+    from streaming.live.transcriber import WhisperTranscriber
+    from streaming.live.utterance import UtteranceSegmenter
 
     rss_start = rss_mb()
     pipe = LivePipeline(default_recognizer(), WhisperTranscriber(), TemplateReply())
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> dict:
         t_state.face.last_refresh_t = -1e9                               # worst case: embed on every frame
         n += 1
     video_fps = n / (time.perf_counter() - t0)
-    from streaming.utterance import Utterance
+    from streaming.live.utterance import Utterance
     utt = Utterance(utt16k, 0.0, 3.0)
     end_to_end = {
         "video_path_capacity_fps": round(video_fps, 1),

@@ -21,8 +21,8 @@ import numpy as np
 
 from agf_core.branches import BranchOutput
 from agf_core.labels import EMOTIONS
-from streaming.reply import ALL_STRATEGIES, STRATEGIES, ReplyInput, TemplateReply, unsupported_claims
-from streaming.reply_cues import emotion_of_word
+from streaming.dialogue.reply import ALL_STRATEGIES, STRATEGIES, ReplyInput, TemplateReply, unsupported_claims
+from streaming.dialogue.cues import emotion_of_word
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent

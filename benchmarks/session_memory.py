@@ -86,10 +86,10 @@ def run(minutes: float, store_url: str | None) -> dict:
     import cv2
     from agf_core.inputs.audio import resample
     from agf_core.recognizer import default_recognizer
-    from streaming.pipeline import LivePipeline
-    from streaming.reply import TemplateReply
-    from streaming.store import StudyStore
-    from streaming.study import Study
+    from streaming.live.pipeline import LivePipeline
+    from streaming.dialogue.reply import TemplateReply
+    from streaming.study.store import StudyStore
+    from streaming.study.study import Study
 
     photo = cv2.cvtColor(cv2.imread(str(Path(__file__).parent.parent / "tests/assets/grace_hopper.jpg")),
                          cv2.COLOR_BGR2RGB)

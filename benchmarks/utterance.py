@@ -103,9 +103,9 @@ def words(data_root: Path, every: int) -> dict:
 
 def handler(recognizer, paths: list[Path]) -> dict:
     """`on_utterance` per clip with each transcriber, taking turns; ms per utterance and per stage."""
-    from streaming.pipeline import LivePipeline
-    from streaming.reply import TemplateReply
-    from streaming.utterance import Utterance
+    from streaming.live.pipeline import LivePipeline
+    from streaming.dialogue.reply import TemplateReply
+    from streaming.live.utterance import Utterance
     from agf_core.transcriber import TranscriberOptions, WhisperTranscriber
     pipes = {"full_30s": LivePipeline(recognizer, WhisperTranscriber(TranscriberOptions(window_s=None)),
                                       TemplateReply()),

@@ -1,10 +1,10 @@
-"""streaming/access.py at the ASGI level: which requests reach Gradio (session hashes, bodies, export expiry).
+"""streaming/study/access.py at the ASGI level: which requests reach Gradio (session hashes, bodies, export expiry).
 A small app stands in for Gradio and records what got through; nothing listens on a port."""
 import asyncio
 
 import pytest
 
-from streaming.access import AccessMiddleware, ExportDesk, SessionBinding
+from streaming.study.access import AccessMiddleware, ExportDesk, SessionBinding
 
 
 class Behind:
@@ -108,8 +108,8 @@ def test_an_oversized_gradio_body_is_refused_before_it_is_buffered(gate):
 @pytest.fixture()
 def capture_app():
     fastapi = pytest.importorskip("fastapi")
-    from streaming.capture import CaptureRoutes
-    from streaming.state import LiveState
+    from streaming.live.capture import CaptureRoutes
+    from streaming.live.state import LiveState
     capture = CaptureRoutes(pipeline=None)       # nothing here reaches the pipeline
     state = LiveState()
     state.session.consent, state.session.owner = True, "browser-a"
@@ -121,7 +121,7 @@ def capture_app():
 @pytest.mark.parametrize("route", ["/agf/audio", "/agf/text"])
 def test_capture_checks_the_token_and_size_before_reading_a_body(capture_app, route):
     """Issue 22.3: a 500 MB post without a token got its 403 only after being buffered."""
-    from streaming.capture import MAX_BODY, MAX_TEXT
+    from streaming.live.capture import MAX_BODY, MAX_TEXT
     limit = MAX_BODY if route == "/agf/audio" else MAX_TEXT * 4
     huge = [(b"content-length", str(500 * MB).encode())]
     query = f"token={capture_app.token}&rate=48000"
@@ -166,7 +166,7 @@ def test_export_files_nobody_takes_are_deleted_when_their_time_is_up(tmp_path):
 
 def test_a_used_export_link_says_it_was_used_and_how_to_get_a_new_one(gate, tmp_path):
     """Issue 21, item 9: a second click on an export link was a bare 404 "Not found."."""
-    from streaming.access import SPENT_LINK
+    from streaming.study.access import SPENT_LINK
     path = gate.desk.folder("s1") / "s1.json"
     path.write_text("{}")
     url = "/" + gate.desk.offer("browser-e", path)

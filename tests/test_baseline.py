@@ -69,8 +69,8 @@ def test_calibrate_and_predict_with_the_baseline(recognizer, speech, face_photo)
 
 def test_the_live_pipeline_calibrates_and_never_applies_another_sessions_baseline(recognizer, face_photo):
     import cv2
-    from streaming.pipeline import LivePipeline, PipelineOptions
-    from streaming.reply import TemplateReply
+    from streaming.live.pipeline import LivePipeline, PipelineOptions
+    from streaming.dialogue.reply import TemplateReply
     pipe = LivePipeline(recognizer, lambda a: "hello", TemplateReply(),
                         PipelineOptions(face_every_s=0.0, calibration_s=1.0))
     state = pipe.new_state("P01")

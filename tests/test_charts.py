@@ -1,8 +1,8 @@
-"""The live view's SVG charts (streaming/charts.py): what they draw, where, and with which names."""
+"""The live view's SVG charts (streaming/live/charts.py): what they draw, where, and with which names."""
 import re
 
 from agf_core.labels import EMOTIONS
-from streaming.charts import Box, importance_chart, modality_bars_chart, time_ticks, timeline_chart
+from streaming.live.charts import Box, importance_chart, modality_bars_chart, time_ticks, timeline_chart
 
 
 def _row(t, p, w=(0.2, 0.5, 0.3)):

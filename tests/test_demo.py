@@ -9,8 +9,8 @@ import pytest
 gr = pytest.importorskip("gradio")
 import demo  # noqa: E402
 from conftest import speak  # noqa: E402
-from streaming.capture import CaptureRoutes  # noqa: E402
-from streaming.worker import stop_worker  # noqa: E402
+from streaming.live.capture import CaptureRoutes  # noqa: E402
+from streaming.live.worker import stop_worker  # noqa: E402
 
 VIEW = ["headline", "notice", "timeline", "importance", "bars", "status"]
 
@@ -27,8 +27,8 @@ def capture(pipe):
 
 @pytest.fixture()
 def study(tmp_path):
-    from streaming.store import StudyStore
-    from streaming.study import Study
+    from streaming.study.store import StudyStore
+    from streaming.study.study import Study
     return Study(StudyStore(f"sqlite:///{tmp_path}/study.db"))
 
 
@@ -86,7 +86,7 @@ def test_typed_text_is_answered_in_its_own_request(pipe, study, capture):
     view = _wait_view(state, lambda v: v["timeline"] != gr.skip())
     assert "Right now: joy" in view["headline"] and "words: ok" in view["status"]
     assert "fusion: agf_evidence (fusion.pt, calibrated)" in view["status"]
-    timeline = view["timeline"]                                        # inline SVG (streaming/charts.py)
+    timeline = view["timeline"]                                        # inline SVG (streaming/live/charts.py)
     assert timeline.startswith("<svg") and timeline.count("<polyline") == 7 and ">probability</text>" in timeline
     assert [float(t) for t in timeline.split('data-t="')[1].split('"')[0].split()] == \
         [r["t"] for r in state.session.timeline]                        # every point, at the stored time
@@ -296,8 +296,8 @@ def test_threads_flag_is_checked(capsys):
 def test_the_headline_says_no_reading_once_nothing_is_read(recognizer, face_photo):
     """Issue 22.6: with the words' reading too old, the face detector failed, or the camera stopped, the last
     smoothed value was still shown ("Right now: joy (88%)") 30 s later."""
-    from streaming.pipeline import LivePipeline
-    from streaming.reply import TemplateReply
+    from streaming.live.pipeline import LivePipeline
+    from streaming.dialogue.reply import TemplateReply
 
     class NoFace:
         def __getattr__(self, name):
@@ -381,7 +381,7 @@ def _main_until_models(monkeypatch, tmp_path, *argv):
 
 
 def test_a_demo_without_study_does_not_write_to_a_study_database(monkeypatch, tmp_path, caplog):
-    from streaming.store import DEFAULT_URL
+    from streaming.study.store import DEFAULT_URL
     with caplog.at_level("INFO", logger="demo"):
         url = _main_until_models(monkeypatch, tmp_path)
     assert url != DEFAULT_URL and "demo" in url                    # not the README's study store

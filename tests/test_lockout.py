@@ -5,8 +5,8 @@ from types import SimpleNamespace
 
 import pytest
 
-import streaming.lockout as lockout
-from streaming.lockout import LockoutOptions, LoginRefused, PasswordGate, client_of
+import streaming.study.lockout as lockout
+from streaming.study.lockout import LockoutOptions, LoginRefused, PasswordGate, client_of
 
 PASSWORD = "s3cret-pässword"
 
@@ -29,7 +29,7 @@ def gate():
 
 
 def test_five_failures_lock_the_client_out_then_it_may_try_again(gate, caplog):
-    caplog.set_level(logging.WARNING, logger="streaming.lockout")
+    caplog.set_level(logging.WARNING, logger="streaming.study.lockout")
     for i in range(4):
         with pytest.raises(LoginRefused, match="^Wrong password.$"):
             gate.check(f"guess-{i}", "198.51.100.1")
@@ -93,8 +93,8 @@ def test_bad_settings_are_refused_by_name():
 def test_the_researcher_view_refuses_a_locked_out_client(tmp_path):
     """The view's unlock handler, as Gradio calls it: the lockout message reaches the page as a gr.Error."""
     gr = pytest.importorskip("gradio")
-    from streaming.researcher import build_researcher_view
-    from streaming.store import StudyStore
+    from streaming.study.researcher import build_researcher_view
+    from streaming.study.store import StudyStore
     view = build_researcher_view(StudyStore(f"sqlite:///{tmp_path}/s.db"), PASSWORD,
                                  lockout=LockoutOptions(max_failures=2, failure_delay_s=0))
     unlock = next(fn.fn for fn in view.fns.values() if getattr(fn.fn, "__name__", "") == "unlock")

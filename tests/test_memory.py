@@ -1,11 +1,11 @@
-"""A long session's memory stays flat: streaming/memory.py (measured by benchmarks/browser_memory.py)."""
+"""A long session's memory stays flat: streaming/live/memory.py (measured by benchmarks/browser_memory.py)."""
 import asyncio
 import time
 from types import SimpleNamespace
 
 import pytest
 
-from streaming.memory import HeapTrimmer, MallocOptions, cancel_gradio_wait_timers, trim_heap, tune_malloc
+from streaming.live.memory import HeapTrimmer, MallocOptions, cancel_gradio_wait_timers, trim_heap, tune_malloc
 
 
 def _frames(queue, n: int, timeout: float, signal: bool) -> tuple[list[str], int]:
@@ -59,7 +59,7 @@ def test_large_blocks_are_mapped_on_their_own_after_tune_malloc():
     code = """
 import numpy as np
 from benchmarks.memory_probe import c_heap_mb
-from streaming.memory import MallocOptions, tune_malloc
+from streaming.live.memory import MallocOptions, tune_malloc
 assert tune_malloc(MallocOptions())
 big = np.ones(4 << 20, np.uint8)       # freed: untuned, this would raise the threshold to 4 MiB
 del big

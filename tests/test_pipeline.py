@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 from conftest import speak
-from streaming.pipeline import LivePipeline, PipelineOptions, latency_summary
-from streaming.reply import TemplateReply
-from streaming.state import Listening
+from streaming.live.pipeline import LivePipeline, PipelineOptions, latency_summary
+from streaming.dialogue.reply import TemplateReply
+from streaming.live.state import Listening
 
 
 class FakeTranscriber:
@@ -202,9 +202,9 @@ class BrokenText:
 
 def test_a_turn_nothing_could_be_read_from_is_stored_without_a_label_and_says_why(recognizer, tmp_path):
     """Issue 22.7: such a turn was stored as "neutral", indistinguishable from a neutral reading."""
-    from streaming.conversation import conversation_html
-    from streaming.store import StudyStore
-    from streaming.study import Study
+    from streaming.dialogue.conversation import conversation_html
+    from streaming.study.store import StudyStore
+    from streaming.study.study import Study
     pipe = LivePipeline(BrokenText(recognizer), FakeTranscriber(), TemplateReply())
     state = pipe.new_state()
     study = Study(StudyStore(f"sqlite:///{tmp_path}/s.db"))
@@ -339,7 +339,7 @@ def test_the_final_words_do_not_wait_for_a_partial_and_a_late_partial_is_dropped
 def test_local_mode_without_devices_exits_with_a_clear_message():
     import subprocess
     import sys
-    done = subprocess.run([sys.executable, "-m", "streaming.local", "--camera", "7", "--seconds", "1"],
+    done = subprocess.run([sys.executable, "-m", "streaming.live.local", "--camera", "7", "--seconds", "1"],
                           capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
     if done.returncode == 0:
         pytest.skip("this machine has a camera or microphone")
@@ -353,7 +353,7 @@ class RecordingReply:
         self.seen = []
 
     def __call__(self, said, history=()):
-        from streaming.reply import Reply
+        from streaming.dialogue.reply import Reply
         import time
         self.seen.append(len(history))
         time.sleep(0.02)
@@ -381,7 +381,7 @@ def test_typed_and_spoken_turns_take_turns(recognizer):
 
 
 def test_final_words_show_before_the_reply_is_ready(recognizer, utterance_pcm):
-    from streaming.reply import Reply
+    from streaming.dialogue.reply import Reply
     seen = []
     pipe = LivePipeline(recognizer, FakeTranscriber(), None, PipelineOptions(partial_min_s=1e9))
     state = pipe.new_state()
@@ -431,7 +431,7 @@ def test_the_final_words_are_decoded_during_the_hangover_and_used_once(recognize
 
 
 def test_a_branch_that_keeps_disagreeing_loses_weight():
-    from streaming.reliability import agreement, gate_offsets
+    from streaming.live.reliability import agreement, gate_offsets
     from agf_core.labels import EMOTIONS
 
     def row(t, face, voice):
@@ -459,7 +459,7 @@ def test_reliability_offsets_lower_that_branchs_weight(recognizer, speech, face_
 def test_typed_text_with_nothing_visible_is_refused_and_stores_nothing(recognizer, typed):
     """Issue 22.8: zero-width or NUL text was accepted, stored as a turn with a reply, and its failed word
     reading made the next two messages unreadable (as the context of their word reading)."""
-    from streaming.capture import CaptureRoutes
+    from streaming.live.capture import CaptureRoutes
     pipe = LivePipeline(recognizer, FakeTranscriber(), TemplateReply())
     capture = CaptureRoutes(pipe)
     state = pipe.new_state()

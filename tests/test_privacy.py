@@ -50,7 +50,7 @@ def server(media, tmp_path_factory):  # noqa: F811
     else:
         proc.kill()
         pytest.fail("demo.py did not start listening within 180 s")
-    from streaming.store import StudyStore
+    from streaming.study.store import StudyStore
     yield {"url": f"http://127.0.0.1:{port}", "tmp": tmp, "store": StudyStore(f"sqlite:///{db}"), "proc": proc,
            "log": log}
     proc.terminate()
@@ -203,7 +203,7 @@ def test_with_opt_in_media_is_only_in_the_store(server, browser):
 
 def test_researcher_view_behind_its_password(server, browser):
     from playwright.sync_api import expect
-    from streaming.store import ConsentRecord, SessionRecord
+    from streaming.study.store import ConsentRecord, SessionRecord
     writer = server["store"].open_session(SessionRecord(session_id="r01session", study="e2e", participant_id="R01",
                                                         condition="B", consent=ConsentRecord("2")))
     writer.timeline({"t": 0.5, "label": "joy", "p_joy": 0.9})

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from agf_core.labels import EMOTIONS
-from streaming.reply import (ALL_STRATEGIES, FALLBACK_TEXT, STRATEGIES, GeneratorReply, Reply, ReplyInput,
+from streaming.dialogue.reply import (ALL_STRATEGIES, FALLBACK_TEXT, STRATEGIES, GeneratorReply, Reply, ReplyInput,
                              TemplateReply, plan_reply, prompt_for, unsupported_claims)
-from streaming.reply_cues import read_cues
+from streaming.dialogue.cues import read_cues
 
 
 def probs(emotion: str, p: float = 0.85) -> dict[str, float]:
@@ -78,7 +78,7 @@ def test_a_stated_feeling_is_followed_whatever_the_face_shows(reply, text, words
     ("The frustrating part is the wait", None), ("Is this scary?", None),
 ])
 def test_an_evaluation_is_read_as_the_feeling_it_causes(text, stated):
-    from streaming.reply_cues import stated_feeling
+    from streaming.dialogue.cues import stated_feeling
     got = stated_feeling(text)
     assert (None if got is None else (got.emotion, got.word, got.denied)) == stated, got
 
@@ -265,7 +265,7 @@ def test_prompt_states_a_denial():
 
 # ---- the pipeline ---------------------------------------------------------------------------------------
 def test_pipeline_passes_the_words_and_logs_the_strategy_used(recognizer):
-    from streaming.pipeline import LivePipeline
+    from streaming.live.pipeline import LivePipeline
 
     fake = FakeReply()
     pipe = LivePipeline(recognizer, NoASR(), fake)
@@ -283,11 +283,11 @@ def test_pipeline_passes_the_words_and_logs_the_strategy_used(recognizer):
 
 
 def test_pipeline_shows_a_plain_fallback_and_logs_the_failure(recognizer, caplog):
-    from streaming.pipeline import LivePipeline
+    from streaming.live.pipeline import LivePipeline
 
     pipe = LivePipeline(recognizer, NoASR(), BrokenReply())
     state = pipe.new_state()
-    with caplog.at_level("ERROR", logger="streaming.pipeline"):
+    with caplog.at_level("ERROR", logger="streaming.live.pipeline"):
         turn = pipe.on_text(state, "Hello there")
     assert turn.reply == FALLBACK_TEXT and "reply model down" not in turn.reply and turn.strategy == "fallback"
     assert "reply model down" in caplog.text

@@ -7,11 +7,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from streaming.privacy import PrivacyOptions, consent_text
-from streaming.retention import RetentionSweeper, retention_interval_s
-from streaming.state import LiveState
-from streaming.store import ConsentRecord, SessionRecord, StudyStore
-from streaming.study import Study, StudyOptions
+from streaming.study.privacy import PrivacyOptions, consent_text
+from streaming.study.retention import RetentionSweeper, retention_interval_s
+from streaming.live.state import LiveState
+from streaming.study.store import ConsentRecord, SessionRecord, StudyStore
+from streaming.study.study import Study, StudyOptions
 
 
 @pytest.fixture()

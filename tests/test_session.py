@@ -5,8 +5,8 @@ import pytest
 
 from agf_core.labels import EMOTIONS
 from agf_core.recognizer import Prediction
-from streaming.session import SessionState
-from streaming.smoothing import LabelSmoother, SmoothingOptions
+from streaming.live.session import SessionState
+from streaming.live.smoothing import LabelSmoother, SmoothingOptions
 
 
 def _pred(**probs):

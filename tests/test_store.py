@@ -13,9 +13,9 @@ import pytest
 
 from agf_core.labels import EMOTIONS
 from agf_core.recognizer import Prediction
-from streaming.export import export_sessions, session_document, timeline_frame
-from streaming.session import SessionState
-from streaming.store import ConsentRecord, MediaSink, SessionRecord, StudyStore, validate_id
+from streaming.study.export import export_sessions, session_document, timeline_frame
+from streaming.live.session import SessionState
+from streaming.study.store import ConsentRecord, MediaSink, SessionRecord, StudyStore, validate_id
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,7 +33,7 @@ def store(request, tmp_path):
         s = StudyStore(request.getfixturevalue("postgres_url"))
     yield s
     if request.param == "postgresql":  # one server for the whole run: each test starts from empty tables
-        from streaming.store import metadata_obj
+        from streaming.study.store import metadata_obj
         metadata_obj.drop_all(s.engine)
     s.close()
 
@@ -162,7 +162,7 @@ def test_rows_committed_before_a_kill_survive(tmp_path):
     script = textwrap.dedent(f"""
         import os, signal, sys
         sys.path.insert(0, {str(ROOT)!r})
-        from streaming.store import StudyStore, SessionRecord, ConsentRecord
+        from streaming.study.store import StudyStore, SessionRecord, ConsentRecord
         store = StudyStore({url!r})
         w = store.open_session(SessionRecord(session_id="k1", study="crash", consent=ConsentRecord("2")))
         for i in range(200):
@@ -186,11 +186,11 @@ def test_postgres_marks_the_sessions_of_a_killed_server_and_only_those(postgres_
     """Issue 22.9: on PostgreSQL a killed server's sessions stayed 'active' after a restart (only SQLite marked
     them). A replica that starts while another runs must not mark the live one's sessions either."""
     import time
-    from streaming.store import metadata_obj
+    from streaming.study.store import metadata_obj
     script = textwrap.dedent(f"""
         import sys, time
         sys.path.insert(0, {str(ROOT)!r})
-        from streaming.store import StudyStore, SessionRecord, ConsentRecord
+        from streaming.study.store import StudyStore, SessionRecord, ConsentRecord
         store = StudyStore({postgres_url!r})
         w = store.open_session(SessionRecord(session_id="k1", study="crash", consent=ConsentRecord("2")))
         w.timeline({{"t": 2.5, "label": "joy"}})
@@ -283,7 +283,7 @@ def test_a_failed_write_is_retried_not_lost(tmp_path):
 
 
 def test_provenance_names_code_and_models():
-    from streaming.provenance import provenance
+    from streaming.study.provenance import provenance
     p = provenance("tiny.en", "TemplateReply", "2")
     assert p["app_version"].startswith(("git ", "package ")) and p["package_version"]
     sums = dict(reversed(line.split()) for line in (ROOT / "agf_core/weights/SHA256SUMS").read_text().splitlines())
@@ -297,8 +297,8 @@ def test_export_puts_each_sentence_and_correction_on_the_row_it_produced(recogni
     """A live session through the pipeline: every sentence, reply and correction of the JSON is in the CSV and
     Parquet exactly once, on the timeline row its turn produced (the reading of those words), and a correction
     after the last reading is not lost."""
-    from streaming.pipeline import LivePipeline
-    from streaming.reply import TemplateReply
+    from streaming.live.pipeline import LivePipeline
+    from streaming.dialogue.reply import TemplateReply
     pipe = LivePipeline(recognizer, lambda audio: "", TemplateReply())
     state = pipe.new_state("P01")
     state.session.sink = _open(store, state.session.session_id)

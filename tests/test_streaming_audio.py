@@ -5,7 +5,7 @@ import pytest
 
 from agf_core.inputs.audio import resample, to_mono_16k
 from conftest import speak
-from streaming.utterance import UtteranceSegmenter, VadOptions
+from streaming.live.utterance import UtteranceSegmenter, VadOptions
 
 
 def _chunks(x48k_int16, size=24000):
@@ -98,7 +98,7 @@ def test_speech_onset_is_seen_before_the_utterance_ends(two_sentences):
 
 
 def test_whisper_transcribes_synthesised_speech(speech):
-    from streaming.transcriber import WhisperTranscriber
+    from streaming.live.transcriber import WhisperTranscriber
     text = WhisperTranscriber()(to_mono_16k(speech)).lower()
     assert "so happy" in text and "see you" in text
 
@@ -117,7 +117,7 @@ def test_a_resampler_alive_at_shutdown_prints_no_nanobind_leak_report():
     code = """
 import threading, time
 import numpy as np
-from streaming.utterance import StreamResampler
+from streaming.live.utterance import StreamResampler
 def hold():
     r = StreamResampler(48000)
     r(np.zeros(4800, np.int16))

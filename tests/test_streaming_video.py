@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from streaming.video import FaceWindow, VideoOptions, draw_box
+from streaming.live.video import FaceWindow, VideoOptions, draw_box
 
 
 def _webcam(photo):

@@ -28,7 +28,7 @@ CHILD = textwrap.dedent("""
             return sys.argv[2]
     base_options.certifi = Probe
     if sys.argv[1] == "app":                # what demo.py does before anything else
-        from streaming.privacy import disable_telemetry
+        from streaming.study.privacy import disable_telemetry
         disable_telemetry()
     import numpy as np
     from agf_core.inputs.detector_process import IsolatedFaceDetector

@@ -1,7 +1,7 @@
 """The face detector in a child process that has no network.
 
 MediaPipe's native library tries to upload a usage record to play.googleapis.com when a detector starts and
-closes, and has no switch to stop it (streaming/privacy.py stops the upload at TLS, but the DNS lookup and the
+closes, and has no switch to stop it (streaming/study/privacy.py stops the upload at TLS, but the DNS lookup and the
 TCP connection still leave the machine). So the app runs the detector in a child process that, before it
 imports anything else, moves into a new network namespace (Linux `unshare`: a down loopback device and no
 route anywhere): the attempt fails inside the process and nothing leaves the machine. Frames go to the child

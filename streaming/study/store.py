@@ -7,7 +7,7 @@ first use), a PostgreSQL URL (`postgresql+psycopg://user@host/db`) serves severa
 on PostgreSQL each server holds an advisory lock per running session (`SessionLocks`), so only the sessions no
 live replica holds are marked. A committed row
 survives a reload, a closed tab and a killed server process; the session in memory keeps only what the page
-shows (see `streaming.session`), so memory does not grow with the session. A session's rows are committed by
+shows (see `streaming.live.session`), so memory does not grow with the session. A session's rows are committed by
 one writer thread per store, in order, so the live loop never waits on the database (a row is committed
 within milliseconds; `flush()` waits for every row handed over so far).
 
@@ -53,7 +53,7 @@ sessions = sa.Table(
     sa.Column("consent_time", sa.String(40), nullable=False),     # ISO 8601 with time zone
     sa.Column("keep_raw", sa.Boolean, nullable=False, default=False),
     sa.Column("metadata", sa.Text, nullable=False, default="{}"),  # JSON: as the participant set it
-    sa.Column("provenance", sa.Text, nullable=False, default="{}"),  # JSON: streaming.provenance
+    sa.Column("provenance", sa.Text, nullable=False, default="{}"),  # JSON: streaming.study.provenance
     sa.Column("latency", sa.Text, nullable=False, default="{}"),   # JSON: per-stage median/p95 ms, at the end
     sa.Column("started", sa.String(40), nullable=False),
     sa.Column("ended", sa.String(40)),
@@ -111,7 +111,7 @@ def iso_time(epoch_s: float) -> str:
 
 @dataclass(frozen=True)
 class ConsentRecord:
-    version: str                     # which consent text was shown (streaming.privacy.CONSENT_VERSION)
+    version: str                     # which consent text was shown (streaming.study.privacy.CONSENT_VERSION)
     keep_raw: bool = False           # the participant opted in to keeping raw audio and face crops
     time: str = field(default_factory=now_iso)
 

@@ -25,8 +25,8 @@ import numpy as np
 
 from agf_core.labels import EMOTIONS, check_emotion
 
-from . import ASSETS
-from .reply_cues import Cues, StatedFeeling, read_cues
+from .. import ASSETS
+from .cues import Cues, StatedFeeling, read_cues
 
 if TYPE_CHECKING:
     from agf_core.recognizer import Prediction

@@ -24,8 +24,8 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
-from .access import COOKIE, BodyTooLarge, read_body
-from .conversation import words_key, words_view
+from ..dialogue.conversation import words_key, words_view
+from ..study.access import COOKIE, BodyTooLarge, read_body
 from .pipeline import LivePipeline, typed_text
 from .state import LiveState
 from .utterance import check_chunk
@@ -53,7 +53,7 @@ class CaptureRoutes:
         return token
 
     def _session(self, token: str, owner: str | None) -> LiveState:
-        """The live session of `token`. `owner` is the browser's owner cookie (see streaming/access.py): when the
+        """The live session of `token`. `owner` is the browser's owner cookie (see streaming/study/access.py): when the
         session has one, the request must come from that browser too."""
         state = self._sessions.get(token)
         if state is None or not state.session.consent or state.closed:
@@ -97,7 +97,7 @@ class CaptureRoutes:
         return words_view(state)
 
     def view(self, token: str, key: str = "", owner: str | None = None) -> dict:
-        """The live words and the conversation (streaming/conversation.py), or only {"key": key} when the page,
+        """The live words and the conversation (streaming/dialogue/conversation.py), or only {"key": key} when the page,
         which last got `key`, already shows them."""
         state = self._session(token, owner)
         out = words_view(state)

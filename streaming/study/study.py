@@ -113,7 +113,7 @@ class Study:
 
     def unload(self, tab: str, finish=None, latency_of=None):
         """A tab closed or reloaded before its session ended: `finish(state)` processes the input it sent
-        (streaming.worker.finish), then the session is marked interrupted with its end time and latencies.
+        (streaming.live.worker.finish), then the session is marked interrupted with its end time and latencies.
         Returns its state (None if the tab started none)."""
         with self._lock:
             state = self._tabs.pop(tab, None)

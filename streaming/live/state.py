@@ -1,7 +1,7 @@
 """One participant's live session: what arrived (the inbox), what the models made of it, what the page shows.
 
 The browser's stream handlers only put input here (`LiveState.put_audio`, `put_frame`) and return; the
-session's worker (streaming/worker.py) takes it out and runs the models; the page refreshes from it.
+session's worker (streaming/live/worker.py) takes it out and runs the models; the page refreshes from it.
 Every field the worker and the handlers share is read and written under `lock`.
 """
 from __future__ import annotations

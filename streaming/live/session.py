@@ -44,7 +44,7 @@ class Recent(list):
 
 
 class SessionSink(Protocol):
-    """Where the rows go as they happen (streaming.store.SessionWriter implements it)."""
+    """Where the rows go as they happen (streaming.study.store.SessionWriter implements it)."""
     def timeline(self, row: dict) -> None: ...
     def utterance(self, row: dict) -> None: ...
     def reply(self, row: dict) -> None: ...
@@ -68,7 +68,7 @@ class SessionState:
     keep_s: float = KEEP_S
     counts: dict = field(default_factory=lambda: {"timeline": 0, "turns": 0, "corrections": 0})
     heard: tuple | None = None                         # (start, end) of the utterance being answered
-    owner: str = ""                                    # the browser's owner cookie (streaming.access)
+    owner: str = ""                                    # the browser's owner cookie (streaming.study.access)
     ended: bool = False
     calibration: dict = field(default_factory=dict)    # the participant's baseline, when they calibrated
 

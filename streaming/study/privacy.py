@@ -8,7 +8,7 @@
   CA bundle there and here, so its TLS handshake would fail even with a network (tests/test_telemetry.py;
   README, Privacy).
 - Gradio's temp folder is private to this server process (mode 0700, `GRADIO_TEMP_DIR`) and swept: Gradio may
-  save streamed media it receives (the microphone no longer goes through it: streaming/capture.py); a sweeper
+  save streamed media it receives (the microphone no longer goes through it: streaming/live/capture.py); a sweeper
   deletes every such file within
   `media_max_age_s` seconds, any other file (an export or researcher download that passed through Gradio)
   within `file_max_age_s`, and the whole folder at exit. Folders left by a killed server are removed at the
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 CONSENT_VERSION = "5"
 TEMP_PREFIX = "agf-gradio-"
-EXPORT_PREFIX = "agf-exports-"   # streaming.access.ExportDesk's folders
+EXPORT_PREFIX = "agf-exports-"   # streaming.study.access.ExportDesk's folders
 MEDIA_SUFFIXES = (".wav", ".webm", ".mp3", ".ogg", ".flac", ".webp", ".png", ".jpg", ".jpeg", ".mp4", ".y4m")
 
 

@@ -126,7 +126,7 @@ def emotion_of_word(word: str) -> str:
     for e, ws in FEELINGS.items():
         if word.lower() in ws:
             return e
-    raise ValueError(f"{word!r} is not a feeling word; accepted: the words in reply_cues.FEELINGS")
+    raise ValueError(f"{word!r} is not a feeling word; accepted: the words in cues.FEELINGS")
 
 
 def stated_feeling(text: str) -> StatedFeeling | None:

@@ -2,7 +2,7 @@
 
 `LivePipeline` holds what every session shares (models, options); `LiveState` one participant's session.
 Capture never waits for compute: `on_frame` / `on_audio` only put input in the session's inbox and return.
-`step` (run by the session's worker thread, streaming/worker.py, or called directly in tests) takes the
+`step` (run by the session's worker thread, streaming/live/worker.py, or called directly in tests) takes the
 input out and runs VAD, partial and final transcription, the emotion models, fusion and the reply.
 Every stage is timed; a stage that fails marks its modality failed (its last output expires at once) and
 the others go on. The participant sees plain language; the details go to the log.
@@ -29,10 +29,10 @@ from agf_core.baseline import Baseline, CalibrationError
 from agf_core.recognizer import EmotionRecognizer, Prediction
 from agf_core.status import NO_FACE, ModalityStatus
 
+from ..dialogue.reply import FALLBACK_TEXT, Reply, ReplyGenerator, ReplyInput
 from .charts import MODALITY_NAMES
 from .metrics import loudness_envelope, no_metrics
 from .reliability import gate_offsets
-from .reply import FALLBACK_TEXT, Reply, ReplyGenerator, ReplyInput
 from .session import SessionState
 from .state import Calibrating, Listening, LiveState
 from .transcriber import Previewer, Transcriber
@@ -76,14 +76,14 @@ class Turn:
     source: str
     prediction: Prediction
     reply: str
-    strategy: str = ""      # how the reply answered (streaming/reply.py), as logged in the session
+    strategy: str = ""      # how the reply answered (streaming/dialogue/reply.py), as logged in the session
 
 
 class LivePipeline:
     def __init__(self, recognizer: EmotionRecognizer, transcriber: Transcriber, reply: ReplyGenerator,
                  options: PipelineOptions = PipelineOptions(), metrics=no_metrics):
         self.recognizer, self.transcriber, self.reply, self.options = recognizer, transcriber, reply, options
-        self.metrics = metrics   # streaming/metrics.py: wall-clock events for the browser benchmark
+        self.metrics = metrics   # streaming/live/metrics.py: wall-clock events for the browser benchmark
         # Transcriptions running now, over all sessions: a partial (a preview) is decoded only when none is, so
         # previews never slow anyone's final words when several participants speak at once.
         self._asr_running, self._asr_lock = 0, threading.Lock()
@@ -325,7 +325,7 @@ class LivePipeline:
 
     def on_text(self, state: LiveState, text: str | None) -> Turn | None:
         """A typed message; same text path as speech. Runs in the caller's thread (the page's /agf/text
-        request, streaming/capture.py), so the reply does not wait for the worker or the page's timer.
+        request, streaming/live/capture.py), so the reply does not wait for the worker or the page's timer.
         None (nothing happens) for a message with no visible characters (see `typed_text`)."""
         text = typed_text(str(text)) if text is not None else ""
         if not text:

@@ -1,4 +1,4 @@
-"""Live results from a local camera and microphone, without a browser: `python -m streaming.local`.
+"""Live results from a local camera and microphone, without a browser: `python -m streaming.live.local`.
 
 Reads the camera with OpenCV and the microphone with sounddevice (needs PortAudio: `apt-get install
 libportaudio2`), runs the same `LivePipeline` as the web demo, and prints one line per update.
@@ -41,7 +41,7 @@ def describe(pred) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m streaming.local", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m streaming.live.local", description=__doc__.splitlines()[0])
     ap.add_argument("--camera", type=int, default=0, help="OpenCV camera index")
     ap.add_argument("--fps", type=float, default=8.0)
     ap.add_argument("--seconds", type=float, default=0, help="stop after this long (0 = until Ctrl-C)")
@@ -58,9 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     import cv2
 
     from agf_core.recognizer import default_recognizer
-    from streaming.pipeline import LivePipeline
-    from streaming.reply import TemplateReply
-    from streaming.transcriber import WhisperTranscriber
+    from streaming.live.pipeline import LivePipeline
+    from streaming.dialogue.reply import TemplateReply
+    from streaming.live.transcriber import WhisperTranscriber
 
     pipe = LivePipeline(default_recognizer(), WhisperTranscriber(), TemplateReply())
     state = pipe.new_state("local")

@@ -1,11 +1,11 @@
-"""The researcher view: behind a password (streaming.lockout: a client that fails too often is locked out for a
+"""The researcher view: behind a password (streaming.study.lockout: a client that fails too often is locked out for a
 while), the sessions of a study with their state, counts and durations;
 download of one or all of them (JSON, CSV, Parquet; raw media for opted-in sessions); delete.
 
     page = build_researcher_view(store, password)          # a gr.Blocks: launch it, mount it, or
     with demo.route("Researcher", "/researcher"): page.render()
 
-Unlocking binds the view to the browser's owner cookie (streaming.access): another client with this tab's
+Unlocking binds the view to the browser's owner cookie (streaming.study.access): another client with this tab's
 session hash gets nothing, and downloads are one-time links for this browser only.
 """
 from __future__ import annotations

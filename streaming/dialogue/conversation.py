@@ -1,6 +1,6 @@
 """What the participant reads: the words being said and the conversation so far.
 
-The page gets both from `/agf/view` and `/agf/text` (streaming/capture.py, polled by assets/capture.html),
+The page gets both from `/agf/view` and `/agf/text` (streaming/live/capture.py, polled by assets/capture.html),
 not through Gradio's queue, where an update waits behind the webcam stream for about half a second. Gradio
 still renders the figures, the headline and the status. Everything the participant said or typed is escaped:
 it is shown, never interpreted.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from html import escape
 
-from .state import Listening, LiveState
+from ..live.state import Listening, LiveState
 
 NO_READING = "no reading"   # a turn none of whose modalities could be read (its `emotion` is None)
 
