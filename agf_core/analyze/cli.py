@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     args, ap = parse(argv)
     if not args.verbose:
         filter_stderr()
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr, force=True)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
         options = options_from(args)
         media.check_ffmpeg()
@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
             overall.update(1)
         try:
             if args.engine == "ray":
-                engines.run_ray(paths, args.out, options, on_result, args.workers, args.address)
+                engines.run_ray(paths, args.out, options, on_result, args.workers, args.address,
+                                not args.no_progress)
             else:
                 engines.run_local(paths, args.out, options, on_result, bars=not args.no_progress)
         except ValueError as e:     # a Ray address that does not answer, Ray not installed

@@ -64,14 +64,18 @@ def check_address(address: str) -> None:
 def start_ray(workers: int, threads: int, address: str | None):
     """Connect to the cluster at `address`, or start a small local Ray: no dashboard, no usage statistics."""
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"     # no telemetry, also for the processes Ray starts
+    if address:
+        check_address(address)
     try:
         import ray
     except ImportError:
         raise ValueError("--engine ray needs Ray: pip install 'agf-live[batch]'") from None
     if address:
-        check_address(address)
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True)
     else:
+        # Ray runs workers at nice 15 by default: on a shared machine they then starved (a matmul 16x slower,
+        # models loading in 150 s instead of 10); here the workers are the job, at this process's priority
+        os.environ.setdefault("RAY_worker_niceness", "0")
         # the local workers import agf_core from this checkout even when it is not pip-installed
         os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
         ray.init(num_cpus=workers * threads, include_dashboard=False, logging_level=logging.WARNING,
@@ -80,7 +84,7 @@ def start_ray(workers: int, threads: int, address: str | None):
 
 
 def run_ray(paths: list[Path], out: Path, options: AnalyzeOptions, on_result: Callable[[Result], None],
-            workers: int = 2, address: str | None = None) -> None:
+            workers: int = 2, address: str | None = None, bars: bool = True) -> None:
     """Each of `workers` actors takes the next input when it is free; an actor that dies (out of memory, a
     node lost) fails only its input and is replaced."""
     threads = options.threads or 1
@@ -94,7 +98,7 @@ def run_ray(paths: list[Path], out: Path, options: AnalyzeOptions, on_result: Ca
         while todo or running:
             while idle and todo:
                 a, p = idle.pop(), todo.pop()
-                running[a.analyze.remote(str(p), target, ray_bar)] = (a, p)
+                running[a.analyze.remote(str(p), target, ray_bar if bars else None)] = (a, p)
             [ref], _ = ray.wait(list(running), num_returns=1)
             a, p = running.pop(ref)
             try:
