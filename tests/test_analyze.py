@@ -149,8 +149,9 @@ def test_a_second_run_skips_what_is_finished(batch, media):
 def test_a_folder_without_media_is_refused(tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("no media here")
-    done = analyze(tmp_path / "empty", "--out", tmp_path / "out")
+    done = analyze(tmp_path / "empty", tmp_path / "missing", "--out", tmp_path / "out")
     assert done.returncode == 2 and f"{tmp_path / 'empty'}: no media files in it" in done.stderr
+    assert f"{tmp_path / 'missing'}: no such file, folder or matching pattern" in done.stderr
 
 
 def test_an_output_folder_without_write_access_is_refused(tmp_path, media):

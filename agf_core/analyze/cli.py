@@ -55,6 +55,13 @@ def options_from(args: argparse.Namespace) -> AnalyzeOptions:
                           args.models, args.asr_model, threads=args.threads)
 
 
+def check_extras() -> None:
+    import importlib.util
+    missing = [m for m in ("pyarrow", "tqdm") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ValueError(f"agf-analyze needs {' and '.join(missing)}: pip install 'agf-live[analyze]'")
+
+
 def summarise(out: Path, results: list[Result], problems: list[str]) -> dict:
     """summary.json, the combined table, and one log line per input that was not analysed cleanly."""
     kept = [r.name for r in results if r.status in ("done", "skipped")]
@@ -83,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
         options = options_from(args)
+        check_extras()
         media.check_ffmpeg()
         output.check_writable(args.out)
         paths, problems = media.find_inputs(args.inputs)

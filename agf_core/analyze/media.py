@@ -47,7 +47,10 @@ def find_inputs(specs: list[str]) -> tuple[list[Path], list[str]]:
     and one line for each spec that gave none."""
     found, problems = {}, []
     for spec in specs:
-        paths = [Path(p) for p in sorted(glob.glob(spec, recursive=True))] if glob.has_magic(spec) else [Path(spec)]
+        if glob.has_magic(spec):
+            paths = [Path(p) for p in sorted(glob.glob(spec, recursive=True))]
+        else:
+            paths = [Path(spec)] if Path(spec).exists() else []
         media = []
         for p in paths:
             if p.is_dir():

@@ -5,6 +5,7 @@ began in it with their times, and the fused reading with each modality's weight.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from agf_core.status import NO_FACE, NO_SPEECH, ModalityStatus
 
 from .speech import Utterance
 
+log = logging.getLogger(__name__)
 NO_VIDEO, NO_AUDIO, NO_WORDS = "no video stream", "no audio track", "no words heard"
 
 
@@ -56,7 +58,11 @@ def face_steps(frames: Iterable[tuple[float, np.ndarray]], recognizer, options: 
             k += 1
         if k >= n_steps:
             break
-        face = recognizer.face(frame)
+        try:
+            face = recognizer.face(frame)
+        except (RuntimeError, TimeoutError) as e:   # the detector's process restarting: this frame only
+            log.warning("frame at %.1f s skipped: %s", t, e)
+            face = None
         if face is not None:
             features.append(recognizer.face_features(face.crop))   # each frame through the network once
             last_face_t = t
