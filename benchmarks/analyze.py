@@ -5,10 +5,13 @@ one input (from the sidecars, loading excluded), and each worker's peak memory (
 detector's child process, sampled every 0.5 s from /proc).
 
     nice -n 5 python -m benchmarks.analyze --out reports/ --videos 6 --seconds 20
+    nice -n 5 python -m benchmarks.analyze --out reports/ --videos 0 --runs --long-minutes 1 10 30 \
+        --niceness-probe --name benchmark_analyze_long.json
 
-    nice -n 5 python -m benchmarks.analyze --videos 0 --runs --long-minutes 1 10 --name benchmark_analyze_long.json
-
-Writes reports/benchmark_analyze.json (and the long files' peak memory to --name). Not a test: nothing here asserts on time.
+Writes reports/benchmark_analyze.json (--name). With --long-minutes: one long video of each length (a sentence
+every 30 s) through the plain engine, for peak memory by length; with --niceness-probe: a matmul loop in the
+driver and in a local Ray worker at Ray's default worker niceness and at 0. Not a test: nothing here asserts on
+time.
 """
 from __future__ import annotations
 
@@ -59,6 +62,32 @@ def long_video(folder: Path, minutes: float) -> Path:
                     str(ROOT / "tests/assets/grace_hopper.jpg"), "-stream_loop", "-1", "-i", str(padded),
                     "-map", "0:v", "-map", "1:a", "-vf", "scale=320:-2", "-c:v", "libx264", "-pix_fmt", "yuv420p",
                     "-c:a", "aac", "-t", str(minutes * 60), str(out)], check=True)
+    return out
+
+
+def _matmul_s() -> float:
+    import torch
+    x = torch.randn(800, 800)
+    t = time.perf_counter()
+    for _ in range(20):
+        x @ x
+    return time.perf_counter() - t
+
+
+def niceness_probe() -> dict:
+    """The same matmul loop in this process and in a local Ray worker at Ray's default niceness and at 0 (Ray reads
+    RAY_worker_niceness when it starts, so each setting gets its own Ray in a child process)."""
+    code = ("import os, ray; ray.init(num_cpus=1, include_dashboard=False, logging_level=40); "
+            "from benchmarks.analyze import _matmul_s; "
+            "print(ray.get(ray.remote(_matmul_s).remote()), ray.get(ray.remote(lambda: os.nice(0)).remote()))")
+    out = {"driver_s": round(_matmul_s(), 2), "driver_nice": os.nice(0)}
+    for setting in ("default", "0"):
+        env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(ROOT)}
+        if setting == "0":
+            env["RAY_worker_niceness"] = "0"
+        done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+        seconds, nice = done.stdout.split()[-2:]
+        out[f"ray_worker_niceness_{setting}"] = {"seconds": round(float(seconds), 2), "nice": int(nice)}
     return out
 
 
@@ -140,6 +169,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seconds", type=float, default=20.0, help="length of each generated video")
     ap.add_argument("--name", default="benchmark_analyze.json", help="report file name in --out")
     ap.add_argument("--runs", nargs="*", default=["local:1", "ray:1", "ray:2"], help="engine:workers")
+    ap.add_argument("--niceness-probe", action="store_true", help="also a matmul loop in Ray workers by niceness")
     ap.add_argument("--long-minutes", nargs="*", type=float, default=[],
                     help="also one long video of each length through the plain engine (peak memory by length)")
     args = ap.parse_args(argv)
@@ -156,6 +186,8 @@ def main(argv: list[str] | None = None) -> dict:
             results.append({"long_minutes": minutes, **run([long_video(tmp, minutes)], tmp / f"long{minutes:g}",
                                                            "local", 1)})
             print(json.dumps(results[-1]), flush=True)
+        if args.niceness_probe:
+            results.append({"niceness_probe": niceness_probe()})
     report = {"command": "nice -n 5 python -m benchmarks.analyze " + " ".join(argv or sys.argv[1:]),
               "machine": f"{os.cpu_count()} cores ({platform.processor() or platform.machine()}), shared with other "
                          "jobs (load during the run in 'load_after')",

@@ -98,7 +98,7 @@ def run_ray(paths: list[Path], out: Path, options: AnalyzeOptions, on_result: Ca
         while todo or running:
             while idle and todo:
                 a, p = idle.pop(), todo.pop()
-                running[a.analyze.remote(str(p), target, ray_bar if bars else None)] = (a, p)
+                running[a.analyze.remote(str(p.resolve()), target, ray_bar if bars else None)] = (a, p)
             [ref], _ = ray.wait(list(running), num_returns=1)
             a, p = running.pop(ref)
             try:

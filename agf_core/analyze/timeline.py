@@ -111,15 +111,17 @@ def rows(faces: Iterable[tuple[BranchOutput | None, int]] | None, utterances: li
         status = {"video": ModalityStatus.absent(NO_FACE if has_video else NO_VIDEO),
                   "audio": ModalityStatus.absent(NO_SPEECH if has_audio else NO_AUDIO),
                   "text": ModalityStatus.absent(NO_WORDS if has_audio else NO_AUDIO)}
-        fused = recognizer.combine(outs, None, status)
-        yield {"t_start": t0, "t_end": t1,
-               **_probs("face", face), "face_crops": crops,
-               "utterance_start": u.start_s if u else math.nan, "utterance_end": u.end_s if u else math.nan,
-               **_probs("voice", voice),
-               "words": " ".join(w.text for w in words),
-               "word_times": json.dumps([[w.text, round(w.start_s, 2), round(w.end_s, 2)] for w in words]),
-               "transcript": u.transcript if u else "", **_probs("text", text),
-               "label": fused.label, "confidence": fused.confidence,
-               **{e: fused.probs.get(e, math.nan) for e in EMOTIONS},
-               **{f"weight_{m}": fused.weights.get(m, 0.0) for m in MODALITIES},
-               "absent": "; ".join(f"{m}: {r}" for m, r in fused.absent.items())}
+        yield _row(t0, t1, face, crops, u, words, recognizer.combine(outs, None, status))
+
+
+def _row(t0: float, t1: float, face: BranchOutput | None, crops: int, u: Utterance | None, words: list, fused) -> dict:
+    voice, text = (u.voice, u.text) if u is not None else (None, None)
+    return {"t_start": t0, "t_end": t1, **_probs("face", face), "face_crops": crops,
+            "utterance_start": u.start_s if u else math.nan, "utterance_end": u.end_s if u else math.nan,
+            **_probs("voice", voice), "words": " ".join(w.text for w in words),
+            "word_times": json.dumps([[w.text, round(w.start_s, 2), round(w.end_s, 2)] for w in words]),
+            "transcript": u.transcript if u else "", **_probs("text", text),
+            "label": fused.label, "confidence": fused.confidence,
+            **{e: fused.probs.get(e, math.nan) for e in EMOTIONS},
+            **{f"weight_{m}": fused.weights.get(m, 0.0) for m in MODALITIES},
+            "absent": "; ".join(f"{m}: {r}" for m, r in fused.absent.items())}
