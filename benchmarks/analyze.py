@@ -1,11 +1,11 @@
 """agf-analyze throughput and memory: the same generated videos (the face photo speaking espeak-ng sentences with
 pauses) through the plain engine and through a local Ray with 1 and 2 workers. Per run: wall time (Ray start and
 model loading included), inputs per minute, media seconds analysed per wall second, the mean analysis time of
-one input (from the sidecars, loading excluded), and each worker's peak memory (its process plus the face
-detector's child process, sampled every 0.5 s from /proc).
+one input (from the sidecars, loading excluded), and each worker's peak memory (VmHWM of its process plus the
+face detector's child process, read every 0.5 s from /proc).
 
     nice -n 5 python -m benchmarks.analyze --out reports/ --videos 6 --seconds 20
-    nice -n 5 python -m benchmarks.analyze --out reports/ --videos 0 --runs --long-minutes 1 10 30 \
+    nice -n 5 python -m benchmarks.analyze --out reports/ --videos 0 --runs --long-minutes 1 30 \
         --niceness-probe --name benchmark_analyze_long.json
 
 Writes reports/benchmark_analyze.json (--name). With --long-minutes: one long video of each length (a sentence
@@ -98,8 +98,9 @@ def _status(pid: int) -> dict[str, str]:
         return {}
 
 
-def _rss_mb(pid: int) -> float:
-    return int(_status(pid).get("VmRSS", "0 kB").split()[0]) / 1024
+def _peak_mb(pid: int) -> float:
+    """The process's peak resident memory so far (VmHWM, kept by the kernel: no peak falls between samples)."""
+    return int(_status(pid).get("VmHWM", "0 kB").split()[0]) / 1024
 
 
 def _children(pid: int) -> list[int]:
@@ -119,15 +120,19 @@ def _name(pid: int) -> str:
         return ""
 
 
-def workers(cli_pid: int) -> list[int]:
-    """The processes that hold models: Ray's analyzer actors anywhere, or else the CLI process itself."""
-    actors = [int(p.name) for p in Path("/proc").glob("[0-9]*") if _name(int(p.name)).startswith("ray::QuietAnalyzer")]
-    return actors or [cli_pid]
+def workers(cli_pid: int, engine: str) -> list[int]:
+    """The processes that hold models: the CLI process itself, or Ray's analyzer actors (run no other Ray meanwhile)."""
+    if engine != "ray":
+        return [cli_pid]
+    return [int(p.name) for p in Path("/proc").glob("[0-9]*") if _name(int(p.name)).startswith("ray::QuietAnalyzer")]
 
 
 def worker_mb(pid: int) -> float:
-    """A worker and its children other than ffmpeg (the face detector's process)."""
-    return _rss_mb(pid) + sum(_rss_mb(c) for c in _children(pid) if not _name(c).startswith("ffmpeg"))
+    """A worker's peak and its children's: the face detector's process, not ffmpeg, and not a child caught between
+    fork and exec (still a copy of the worker, whose shared pages would be counted twice)."""
+    me = _name(pid)
+    return _peak_mb(pid) + sum(_peak_mb(c) for c in _children(pid) if _name(c) not in ("", me)
+                               and not _name(c).startswith(("ffmpeg", "ffprobe")))
 
 
 def run(videos: list[Path], out: Path, engine: str, n_workers: int) -> dict:
@@ -142,7 +147,7 @@ def run(videos: list[Path], out: Path, engine: str, n_workers: int) -> dict:
 
     def sample():
         while not stop.wait(0.5):
-            for pid in workers(proc.pid):
+            for pid in workers(proc.pid, engine):
                 peaks[pid] = max(peaks.get(pid, 0.0), worker_mb(pid))
     threading.Thread(target=sample, daemon=True).start()
     err = proc.communicate()[1]
