@@ -518,7 +518,10 @@ def main(argv: list[str] | None = None) -> None:
     privacy = PrivacyOptions(export_ttl_s=args.export_ttl, retention_days=args.retention_days)
     temp = PrivateTemp(privacy)  # before any component is built: they read GRADIO_TEMP_DIR
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a stopped server still cleans its temp folder
-    store = StudyStore(args.store)
+    try:
+        store = StudyStore(args.store)
+    except RuntimeError as e:   # e.g. a PostgreSQL server that does not answer: the URL, password hidden
+        raise SystemExit(f"python demo.py: {e}") from None
     if n := store.mark_interrupted():   # PostgreSQL: only the sessions of replicas no longer running
         log.info("%d session(s) from an earlier run marked interrupted (their rows are kept)", n)
     try:

@@ -89,26 +89,44 @@ class TextEncoder(torch.nn.Module):
         self.hidden = self.model.config.hidden_size
         self.dim = 2 * self.hidden if config.context_turns else self.hidden
 
-    def _pool(self, texts: list[str]) -> torch.Tensor:
+    def _pool(self, texts: list[str], prompt: torch.Tensor | None = None) -> torch.Tensor:
         out = []
         for i in range(0, len(texts), self.config.batch_size):
             batch = self.tokenizer(texts[i:i + self.config.batch_size], padding=True, truncation=True,
                                    max_length=self.config.max_length, return_tensors="pt")
-            states = self.model(**batch).last_hidden_state               # (B, L, H)
-            mask = batch["attention_mask"][..., None].float()             # (B, L, 1)
+            if prompt is None:
+                states = self.model(**batch).last_hidden_state           # (B, L, H)
+                mask = batch["attention_mask"][..., None].float()         # (B, L, 1)
+            else:
+                states, mask = self._prompted(batch, prompt)              # (B, P + L, H), (B, P + L, 1)
             out.append((states * mask).sum(1) / mask.sum(1))              # (B, H)
         return torch.cat(out) if out else torch.zeros(0, self.hidden)
 
-    def forward(self, texts: list[str], contexts: list[list[str]] | None = None) -> torch.Tensor:
+    def _prompted(self, batch, prompt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prompt tuning (models/prompt.py): `prompt` (P, H) input vectors inserted after [CLS]; the mean pool
+        covers the sentence's own tokens only, so the prompt acts through attention."""
+        words = self.model.get_input_embeddings()(batch["input_ids"])     # (B, L, H)
+        b, p = words.shape[0], prompt.shape[0]
+        embeds = torch.cat([words[:, :1], prompt.expand(b, p, -1), words[:, 1:]], 1)   # (B, P + L, H)
+        attn = batch["attention_mask"]
+        ones = torch.ones(b, p, dtype=attn.dtype)
+        states = self.model(inputs_embeds=embeds, attention_mask=torch.cat([attn[:, :1], ones, attn[:, 1:]], 1),
+                            token_type_ids=torch.zeros(b, p + attn.shape[1], dtype=torch.long)).last_hidden_state
+        pool = torch.cat([attn[:, :1], 0 * ones, attn[:, 1:]], 1)[..., None].float()  # (B, P + L, 1)
+        return states, pool
+
+    def forward(self, texts: list[str], contexts: list[list[str]] | None = None,
+                prompt: torch.Tensor | None = None) -> torch.Tensor:
+        """`prompt`: optional learned input vectors (P, H) for every sequence (prompt tuning)."""
         texts = [check_text(t) for t in texts]
         if not self.config.context_turns:
-            return self._pool(texts)                                      # (B, H)
+            return self._pool(texts, prompt)                              # (B, H)
         if contexts is not None and len(contexts) != len(texts):
             raise ValueError(f"got {len(contexts)} contexts for {len(texts)} texts; pass one list per text")
         joined = [" | ".join(c[-self.config.context_turns:]) for c in contexts or [[] for _ in texts]]
         rows = [i for i, j in enumerate(joined) if j.strip()]
         # utterances and contexts in one pass: on CPU one padded batch costs less than two calls
-        pooled = self._pool(texts + [joined[i] for i in rows])            # (B + R, H)
+        pooled = self._pool(texts + [joined[i] for i in rows], prompt)    # (B + R, H)
         emb, ctx = pooled[:len(texts)], torch.zeros(len(texts), self.hidden)  # (B, H), (B, H)
         if rows:
             ctx = ctx.index_put((torch.tensor(rows),), pooled[len(texts):])

@@ -251,7 +251,9 @@ class AccessMiddleware:
         if owner:
             return await self.app(scope, receive, send)
         new = secrets.token_urlsafe(24)
-        cookie = f"{COOKIE}={new}; Path=/; HttpOnly; SameSite=Lax" + ("; Secure" if self.secure else "")
+        # Secure over HTTPS, also behind a TLS proxy (uvicorn sets the scheme from a trusted X-Forwarded-Proto)
+        secure = self.secure or scope.get("scheme") == "https"
+        cookie = f"{COOKIE}={new}; Path=/; HttpOnly; SameSite=Lax" + ("; Secure" if secure else "")
 
         async def send_with_cookie(message):
             if message["type"] == "http.response.start":

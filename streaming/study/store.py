@@ -159,10 +159,9 @@ class StudyStore:
     def __init__(self, url: str = DEFAULT_URL):
         try:
             self.engine = _engine(url)
-            metadata_obj.create_all(self.engine)
-            _add_missing_columns(self.engine)
+            _create_schema(self.engine)
         except Exception as e:
-            raise RuntimeError(f"cannot open the study store {_safe_url(url)!r}: {e}") from e
+            raise RuntimeError(f"cannot open the study store {_safe_url(url)!r}: {_reason(e, url)}") from e
         self.url = url
         self.locks = SessionLocks(self.engine) if self.engine.dialect.name == "postgresql" else None
         self._queue: queue.Queue = queue.Queue()
@@ -475,6 +474,23 @@ class MediaSink:
         pass
 
 
+def _create_schema(engine: sa.Engine) -> None:
+    """The tables and any missing columns. On PostgreSQL one server at a time, under an advisory lock: replicas
+    starting together on a new database otherwise race in CREATE TABLE (duplicate key in pg_type)."""
+    if engine.dialect.name != "postgresql":
+        metadata_obj.create_all(engine)
+        _add_missing_columns(engine)
+        return
+    key = int.from_bytes(hashlib.sha256(b"agf-schema").digest()[:8], "big", signed=True)
+    with engine.connect() as c:
+        c.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        try:
+            metadata_obj.create_all(engine)
+            _add_missing_columns(engine)
+        finally:
+            c.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+
+
 def _add_missing_columns(engine: sa.Engine) -> None:
     """A store made by an older version lacks columns added since (all nullable): add them, keep every row."""
     inspector = sa.inspect(engine)
@@ -507,3 +523,14 @@ def _safe_url(url: str) -> str:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001
         return "<unparsable URL>"
+
+
+def _reason(e: Exception, url: str) -> str:
+    """The driver's own first line (SQLAlchemy adds its class and a link), with the URL's password hidden."""
+    lines = str(getattr(e, "orig", None) or e).strip().splitlines()
+    text = lines[0] if lines else type(e).__name__
+    try:
+        password = sa.engine.make_url(url).password
+    except Exception:  # noqa: BLE001
+        password = None
+    return text.replace(password, "***") if password else text
