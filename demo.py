@@ -358,12 +358,12 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
                     head = gr.Markdown(elem_id="headline")
                     gr.HTML(live_words_html(Listening()), elem_id="live-words")   # kept live by assets/capture.html
                     notice = gr.Markdown(elem_id="notice")
+                    timeline = gr.HTML(timeline_chart([]), elem_id="timeline")      # inline SVG: see charts.py
                     with gr.Row():
-                        timeline = gr.HTML(timeline_chart([]), elem_id="timeline", min_width=320)  # inline SVG: charts.py
                         plane = gr.HTML(plane_chart([]), elem_id="plane", min_width=260)  # valence-arousal: plane.py
-                    with gr.Row():
-                        importance = gr.HTML(importance_chart([]), elem_id="importance")
-                        bars = gr.HTML(modality_bars_chart({}), elem_id="bars")
+                        with gr.Column(min_width=260):
+                            importance = gr.HTML(importance_chart([]), elem_id="importance")
+                            bars = gr.HTML(modality_bars_chart({}), elem_id="bars")
             with gr.Row():
                 with gr.Column(scale=2):
                     gr.HTML(conversation_html([], []), elem_id="chat")         # kept live by assets/capture.html

@@ -11,8 +11,8 @@ from agf_core.affect import LANDMARKS
 
 from .charts import COLOURS, FONT, recent, svg
 
-SIZE = 360
-LEFT, TOP, SPAN = 44, 30, 290              # the plot square: SPAN px for the range -1..1 on both axes
+SIZE = 300                                 # small viewBox: at half a column (~270 px) the labels stay ~10 px
+LEFT, TOP, SPAN = 38, 26, 240              # the plot square: SPAN px for the range -1..1 on both axes
 # Where each landmark's label goes (dx, dy, anchor): anger, fear and disgust sit close together.
 LABEL_AT = {"neutral": (0, 16, "middle"), "joy": (0, 17, "middle"), "sadness": (8, 4, "start"),
             "anger": (0, -9, "middle"), "fear": (-8, 0, "end"), "disgust": (-8, 9, "end"),
@@ -34,9 +34,9 @@ def axes() -> str:
            f'<text x="{LEFT}" y="{bottom + 14}" {FONT}>unpleasant</text>',
            f'<text x="{right}" y="{bottom + 14}" text-anchor="end" {FONT}>pleasant</text>',
            f'<text x="{mid_x:.1f}" y="{bottom + 14}" text-anchor="middle" {FONT}>valence</text>',
-           f'<text transform="translate({LEFT - 8},{bottom:.1f}) rotate(-90)" {FONT}>calm</text>',
-           f'<text transform="translate({LEFT - 8},{TOP:.1f}) rotate(-90)" text-anchor="end" {FONT}>activated</text>',
-           f'<text transform="translate({LEFT - 8},{mid_y:.1f}) rotate(-90)" text-anchor="middle" {FONT}>arousal</text>']
+           f'<text transform="translate({LEFT - 26},{bottom:.1f}) rotate(-90)" {FONT}>calm</text>',
+           f'<text transform="translate({LEFT - 26},{TOP:.1f}) rotate(-90)" text-anchor="end" {FONT}>activated</text>',
+           f'<text transform="translate({LEFT - 26},{mid_y:.1f}) rotate(-90)" text-anchor="middle" {FONT}>arousal</text>']
     return "".join(out)
 
 
