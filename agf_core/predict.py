@@ -58,6 +58,32 @@ def quiet_stderr(verbose: bool = False):
             sys.stderr.flush()
 
 
+def filter_stderr() -> None:
+    """For a long run with live progress bars: from now on this process's Python writes (bars, log lines) go
+    straight to the terminal, and what native code and child processes write to file descriptor 2 passes
+    through a thread that drops the native noise line by line."""
+    import threading
+    if getattr(filter_stderr, "on", False):
+        return
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    sys.stderr = os.fdopen(os.dup(terminal), "w", buffering=1, errors="replace")
+    read, write = os.pipe()
+    os.dup2(write, 2)
+    os.close(write)
+
+    def pump():
+        pending = b""
+        while chunk := os.read(read, 1 << 16):
+            *lines, pending = re.split(rb"(?<=\n)", pending + chunk)
+            kept = [x for x in lines if not _noise(x.decode(errors="replace"))]
+            if kept:
+                os.write(terminal, b"".join(kept))
+
+    threading.Thread(target=pump, daemon=True, name="stderr-filter").start()
+    filter_stderr.on = True
+
+
 def _lines(text: str) -> list[str]:
     return re.findall(r"[^\n]*\n|[^\n]+$", text)
 

@@ -66,6 +66,14 @@ class TranscriberOptions:
                 "condition_on_previous_text": False, "without_timestamps": True}
 
 
+@dataclass(frozen=True)
+class Word:
+    text: str
+    start_s: float        # from the start of the audio given
+    end_s: float
+    probability: float
+
+
 class WhisperTranscriber:
     def __init__(self, options: TranscriberOptions = TranscriberOptions()):
         self.options = options
@@ -82,6 +90,14 @@ class WhisperTranscriber:
         self.windows["full"] += 1
         segments, _ = self.model.transcribe(audio16k, **self.options.decode_kwargs())
         return " ".join(s.text.strip() for s in segments).strip()
+
+    def words(self, audio16k: np.ndarray) -> list[Word]:
+        """The words with their times (faster-whisper's `word_timestamps`: cross-attention alignment on Whisper's
+        30 s window), for recorded material; the live path needs no times and uses the cheaper `__call__`."""
+        kwargs = {**self.options.decode_kwargs(), "without_timestamps": False, "word_timestamps": True}
+        segments, _ = self.model.transcribe(audio16k, **kwargs)
+        return [Word(w.word.strip(), float(w.start), float(w.end), float(w.probability))
+                for s in segments for w in (s.words or []) if w.word.strip()]
 
     def preview(self, audio16k: np.ndarray) -> str:
         """Words of a growing utterance from the short window only, "" when its checks reject them. An utterance

@@ -25,6 +25,11 @@
     late_average the branches' probabilities averaged over the present modalities (no parameters)
     late_learned the design's "enhanced late fusion": one softmax-normalised weight per branch + 7 class
                  biases (10 parameters over three branches)
+    mult         MulT cross-modal attention over per-modality sequences (models/mult.py)
+    graph        message passing between modality nodes (models/graph.py)
+    contrastive  projections pre-trained with cross-modal InfoNCE, then a classifier (models/contrastive.py)
+    hierarchical a meta-fusion over the outputs of other trained strategies (models/hierarchical.py)
+    h[m] may be a sequence (B, T, D_m): MulT reads it, the others its mean over time (models/tokens.py).
     ENSEMBLE     agf_logit trained with several seeds, their log-probabilities and weights averaged
                  (`members` > 1; assembled by fusion_recipe.assemble_ensemble, not trained as one model)
 Weights of the variants without gates are their fixed mixing weights (uniform for early and late_average).
@@ -39,8 +44,16 @@ import torch.nn as nn
 from agf_core.models.fusion import AdaptiveGatedFusion, FusionConfig, check_mask
 from agf_core.labels import MODALITIES, NUM_EMOTIONS
 from agf_core.models.metadata import MetadataConfig, MetadataEncoder
+from agf_core.models.contrastive import ContrastiveFusion
+from agf_core.models.graph import GraphFusion
+from agf_core.models.hierarchical import HierarchicalFusion
+from agf_core.models.mult import MulTFusion
+from agf_core.models.tokens import pooled
 
-VARIANTS = ("agf", "agf_logit", "agf_nometa", "agf_evidence", "early", "late_average", "late_learned")
+VARIANTS = ("agf", "agf_logit", "agf_nometa", "agf_evidence", "early", "late_average", "late_learned", "mult", "graph",
+            "contrastive")
+COMPOSITE = ("hierarchical",)  # built over other trained strategies (VariantConfig.parts), not from its name alone
+ALIASES = {"late": "late_learned", "adaptive": "agf"}   # the design's names for two of them
 
 
 def ensemble_name(variant: str) -> str:
@@ -59,15 +72,36 @@ class VariantConfig:
     passthrough: bool = False    # one modality present -> that branch's log-probabilities as the logits
     gate_supervision: float = 0.0  # weight of the gate reliability loss (AGFModel.gate_loss); 0 = none
     members: int = 1             # > 1: an ensemble of that many copies trained with different seeds
+    dims: tuple[int, ...] = ()   # each modality's input width in MODALITIES order; () = `dim` for all three
+    width: int = 64              # mult, graph, contrastive: the common width of the modality tokens
+    heads: int = 4               # mult: attention heads
+    dropout: float = 0.2         # mult, graph, contrastive
+    parts: tuple = ()            # hierarchical: the member strategies' VariantConfigs
+
+    @property
+    def input_dims(self) -> dict[str, int]:
+        dims = self.dims or (self.dim,) * len(MODALITIES)
+        if len(dims) != len(MODALITIES):
+            raise ValueError(f"dims {dims} must give one width per modality ({', '.join(MODALITIES)})")
+        return dict(zip(MODALITIES, dims))
 
     @classmethod
     def of(cls, name: str) -> "VariantConfig":
         """The study's configuration of a variant by name."""
-        check_variant(name)
+        name = check_variant(name)
         fusion = {"agf": replace(cls.fusion, gate="sigmoid"),
                   "agf_nometa": replace(cls.fusion, meta_dim=0)}.get(name, cls.fusion)
         improved = name in ("agf_logit", "agf_evidence")
         return cls(name=name, fusion=fusion, passthrough=improved, gate_supervision=0.5 if improved else 0.0)
+
+
+def family_config(name: str, dims: tuple[int, ...], parts: tuple = ()) -> VariantConfig:
+    """The fusion family study's (small, CPU) configuration of a strategy over inputs of widths `dims`."""
+    base = VariantConfig.of(name)
+    fusion = replace(base.fusion, dims=dict(zip(MODALITIES, dims)), width=64, hidden=64)
+    if name == "hierarchical" and len(parts) < 2:
+        raise ValueError("hierarchical needs the configs of at least 2 trained member strategies (parts)")
+    return replace(base, dims=tuple(dims), fusion=fusion, parts=tuple(parts))
 
 
 def _uniform(mask: torch.Tensor) -> torch.Tensor:
@@ -85,6 +119,7 @@ class AGFModel(nn.Module):
 
     def forward(self, h, logp, mask, meta, gate_bias=None, class_bias=None):
         m = self.meta(meta) if self.meta is not None else None                  # (B, 256) or None
+        h = {k: pooled(v) for k, v in h.items()}                                # (B, D) each
         logits, a = self.fusion(h, mask, m, gate_bias)                          # (B, 7), (B, M)
         if self.config.passthrough:
             alone = mask.sum(-1) == 1                                           # (B,)
@@ -99,7 +134,7 @@ class AGFModel(nn.Module):
         sentences, noise, a blank face) is then down-weighted because it is unreliable, not only when the
         classifier happens to need it less."""
         m = self.meta(meta) if self.meta is not None else None
-        z = self.fusion.gate_logits(h, m)                                       # (B, M)
+        z = self.fusion.gate_logits({k: pooled(v) for k, v in h.items()}, m)                                       # (B, M)
         right = torch.stack([logp[k].argmax(-1) == y for k in self.fusion.modalities], 1).float()  # (B, M)
         loss = nn.functional.binary_cross_entropy_with_logits(z, right, reduction="none")
         return (loss * mask).sum() / mask.sum()
@@ -164,14 +199,14 @@ class EarlyFusion(nn.Module):
         super().__init__()
         self.config = config
         self.meta = MetadataEncoder(config.metadata)
-        width = config.dim * len(MODALITIES) + len(MODALITIES) + config.metadata.out_dim
+        width = sum(config.input_dims.values()) + len(MODALITIES) + config.metadata.out_dim
         self.mlp = nn.Sequential(nn.LayerNorm(width), nn.Dropout(dropout), nn.Linear(width, hidden), nn.GELU(),
                                  nn.Dropout(dropout), nn.Linear(hidden, NUM_EMOTIONS))
 
     def forward(self, h, logp, mask, meta, gate_bias=None, class_bias=None):
         check_mask(mask)
-        parts = [h[k] * mask[:, i, None] for i, k in enumerate(MODALITIES)]     # 3 x (B, 256), zero if absent
-        x = torch.cat([*parts, mask.float(), self.meta(meta)], -1)              # (B, 3*256 + 3 + 256)
+        parts = [pooled(h[k]) * mask[:, i, None] for i, k in enumerate(MODALITIES)]  # 3 x (B, D_k), 0 if absent
+        x = torch.cat([*parts, mask.float(), self.meta(meta)], -1)              # (B, sum D_k + 3 + 256)
         logits = self.mlp(x)
         return (logits if class_bias is None else logits + class_bias), _uniform(mask)
 
@@ -215,9 +250,11 @@ class FusionEnsemble(nn.Module):
 
 
 def check_variant(name: object, also: tuple[str, ...] = ()) -> str:
-    """A variant name of the study (or one of `also`, e.g. "all" on the command line)."""
-    if name not in VARIANTS and name not in also:
-        raise ValueError(f"unknown fusion variant {name!r}; accepted: {', '.join(also + VARIANTS)}")
+    """A variant name of the study (or one of `also`, e.g. "all" on the command line), aliases resolved."""
+    name = ALIASES.get(name, name) if isinstance(name, str) else name
+    if name not in VARIANTS + COMPOSITE and name not in also:
+        accepted = ", ".join(also + VARIANTS + COMPOSITE) + " (" + ", ".join(f"{a} = {v}" for a, v in ALIASES.items()) + ")"
+        raise ValueError(f"unknown fusion variant {name!r}; accepted: {accepted}")
     return name
 
 
@@ -232,21 +269,40 @@ def build(config: VariantConfig) -> nn.Module:
         return EarlyFusion(config)
     if config.name in ("late_average", "late_learned"):
         return LateFusion(config, learned=config.name == "late_learned")
+    if config.name in FAMILY:
+        return FAMILY[config.name](config)
+    if config.name in COMPOSITE:
+        return HierarchicalFusion(config, [build(p) for p in config.parts])
     check_variant(config.name)
     raise AssertionError(f"variant {config.name!r} is listed in VARIANTS but has no model")
+
+
+FAMILY = {"mult": MulTFusion, "graph": GraphFusion, "contrastive": ContrastiveFusion}
 
 
 def variant_config_from_dict(d: dict) -> VariantConfig:
     """Inverse of dataclasses.asdict for a checkpoint's config."""
     fusion = dict(d["fusion"])
+    more = {k: d[k] for k in ("width", "heads", "dropout") if k in d}
     return VariantConfig(name=d["name"], dim=d["dim"], fusion=FusionConfig(**fusion),
                          metadata=MetadataConfig(**d["metadata"]), passthrough=d.get("passthrough", False),
-                         gate_supervision=d.get("gate_supervision", 0.0), members=d.get("members", 1))
+                         gate_supervision=d.get("gate_supervision", 0.0), members=d.get("members", 1),
+                         dims=tuple(d.get("dims", ())), parts=tuple(variant_config_from_dict(p) for p in d.get("parts", ())),
+                         **more)
 
 
-def from_checkpoint(ck: dict) -> nn.Module:
-    """The fusion model of a loaded fusion checkpoint (checkpoint.load), weights in place, in eval mode."""
-    model = build(variant_config_from_dict(ck["config"]))
+def from_checkpoint(ck: dict, variant: str | None = None, dims: tuple[int, ...] | None = None) -> nn.Module:
+    """The fusion model of a loaded fusion checkpoint (checkpoint.load), weights in place, in eval mode.
+    `variant` / `dims`: what the caller expects; a checkpoint of another strategy or over inputs of other
+    widths is refused."""
+    config = variant_config_from_dict(ck["config"])
+    if variant is not None and config.name != check_variant(variant):
+        raise ValueError(f"this fusion checkpoint holds variant {config.name!r}, not {variant!r}; "
+                         f"pass --variant {config.name} or a checkpoint of {variant}")
+    if dims is not None and tuple(config.input_dims.values()) != tuple(dims):
+        raise ValueError(f"this {config.name} checkpoint reads inputs of widths {tuple(config.input_dims.values())} "
+                         f"({', '.join(MODALITIES)}), the bed gives {tuple(dims)}: it was trained on another bed")
+    model = build(config)
     model.load_state_dict(ck["state_dict"])
     return model.eval()
 
@@ -260,5 +316,5 @@ def trainable_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-__all__ = ["VARIANTS", "ENSEMBLE", "VariantConfig", "AGFModel", "EvidenceGatedFusion", "EarlyFusion", "LateFusion", "FusionEnsemble", "build",
+__all__ = ["VARIANTS", "ALIASES", "ENSEMBLE", "VariantConfig", "family_config", "AGFModel", "EvidenceGatedFusion", "EarlyFusion", "LateFusion", "FusionEnsemble", "build",
            "from_checkpoint", "variant_name", "ensemble_name", "variant_config_from_dict", "trainable_parameters"]

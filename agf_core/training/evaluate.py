@@ -116,6 +116,10 @@ def main(argv: list[str] | None = None) -> dict:
                     "--cross-corpus: folders searched for best.pt (default audio: runs/audio_cc runs/audio_multi; "
                     "text: runs/text_cc)")
     ap.add_argument("--cross-corpus", action="store_true", help="audio and text: the cross-corpus table")
+    ap.add_argument("--bed", help="fusion: score a saved fusion-family --checkpoint of --variant on this bed "
+                    "(aligned, frames, tuples, evidence)")
+    ap.add_argument("--variant", default="all", help="fusion --bed: the strategy the --checkpoint holds")
+    ap.add_argument("--voice", help="fusion --bed: the voice_recipe run with loco_outputs.npz")
     return run_cli(ap, _evaluate, ap.parse_args(argv))
 
 
@@ -135,6 +139,11 @@ def _evaluate(args: argparse.Namespace) -> dict:
         rep = cross_corpus_report(args.data_root, args.runs or ["runs/audio_cc", "runs/audio_multi"], args.out)
         print((Path(args.out) / "audio_cross_corpus.md").read_text())
         return rep
+    if args.bed is not None:
+        if args.task != "fusion":
+            raise SystemExit(f"--bed is only accepted with --task fusion, not --task {args.task}")
+        from agf_core.training.fusion.family_cli import evaluate_family
+        return evaluate_family(args)
     if args.task == "fusion":
         from agf_core.training.fusion.report import evaluate_fusion
         rep = evaluate_fusion(args.data_root, (args.runs or ["runs/fusion"])[0], args.out, args.checkpoint)

@@ -2,8 +2,10 @@
 ../shared/data --out DIR`. The fusion trains over the shipped branches; `--variant all` (its default) trains
 every variant of the study into DIR/<variant>/; `--variant agf_logit --seeds 0 1 2` trains those seeds
 (DIR/agf_logit, DIR/agf_logit_s1, ...) and averages them into DIR/agf_logit_ensemble/best.pt;
-`--finetune --init FILE` is the optional second phase: the branches' top layers fine-tuned together with that
-trained fusion, into DIR/<its variant>_finetuned/ (agf_core/training/fusion/finetune.py).
+`--bed aligned|frames|tuples|evidence --variant mult` trains one strategy of the fusion family on one of
+its beds (agf_core/training/fusion/family.py); `--finetune --init FILE` is the optional second phase: the
+branches' top layers fine-tuned together with that trained fusion, into DIR/<its variant>_finetuned/
+(agf_core/training/fusion/finetune.py).
 
 Every run is seeded and resumable: run the same command again after a stop and it goes on from DIR/last.pt.
 The best dev checkpoint is DIR/best.pt; copy it to agf_core/weights/ to ship it.
@@ -84,10 +86,16 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--fit-on", default="train", choices=("train", "dev"),
                     help="fusion only: fit on the train splits (default) or on half of the dev splits (stacking)")
     ap.add_argument("--variant", default="all", help="fusion only: one of the variants in "
-                    "agf_core/models/variants.py, or all (each into OUT/<variant>); audio --corpora: a recipe "
-                    "variant of agf_core/training/speech_recipe.py (default base)")
+                    "agf_core/models/variants.py, or all (each into OUT/<variant>); with --bed one of the fusion "
+                    "family: early, late, mult, graph, contrastive, agf, agf_evidence, hierarchical; audio --corpora: "
+                    "a recipe variant of agf_core/training/speech_recipe.py (default base)")
     ap.add_argument("--seeds", type=int, nargs="+", help="fusion only: train one variant with each seed and "
-                    "average them into OUT/<variant>_ensemble")
+                    "average them into OUT/<variant>_ensemble (with --bed: one checkpoint per seed)")
+    ap.add_argument("--bed", help="fusion only: train the fusion family's strategy --variant on one of its beds "
+                    "(aligned, frames, tuples, evidence; agf_core/training/fusion/beds.py) into OUT/<variant>[_s<seed>]")
+    ap.add_argument("--voice", help="fusion --bed: the voice_recipe run whose loco_outputs.npz give the voice "
+                    "readings (e.g. ~/.cache/agf/runs/voice2)")
+    ap.add_argument("--no-modality-dropout", action="store_true", help="fusion --bed: train without modality dropout")
     return run_cli(ap, _train, ap.parse_args(argv))
 
 
@@ -138,6 +146,11 @@ def _train(args: argparse.Namespace) -> dict:
         if not 0.0 <= args.cutmix <= 1.0:
             raise SystemExit(f"--cutmix {args.cutmix} must lie in [0, 1]")
         extra.update(init=args.init, cutmix_p=args.cutmix)
+    if args.bed is not None or args.voice is not None or args.no_modality_dropout:
+        if args.task != "fusion" or args.finetune:
+            raise SystemExit("--bed, --voice and --no-modality-dropout are only accepted with --task fusion (no --finetune)")
+        from agf_core.training.fusion.family_cli import train_family
+        return train_family(args, overrides)
     if args.task == "fusion" and args.finetune:
         if not args.init:
             raise SystemExit("--task fusion --finetune needs --init FILE, a trained fusion checkpoint "
@@ -161,9 +174,12 @@ def train_fusion_variants(data_root: str, out: str, opts, variant: str, fit_on: 
     from agf_core.training.fusion.recipe import train_fusion
     from agf_core.models.variants import VARIANTS, check_variant
     try:
-        check_variant(variant, also=("all",))
+        variant = check_variant(variant, also=("all",))
     except ValueError as e:
         raise SystemExit(f"--variant: {e}") from None
+    if variant == "hierarchical":
+        raise SystemExit("--variant hierarchical fuses other trained strategies: train it on a bed of the fusion "
+                         "family with --bed (aligned, frames, tuples, evidence)")
     branches = Branches.load()
     results = {v: train_fusion(data_root, Path(out) / v, opts, v, branches, fit_on)
                for v in (VARIANTS if variant == "all" else (variant,))}
@@ -177,7 +193,7 @@ def train_fusion_ensemble(data_root: str, out: str, opts, variant: str, seeds: l
     from agf_core.training.fusion.recipe import assemble_ensemble, member_dir, train_fusion
     from agf_core.models.variants import check_variant, ensemble_name
     try:
-        check_variant(variant)
+        variant = check_variant(variant)
     except ValueError as e:
         raise SystemExit(f"--seeds needs one --variant: {e}") from None
     seeds = list(dict.fromkeys(seeds))  # each seed once, in the order given

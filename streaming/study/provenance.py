@@ -4,100 +4,14 @@
     -> {"app_version": "git 1a2b3c4 (dirty)", "package_version": "0.4.0", "models": {"text.pt": "8f2a...", ...},
         "shipped_sums_ok": true, "asr_model": "tiny.en", "reply_generator": "TemplateReply", ...}
 
-The SHA-256 of every file in `agf_core/weights/SHA256SUMS` is computed from the file actually on disk (and
-compared with the listed sum), plus the packaged text-encoder and Whisper model files when those are the ones
-loaded. Hashing happens once per process (cached).
+The code and model hashes are agf_core.provenance's (shared with `agf-analyze`'s sidecars); a session adds
+what only a study has: its reply generator and consent version.
 """
 from __future__ import annotations
 
-import functools
-import hashlib
-import logging
-import platform
-import subprocess
-from importlib import metadata as importlib_metadata
-from pathlib import Path
-
-log = logging.getLogger(__name__)
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-@functools.lru_cache(maxsize=1)
-def app_version() -> dict[str, str]:
-    """The git commit of the checkout when there is one (with '-dirty' for local changes), else the package's."""
-    try:
-        version = importlib_metadata.version("agf-live")
-    except importlib_metadata.PackageNotFoundError:
-        version = ""
-    if not version:
-        import tomllib
-        try:
-            version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-        except (OSError, KeyError, ValueError):
-            version = "unknown"
-    commit = ""
-    if (ROOT / ".git").exists():
-        try:
-            commit = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty", "--abbrev=12"],
-                                    capture_output=True, text=True, timeout=10, check=True).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            commit = ""
-    return {"app_version": f"git {commit}" if commit else f"package {version}", "package_version": version,
-            "git_commit": commit}
-
-
-@functools.lru_cache(maxsize=8)
-def model_hashes(extra: tuple[str, ...] = ()) -> dict:
-    """SHA-256 of each shipped weight file (checked against SHA256SUMS) and of each extra model file/folder."""
-    from agf_core.checkpoint import WEIGHTS as WEIGHTS_DIR
-    listed = {}
-    sums = WEIGHTS_DIR / "SHA256SUMS"
-    for line in sums.read_text().splitlines():
-        if line.strip():
-            digest, name = line.split()
-            listed[name] = digest
-    files = {name: sha256(WEIGHTS_DIR / name) for name in listed if (WEIGHTS_DIR / name).exists()}
-    mismatched = sorted(n for n in listed if files.get(n) != listed[n])
-    if mismatched:
-        log.warning("model files differ from SHA256SUMS: %s", ", ".join(mismatched))
-    for item in extra:
-        p = Path(item)
-        for f in sorted(p.rglob("*") if p.is_dir() else [p]):
-            if f.is_file() and not f.name.startswith("."):
-                # keyed by the owning folder too: two packages both ship a 'model/config.json'
-                files[f"{p.parent.name}/{p.name}/{f.relative_to(p)}" if p.is_dir() else p.name] = sha256(f)
-    return {"models": files, "shipped_sums_ok": not mismatched, "mismatched": mismatched}
-
-
-def loaded_model_paths(asr_model: str) -> tuple[str, ...]:
-    """The packaged text encoder and Whisper folders, when those are what the app loads."""
-    paths = []
-    try:
-        from agf_core.models.text import DEFAULT_TEXT_MODEL, resolve_model_path
-        paths.append(resolve_model_path(DEFAULT_TEXT_MODEL))
-    except ImportError:
-        pass
-    try:
-        from agf_core.models.audio import whisper_model_path
-        p = whisper_model_path(asr_model)
-        if Path(p).exists():
-            paths.append(p)
-    except ImportError:
-        pass
-    return tuple(paths)
+from agf_core import provenance as core
 
 
 def provenance(asr_model: str, reply: str, consent_version: str) -> dict:
     """Everything a session's export needs to say how it was made (the latencies come with the session end)."""
-    import sys
-    return {**app_version(), **model_hashes(loaded_model_paths(asr_model)), "asr_model": asr_model,
-            "reply_generator": reply, "consent_version": consent_version,
-            "python": sys.version.split()[0], "platform": platform.platform()}
+    return {**core.provenance(asr_model), "reply_generator": reply, "consent_version": consent_version}

@@ -1,5 +1,6 @@
 """The fusion study's evaluation: `python -m agf_core.evaluate --task fusion --data-root ../shared/data
---runs runs/fusion --out reports` -> reports/fusion.json and reports/fusion_*.png.
+--runs runs/fusion --out reports` -> reports/fusion_embeddings.json/.md and reports/fusion_*.png (the earlier study
+of the embedding-level variants; reports/fusion.md is the whole fusion family, family_report.py).
 
 Test beds (fusion_data.py says how they are built): (a) RAVDESS actors 21-24 with ASR transcripts, clean
 audio; (b) 3,000 label-paired tuples from the test splits (MELD test, RAVDESS 21-24, FER2013 PrivateTest),
@@ -279,7 +280,7 @@ def personalisation_study(study: Study) -> dict:
 
 
 def evaluate_fusion(data_root: str, runs: str | Path, out_dir: str | Path, shipped: str | Path | None = None) -> dict:
-    """Every analysis of the study, in the order the report shows them -> fusion.json, fusion.md, plots."""
+    """Every analysis of the study, in the order the report shows them -> fusion_embeddings.json/.md, plots."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     shipped = Path(shipped or checkpoint.WEIGHTS / "fusion.pt")
@@ -302,8 +303,8 @@ def evaluate_fusion(data_root: str, runs: str | Path, out_dir: str | Path, shipp
               "metadata_groups_ravdess": metadata_groups(study),
               "calibration": calibration(study, rng),
               "personalisation": personalisation_study(study)}
-    (out / "fusion.json").write_text(json.dumps(report, indent=2))
-    (out / "fusion.md").write_text(markdown(report))
+    (out / "fusion_embeddings.json").write_text(json.dumps(report, indent=2))
+    (out / "fusion_embeddings.md").write_text(markdown(report))
     return report
 
 
@@ -361,7 +362,7 @@ def tune_personalisation(model: torch.nn.Module, dev_speech: dict) -> Personaliz
 
 
 def markdown(report: dict) -> str:
-    """The study's tables as Markdown (written beside fusion.json as fusion.md)."""
+    """The study's tables as Markdown (written beside fusion_embeddings.json as fusion_embeddings.md)."""
     pct = lambda x: f"{100 * x:.1f}"  # noqa: E731
     ci = lambda r, k: f"{pct(r[k])} [{pct(r['ci95'][k][0])}–{pct(r['ci95'][k][1])}]"  # noqa: E731
     out = [f"# Fusion study (shipped: {report['shipped']['variant']}, {Path(report['shipped']['file']).name})", ""]
