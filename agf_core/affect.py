@@ -37,8 +37,12 @@ class Affect:
 
     def __init__(self, path: str | Path, branch_digests: dict[str, str] | None = None):
         ck = checkpoint.load(path, "affect")
-        if branch_digests is not None:
-            checkpoint.check_trained_over(ck["meta"], branch_digests, f"valence-arousal heads {path}")
+        changed = sorted(m for m in branch_digests or {} if ck["meta"].get("branches", {}).get(m, branch_digests[m])
+                         != branch_digests[m])
+        if changed:  # the heads read those branches' embeddings: over other ones they would read noise
+            raise ValueError(f"valence-arousal heads {path} were fitted over other {', '.join(changed)} checkpoint(s) "
+                             "than the ones loaded; refit them (python -m agf_core.training.affect_recipe --data-root "
+                             "../shared/data) or load without them (RecognizerConfig(affect=None))")
         self.heads = AffectHeads(AffectConfig(dims=dict(ck["config"]["dims"]))).eval()
         self.heads.load_state_dict(ck["state_dict"])
         self.modalities = tuple(self.heads.heads)

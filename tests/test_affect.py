@@ -67,8 +67,9 @@ def test_heads_are_refused_over_other_branch_files(tmp_path):
     path = checkpoint.save(tmp_path / "a.pt", "affect", {"dims": {"text": 2}},
                            {"heads.text.weight": torch.zeros(2, 2), "heads.text.bias": torch.zeros(2)},
                            {"branches": {"text": "0" * 64}})
-    with pytest.raises(ValueError, match="valence-arousal heads .* other text checkpoint"):
+    with pytest.raises(ValueError, match="valence-arousal heads .* other text checkpoint.*affect_recipe"):
         Affect(path, {"text": "1" * 64})
+    assert Affect(path, {"text": "0" * 64}).modalities == ("text",)
 
 
 def test_landmarks_are_the_seven_categories_and_targets_follow_labels():
