@@ -38,7 +38,8 @@ from agf_core.transcriber import TranscriberOptions  # noqa: E402
 from agf_core.labels import EMOTIONS, MODALITIES  # noqa: E402
 from agf_core.inputs.metadata import VOCAB  # noqa: E402
 from streaming.live.charts import MODALITY_NAMES, importance_chart, modality_bars_chart, timeline_chart  # noqa: E402
-from streaming.live.pipeline import LivePipeline, latency_summary  # noqa: E402
+from streaming.live.plane import plane_chart  # noqa: E402
+from streaming.live.pipeline import LivePipeline, PipelineOptions, latency_summary  # noqa: E402
 from streaming.live.state import Listening, LiveState  # noqa: E402
 from streaming import ASSETS  # noqa: E402
 from streaming.live.capture import CaptureRoutes  # noqa: E402
@@ -78,6 +79,7 @@ class DemoOptions:
     # from 1.52 to 0.98 s median in the browser benchmark at 4632718 (both ~0.7 s low: the benchmark then
     # placed sentences by their position in the wav, see benchmarks/browser.py).
     threads: int = 1
+    suggestions: bool = True    # replies may add a suggestion for a sustained state; --no-suggestions turns it off
 
 
 def make_pipeline(options: DemoOptions = DemoOptions()) -> LivePipeline:
@@ -91,7 +93,7 @@ def make_pipeline(options: DemoOptions = DemoOptions()) -> LivePipeline:
              if options.reply_model or options.reply_endpoint else TemplateReply())
     metrics = MetricsLog(options.metrics_log) if options.metrics_log else no_metrics
     return LivePipeline(default_recognizer(), WhisperTranscriber(TranscriberOptions(model=options.asr_model)), reply,
-                        metrics=metrics)
+                        PipelineOptions(suggestions=options.suggestions), metrics=metrics)
 
 
 # ---- rendering ---------------------------------------------------------------------------------------
@@ -142,8 +144,8 @@ CHARTS_EVERY_S = 1.0   # the charts change slowly: at most once a second
 
 
 def view(state: LiveState, charts: bool = True) -> tuple:
-    """Headline, notice, timeline, importance, per-modality bars and status; with `charts=False` the three
-    figures are left as they are on the page. (The live words and the conversation reach the page through
+    """Headline, notice, timeline, valence-arousal plane, importance, per-modality bars and status; with
+    `charts=False` the four figures are left as they are on the page. (The live words and the conversation reach the page through
     /agf/view, streaming/live/capture.py.)"""
     with state.lock:                # a snapshot; the charts are built after, so the worker never waits on them
         text = headline(state), state.notice
@@ -153,12 +155,12 @@ def view(state: LiveState, charts: bool = True) -> tuple:
             state.rendered, state.charts_at = state.version, time.monotonic()
             rows = list(state.session.timeline)
             per_modality = dict(state.last.per_modality) if state.last is not None else {}
-    figures = (timeline_chart(rows), importance_chart(rows), modality_bars_chart(per_modality)) if charts \
-        else (gr.skip(),) * 3
+    figures = (timeline_chart(rows), plane_chart(rows), importance_chart(rows), modality_bars_chart(per_modality)) \
+        if charts else (gr.skip(),) * 4
     return (*text, *figures, status)
 
 
-N_VIEW = 6
+N_VIEW = 7
 
 
 def _ready(state: LiveState | None) -> bool:
@@ -323,7 +325,8 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
         gr.Markdown("# How do you come across?\nFace, voice and words, fused live by Adaptive Gated Fusion.")
         # open until a session starts, then one line (the conversation stays above the fold); click to re-read
         with gr.Accordion(CONSENT_LABEL, open=True, elem_id="consent") as consent_box:
-            gr.Markdown(consent_text(study.options.privacy, detector_offline=pipeline.recognizer.detector_offline))
+            gr.Markdown(consent_text(study.options.privacy, detector_offline=pipeline.recognizer.detector_offline,
+                                     suggestions=pipeline.suggester is not None))
             with gr.Row():
                 consent = gr.Checkbox(label="I agree to take part", value=False)
                 keep_raw = gr.Checkbox(label="Keep my raw audio and face crops in the study store", value=False)
@@ -357,8 +360,10 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
                     notice = gr.Markdown(elem_id="notice")
                     timeline = gr.HTML(timeline_chart([]), elem_id="timeline")      # inline SVG: see charts.py
                     with gr.Row():
-                        importance = gr.HTML(importance_chart([]), elem_id="importance")
-                        bars = gr.HTML(modality_bars_chart({}), elem_id="bars")
+                        plane = gr.HTML(plane_chart([]), elem_id="plane", min_width=260)  # valence-arousal: plane.py
+                        with gr.Column(min_width=260):
+                            importance = gr.HTML(importance_chart([]), elem_id="importance")
+                            bars = gr.HTML(modality_bars_chart({}), elem_id="bars")
             with gr.Row():
                 with gr.Column(scale=2):
                     gr.HTML(conversation_html([], []), elem_id="chat")         # kept live by assets/capture.html
@@ -378,7 +383,7 @@ def build(pipeline: LivePipeline, study: Study | None = None, admin_password: st
             status = gr.Markdown(elem_id="status")
         # The page refreshes from the session on this timer; the streams only queue input (see worker.py).
         timer = gr.Timer(0.25, active=False)
-        outs = [head, notice, timeline, importance, bars, status]
+        outs = [head, notice, timeline, plane, importance, bars, status]
         quiet = {"show_progress": "hidden", **PRIVATE}
         # owned(): every handler gets the request and refuses a state of another browser (streaming/study/access.py)
         start.click(owned(partial(start_session, pipeline, study, capture)), [consent, participant, state, keep_raw],
@@ -494,6 +499,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--trusted-proxies", default=os.environ.get("AGF_TRUSTED_PROXIES", ""), type=proxies_arg,
                     help="comma-separated addresses of reverse proxies whose X-Forwarded-For names the client "
                     "(default: none, so a client cannot pick its own address to dodge the researcher lockout)")
+    ap.add_argument("--no-suggestions", action="store_true",
+                    help="replies never add a suggestion (a pause, a walk) for a sustained low or tense state; the "
+                         "consent text says which")
     ap.add_argument("--metrics-log", default="", help="write live-path timings (no audio, no images) to this "
                     "JSON-lines file, for benchmarks/browser.py")
     args = ap.parse_args(argv)
@@ -518,12 +526,13 @@ def main(argv: list[str] | None = None) -> None:
         log.info("%d session(s) from an earlier run marked interrupted (their rows are kept)", n)
     try:
         pipeline = make_pipeline(DemoOptions(args.asr_model, args.reply_model, args.reply_endpoint,
-                                             args.metrics_log, args.threads))
+                                             args.metrics_log, args.threads, not args.no_suggestions))
     except (ValueError, FileNotFoundError, ImportError, RuntimeError) as e:   # a missing or damaged model file
         log.debug("loading the models failed", exc_info=True)
         raise SystemExit(f"python demo.py: cannot load the models: {e}") from None
     capture = CaptureRoutes(pipeline)
-    reply = type(pipeline.reply).__name__ + (f" ({args.reply_model})" if args.reply_model else "")
+    reply = type(pipeline.reply).__name__ + (f" ({args.reply_model})" if args.reply_model else "") \
+        + (", suggestions off" if args.no_suggestions else ", suggestions on")   # the sessions' provenance says which
     study = Study(store, StudyOptions(args.study, args.condition, privacy),
                   provenance(args.asr_model, reply, CONSENT_VERSION))
     if args.retention_days:  # now and periodically, for as long as the server runs

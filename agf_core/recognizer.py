@@ -14,6 +14,8 @@ import numpy as np
 import torch
 
 from agf_core import checkpoint
+from agf_core.affect import Affect
+from agf_core.affect import fuse as fuse_affect
 from agf_core.baseline import Baseline, CalibrationError, check_duration, offset
 from agf_core.branches import AudioBranch, BranchOutput, FaceCrop, TextBranch, VideoBranch, VoiceBranch, audio_branch, \
     load_tops_into
@@ -38,6 +40,7 @@ class RecognizerConfig:
     audio: str = "audio.pt"
     video: str = "video.pt"      # the face branch; a folder from before the rename may hold face.pt instead
     fusion: str | None = "fusion.pt"
+    affect: str | None = "affect.pt"   # valence-arousal heads; None, or a folder without it: no V/A readings
 
     def path(self, name: str) -> Path:
         p = Path(name) if Path(name).is_absolute() else Path(self.folder) / name
@@ -59,6 +62,9 @@ class Prediction:
     status: dict[str, ModalityStatus] = field(default_factory=dict)  # every modality: ok, absent or failed, why
     outputs: dict[str, BranchOutput] = field(default_factory=dict, repr=False)  # what was fused; corrections learn from it
     transcript: str | None = None                # the words heard in the audio, with predict(transcribe=True)
+    valence: float | None = None                 # [-1, 1] unpleasant..pleasant, fused; None: no modality supports it
+    arousal: float | None = None                 # [-1, 1] calm..activated, fused likewise
+    per_modality_affect: dict[str, dict[str, float]] = field(default_factory=dict)  # modality -> valence, arousal
 
     @property
     def absent(self) -> dict[str, str]:
@@ -68,7 +74,8 @@ class Prediction:
     def to_dict(self) -> dict:
         return {"label": self.label, "confidence": self.confidence, "probs": self.probs,
                 "per_modality": self.per_modality, "weights": self.weights, "fusion": self.fusion,
-                "metadata": self.metadata, "status": {m: str(s) for m, s in self.status.items()}}
+                "metadata": self.metadata, "status": {m: str(s) for m, s in self.status.items()},
+                "valence": self.valence, "arousal": self.arousal, "per_modality_affect": self.per_modality_affect}
 
 
 def _probs(p: np.ndarray) -> dict[str, float]:
@@ -119,9 +126,10 @@ class EmotionRecognizer:
     """
 
     def __init__(self, text: TextBranch, audio: VoiceBranch | AudioBranch, video: VideoBranch,
-                 fusion: CalibratedFusion | None = None):
+                 fusion: CalibratedFusion | None = None, affect: Affect | None = None):
         self._text, self._audio, self._video = text, audio, video
         self.fusion_model = fusion
+        self.affect = affect    # valence-arousal heads over the branches' embeddings; None: no V/A readings
         self.fusion = fusion.name if fusion is not None else "average"
 
     @classmethod
@@ -143,12 +151,16 @@ class EmotionRecognizer:
         # Branches first: a missing or damaged branch file is reported as such, not as a fusion mismatch.
         branches = TextBranch(paths["text"]), audio_branch(paths["audio"]), VideoBranch(paths["video"], detector)
         fusion = None
+        digests = {m: checkpoint.sha256(p) for m, p in paths.items()}
         if config.fusion is not None and config.path(config.fusion).exists():
-            fusion = CalibratedFusion(config.path(config.fusion),
-                                      {m: checkpoint.sha256(p) for m, p in paths.items()})
+            fusion = CalibratedFusion(config.path(config.fusion), digests)
             if fusion.branch_tops is not None:
                 load_tops_into(fusion.branch_tops, *branches)
-        return cls(*branches, fusion)
+        affect = None
+        if config.affect is not None and config.path(config.affect).exists() and \
+                (fusion is None or fusion.branch_tops is None):  # fine-tuned tops change the embeddings the heads read
+            affect = Affect(config.path(config.affect), digests)
+        return cls(*branches, fusion, affect)
 
     # ---- one step per modality (the live app calls these as its inputs arrive) --------------------------
     def text(self, text: str, context: list[str] | None = None) -> BranchOutput:
@@ -223,9 +235,12 @@ class EmotionRecognizer:
             weights = {m: 1.0 / len(present) for m in present}
             fused = sum(weights[m] * outputs[m].probs for m in present)
             fused = fused / fused.sum()
+        per_va = self.affect.read({m: outputs[m].embedding for m in present}) if self.affect is not None else {}
+        valence, arousal = fuse_affect(per_va, weights)
         return Prediction(EMOTIONS[int(fused.argmax())], float(fused.max()), _probs(fused),
                           {m: _probs(outputs[m].probs) for m in present}, weights, self.fusion, meta, status,
-                          {m: outputs[m] for m in present})
+                          {m: outputs[m] for m in present}, valence=valence, arousal=arousal,
+                          per_modality_affect={m: {"valence": v, "arousal": a} for m, (v, a) in per_va.items()})
 
     # ---- a person's baseline -------------------------------------------------------------------------
     def calibrate(self, audio: tuple[int, np.ndarray] | None = None, frames: list[np.ndarray] | None = None,

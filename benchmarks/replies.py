@@ -7,6 +7,14 @@ and checks that no reply contradicts a stated feeling or names a modality that w
 The face is synthetic: its probabilities put `face.p` on the case's face emotion and share the rest evenly;
 its embedding is the real face branch's embedding of tests/assets/grace_hopper.jpg (zeros when that cannot
 be computed), so the fusion sees a face-shaped input.
+
+The suggestion cases (tests/assets/reply_suggestion_cases.jsonl) are conversations of several turns, each
+labelled with the turns at which a suggestion must appear (none for most). Each turn's words go through the
+shipped text branch and its valence-arousal head (with the previous turns as context); the voice is synthetic:
+the case gives its valence and arousal, fused with the words' at equal weights (no recorded audio exists for
+these sentences). Each turn's speech length and the gap before it are in the case. A case is right when the
+suggestions come at exactly the labelled turns; any suggestion on a turn whose words the case marks positive
+is counted on its own.
 """
 from __future__ import annotations
 
@@ -23,10 +31,12 @@ from agf_core.branches import BranchOutput
 from agf_core.labels import EMOTIONS
 from streaming.dialogue.reply import ALL_STRATEGIES, STRATEGIES, ReplyInput, TemplateReply, unsupported_claims
 from streaming.dialogue.cues import emotion_of_word
+from streaming.dialogue.suggestions import Suggester, SuggestionState, TurnAffect, positive_words
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "tests" / "assets" / "reply_cases.jsonl"
+SUGGESTION_CASES = ROOT / "tests" / "assets" / "reply_suggestion_cases.jsonl"
 FACE_PHOTO = ROOT / "tests" / "assets" / "grace_hopper.jpg"
 
 # Phrases that, in a reply's body (the disagreement note removed), assert the person feels that emotion.
@@ -111,6 +121,54 @@ def run_cases(rec, cases: list[dict], reply: TemplateReply | None = None) -> lis
     return rows
 
 
+def run_suggestion_cases(rec, cases: list[dict], reply: TemplateReply | None = None,
+                         suggester: Suggester | None = None) -> list[dict]:
+    """Each conversation turn by turn: real words, synthetic voice valence-arousal, the reply and the suggester."""
+    from agf_core.affect import fuse
+    reply, suggester = reply or TemplateReply(), suggester or Suggester()
+    rows = []
+    for c in cases:
+        state, t, history, given, readings = SuggestionState(), 0.0, [], [], []
+        for i, turn in enumerate(c["turns"], 1):
+            t += turn["gap"] + turn["seconds"]
+            words = rec.text(turn["text"], [said for said, _ in history][-2:])
+            pred = rec.combine({"text": words})
+            text_va = pred.per_modality_affect["text"]
+            va = {"text": (text_va["valence"], text_va["arousal"])}
+            if "voice" in turn:
+                va["audio"] = (turn["voice"]["valence"], turn["voice"]["arousal"])
+            v, a = fuse(va, {m: 1.0 for m in va})
+            out = reply(ReplyInput.from_prediction(turn["text"], pred, words.probs), history)
+            found = suggester(state, TurnAffect(t, turn["seconds"], v, a,
+                                                positive_words(turn["text"], words.probs, text_va["valence"])))
+            given += [i] if found else []
+            readings.append(f"{text_va['valence']:+.2f}/{text_va['arousal']:+.2f} -> {v:+.2f}/{a:+.2f}"
+                            + (f" [{found.state}]" if found else ""))
+            history.append((turn["text"], out.text + (f" {found.text}" if found else "")))
+        rows.append({"id": c["id"], "why": c["why"], "turns": len(c["turns"]), "expected_at": c["expect_at"],
+                     "given_at": given, "right": given == c["expect_at"], "readings": readings,
+                     "on_positive_words": [i for i in given if c["turns"][i - 1]["positive"]]})
+    return rows
+
+
+def suggestion_summary(rows: list[dict]) -> dict:
+    must = [r for r in rows if r["expected_at"]]
+    return {"cases": len(rows), "must_trigger": len(must), "must_not": len(rows) - len(must),
+            "right": sum(r["right"] for r in rows), "score": round(sum(r["right"] for r in rows) / max(len(rows), 1), 4),
+            "suggestions_on_positive_words": sum(len(r["on_positive_words"]) for r in rows)}
+
+
+def suggestion_markdown(rows: list[dict], head: dict) -> str:
+    lines = ["", f"## Suggestions: {head['right']}/{head['cases']} conversations right ({head['score']:.1%}), "
+             f"{head['suggestions_on_positive_words']} suggestions on positive words", "",
+             "Each turn: the words' valence/arousal (text head) -> fused with the synthetic voice (equal weights).", "",
+             "| id | what | expected at turn | given at turn | right | readings |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['id']} | {r['why']} | {r['expected_at'] or '-'} | {r['given_at'] or '-'} | "
+                     f"{'yes' if r['right'] else 'no'} | {'; '.join(r['readings'])} |")
+    return "\n".join(lines) + "\n"
+
+
 def summary(rows: list[dict]) -> dict:
     cats = sorted({r["category"] for r in rows})
     return {"cases": len(rows), "right": sum(r["right"] for r in rows),
@@ -139,6 +197,7 @@ def markdown(rows: list[dict], head: dict) -> str:
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", type=Path, default=CASES)
+    ap.add_argument("--suggestion-cases", type=Path, default=SUGGESTION_CASES)
     ap.add_argument("--out", type=Path, default=ROOT / "reports" / "replies.json")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -148,9 +207,17 @@ def main(argv: list[str] | None = None) -> dict:
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
     head = {**summary(rows), "commit": commit, "fusion": rec.fusion, "face": "synthetic, p=0.85 contrary"}
+    sugg = run_suggestion_cases(rec, [json.loads(x) for x in args.suggestion_cases.read_text().splitlines() if x.strip()])
+    sugg_head = suggestion_summary(sugg)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({**head, "rows": rows}, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    args.out.with_suffix(".md").write_text(markdown(rows, head), encoding="utf-8")
+    args.out.write_text(json.dumps({**head, "rows": rows, "suggestions": {**sugg_head, "rows": sugg}}, indent=1,
+                                   ensure_ascii=False) + "\n", encoding="utf-8")
+    args.out.with_suffix(".md").write_text(markdown(rows, head) + suggestion_markdown(sugg, sugg_head), encoding="utf-8")
+    print(f"suggestions: {sugg_head['right']}/{sugg_head['cases']} conversations right ({sugg_head['score']:.1%}), "
+          f"{sugg_head['suggestions_on_positive_words']} on positive words")
+    for r in sugg:
+        if not r["right"]:
+            print(f"  wrong {r['id']}: expected at {r['expected_at']}, given at {r['given_at']}; {r['readings']}")
     print(f"reply set: {head['right']}/{head['cases']} right ({head['score']:.1%}), "
           f"{head['contradictions']} contradictions, {head['absent_modality_claims']} claims about absent modalities")
     print("by category: " + ", ".join(f"{k} {v}" for k, v in head["by_category"].items()))

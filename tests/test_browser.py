@@ -64,7 +64,8 @@ def test_live_session_in_chromium(media, server):
         positions = [chat.find(key) for _, key in SENTENCES]
         assert all(pos >= 0 for pos in positions) and positions == sorted(positions), chat
         expect(page.locator("#status")).to_contain_text("voice: ok", timeout=30_000)
-        assert page.locator("svg.agf-chart").count() == 3 and page.locator("#timeline polyline").count() == 7
+        assert page.locator("svg.agf-chart").count() == 4 and page.locator("#timeline polyline").count() == 7
+        assert page.locator('#plane circle[data-name="now"]').count() == 1     # the valence-arousal plane's point
         page.screenshot(path=str(OUTPUT / "live_session.png"), full_page=True)
 
         # a second participant, while the first one's webcam and microphone still stream, is not blocked

@@ -12,7 +12,7 @@ from conftest import speak  # noqa: E402
 from streaming.live.capture import CaptureRoutes  # noqa: E402
 from streaming.live.worker import stop_worker  # noqa: E402
 
-VIEW = ["headline", "notice", "timeline", "importance", "bars", "status"]
+VIEW = ["headline", "notice", "timeline", "plane", "importance", "bars", "status"]
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +90,9 @@ def test_typed_text_is_answered_in_its_own_request(pipe, study, capture):
     assert timeline.startswith("<svg") and timeline.count("<polyline") == 7 and ">probability</text>" in timeline
     assert [float(t) for t in timeline.split('data-t="')[1].split('"')[0].split()] == \
         [r["t"] for r in state.session.timeline]                        # every point, at the stored time
+    plane = view["plane"]                                              # valence-arousal (streaming/live/plane.py)
+    assert 'data-name="now"' in plane and plane.split('data-va="')[1].split('"')[0] == \
+        " ".join(f"{r['valence']:.4f},{r['arousal']:.4f}" for r in state.session.timeline)
     assert demo.refresh(state) == (gr.skip(),) * len(VIEW)          # nothing new since: the timer sends nothing
     assert client.post("/agf/text?token=wrong", content=b"hi").status_code == 403
     refused = client.post(f"/agf/text?token={token}", content=b"a" * 5001)

@@ -482,3 +482,32 @@ def test_a_turn_the_text_model_could_not_read_does_not_spoil_the_next_ones(recog
     for text in ("We won the championship!", "This is the best day of my life!"):
         turn = pipe.on_text(state, text)
         assert turn.prediction.label == "joy" and state.status["text"].state == "ok", text
+
+
+def test_turns_carry_valence_arousal_and_a_sustained_low_adds_one_suggestion(recognizer):
+    from streaming.dialogue.suggestions import Suggester, SuggestionOptions, load_bank
+    pipe = LivePipeline(recognizer, FakeTranscriber(), TemplateReply())
+    pipe.suggester = Suggester(options=SuggestionOptions(low_for_s=5.0))   # typed turns: a few words are seconds
+    state = pipe.new_state()
+    sad = ["I lost my job and I don't know what to do now.",
+           "I feel awful, nothing is going right and I'm so tired of it.",
+           "I am so sad and lonely, nothing is going right and I can't stop crying about it all."]
+    turns = [pipe.on_text(state, t) for t in sad]
+    row = state.session.timeline[-1]
+    assert row["valence"] == pytest.approx(turns[-1].prediction.valence, abs=1e-4) and row["valence"] < 0
+    assert row["text_valence"] == row["valence"] and "audio_valence" not in row
+    bank = [s for v in load_bank().values() for s in v]
+    given = [r for r in state.session.replies if r.get("suggestion")]
+    assert len(given) == 1 and given[0]["suggestion"] == "low_valence"
+    assert any(given[0]["text"].endswith(s) for s in bank) and given[0]["turn"] > 1     # never the first turn
+    pipe.on_text(state, "Actually I'm so happy, my sister just called with great news!")
+    assert len([r for r in state.session.replies if r.get("suggestion")]) == 1
+
+
+def test_no_suggestions_option_turns_them_off(recognizer):
+    pipe = LivePipeline(recognizer, FakeTranscriber(), TemplateReply(), PipelineOptions(suggestions=False))
+    assert pipe.suggester is None
+    state = pipe.new_state()
+    for _ in range(4):
+        pipe.on_text(state, "I am so sad and lonely, nothing is going right and I can't stop crying about it all.")
+    assert not any(r.get("suggestion") for r in state.session.replies)

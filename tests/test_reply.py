@@ -311,3 +311,19 @@ def test_reply_case_set_has_no_contradictions_and_is_mostly_right():
     assert head["contradictions"] == 0, [r for r in rows if r["contradiction"]]
     assert head["absent_modality_claims"] == 0
     assert head["right"] / head["cases"] >= 0.90, [(r["text"], r["expected"], r["strategy"]) for r in rows if not r["right"]]
+
+
+def test_suggestion_cases_are_mostly_right_and_never_on_positive_words():
+    """The multi-turn conversations that must or must not bring a suggestion (benchmarks/replies.py)."""
+    import json
+    from benchmarks.replies import SUGGESTION_CASES, run_suggestion_cases, suggestion_summary
+    from agf_core.recognizer import default_recognizer
+    rec = default_recognizer()
+    if rec.affect is None:
+        pytest.fail("the shipped valence-arousal heads (agf_core/weights/affect.pt) did not load")
+    cases = [json.loads(x) for x in SUGGESTION_CASES.read_text().splitlines() if x.strip()]
+    assert len(cases) >= 20 and all(len(c["turns"]) >= 1 for c in cases)
+    assert sum(bool(c["expect_at"]) for c in cases) >= 8 and sum(not c["expect_at"] for c in cases) >= 8
+    head = suggestion_summary(rows := run_suggestion_cases(rec, cases))
+    assert head["suggestions_on_positive_words"] == 0, [r for r in rows if r["on_positive_words"]]
+    assert head["score"] >= 0.90, [(r["id"], r["expected_at"], r["given_at"]) for r in rows if not r["right"]]

@@ -317,3 +317,29 @@ def test_export_puts_each_sentence_and_correction_on_the_row_it_produced(recogni
             assert row.source == "typed" and row.t <= row.said_t and row.label == row.said_emotion
         assert list(frame.correction_felt.dropna()) == ["anger"]
         assert frame.correction_felt.notna().idxmax() == said.index[-1]     # the reading shown when corrected
+
+
+def test_exports_carry_valence_arousal_and_sessions_from_before_them_still_export(tmp_path):
+    """Timeline rows written before valence and arousal existed (no such keys) export beside new ones: the
+    columns are there, empty for the old rows; a reading with no valence model is empty too, never 0."""
+    from streaming.study.researcher import session_table
+    store = StudyStore(f"sqlite:///{tmp_path}/va.db")
+    old = _open(store, "old")
+    old.timeline({"t": 0.5, "source": "typed", "label": "joy", "p_joy": 0.9})
+    writer = _open(store, "new", pid="P02")
+    session = SessionState(session_id="new", sink=writer)
+    with_va = _pred("sadness")
+    with_va.valence, with_va.arousal = -0.5, 0.25
+    with_va.per_modality_affect = {"text": {"valence": -0.5, "arousal": 0.25}}
+    session.add_prediction(with_va, "typed", t=1.0)
+    session.add_prediction(_pred("joy"), "video", t=2.0)             # no valence-arousal model: None
+    paths = export_sessions(store, ["old", "new"], tmp_path / "out")
+    doc = json.loads(paths[0].read_text())
+    assert doc["sessions"][1]["timeline"][1]["valence"] is None
+    for frame in (pd.read_csv(paths[1]), pd.read_parquet(paths[2])):
+        assert {"valence", "arousal", "text_valence", "text_arousal"} <= set(frame.columns)
+        assert frame.valence.isna().tolist() == [True, False, True] and frame.valence[1] == -0.5
+        assert frame.text_arousal[1] == 0.25
+    table = {r[0]: r for r in session_table(store)}                   # the researcher view lists both
+    assert table["old"][8] == 1 and table["new"][8] == 2
+    store.close()

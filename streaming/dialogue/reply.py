@@ -104,6 +104,7 @@ class Reply:
     emotion: str         # the emotion the reply answers ("neutral" when it engages neutrally)
     basis: str           # what decided it: stated|emoji|sarcasm|small talk|question|words|video|audio|low confidence
     note: str = ""       # the sentence naming a face or voice that disagrees with the words, if any
+    suggestion: str = "" # the sustained state a suggestion was added for (dialogue/suggestions.py), if any
 
 
 class ReplyGenerator(Protocol):

@@ -16,7 +16,7 @@ import unicodedata
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -30,6 +30,7 @@ from agf_core.recognizer import EmotionRecognizer, Prediction
 from agf_core.status import NO_FACE, ModalityStatus
 
 from ..dialogue.reply import FALLBACK_TEXT, Reply, ReplyGenerator, ReplyInput
+from ..dialogue.suggestions import Suggester, TurnAffect, positive_words
 from .charts import MODALITY_NAMES
 from .metrics import loudness_envelope, no_metrics
 from .reliability import gate_offsets
@@ -53,6 +54,7 @@ class PipelineOptions:
     vad: VadOptions = VadOptions()
     speech_valid_s: float = 8.0     # an utterance's audio/text emotion counts in fusion this long
     context_turns: int = 2
+    suggestions: bool = True        # a reply may add a suggestion for a sustained state (dialogue/suggestions.py)
     latency_window: int = 200       # recent timings kept per stage
     partial_every_s: float = 1.0    # re-decode the growing utterance this often while the person speaks
     partial_min_s: float = 0.6      # the first once it is this long (with the 0.32 s pre-roll); only when no
@@ -84,6 +86,8 @@ class LivePipeline:
                  options: PipelineOptions = PipelineOptions(), metrics=no_metrics):
         self.recognizer, self.transcriber, self.reply, self.options = recognizer, transcriber, reply, options
         self.metrics = metrics   # streaming/live/metrics.py: wall-clock events for the browser benchmark
+        # the bank is read now: a malformed one stops the start with its file and line
+        self.suggester = Suggester() if options.suggestions else None
         # Transcriptions running now, over all sessions: a partial (a preview) is decoded only when none is, so
         # previews never slow anyone's final words when several participants speak at once.
         self._asr_running, self._asr_lock = 0, threading.Lock()
@@ -366,9 +370,11 @@ class LivePipeline:
             return Turn(text, source, pred, "")
         with self._timed(state, "reply"):
             reply = self._reply(state, ReplyInput.from_prediction(text, pred, words), history)
+            reply = self._suggest(state, text, source, pred, words, reply)
         with state.lock:
             state.session.add_turn(text, source, pred.label, reply.text, reply.strategy,
-                                   why_no_emotion=unread(pred) if pred.label is None else "")
+                                   why_no_emotion=unread(pred) if pred.label is None else "",
+                                   suggestion=reply.suggestion)
             state.notice = ""
             state.changed()
         return Turn(text, source, pred, reply.text, reply.strategy)
@@ -380,6 +386,17 @@ class LivePipeline:
         except Exception:  # noqa: BLE001  the participant sees no exception text
             log.exception("reply generator %s failed on %r", type(self.reply).__name__, said.text[:80])
             return Reply(FALLBACK_TEXT, "fallback", "neutral", "reply failed")
+
+    def _suggest(self, state: LiveState, text: str, source: str, pred: Prediction, words, reply: Reply) -> Reply:
+        """The reply with a suggestion added when this turn completes a sustained state (dialogue/suggestions.py)."""
+        if self.suggester is None:
+            return reply
+        heard = state.session.heard if source == "speech" else None
+        text_va = pred.per_modality_affect.get("text", {}).get("valence")
+        turn = TurnAffect(state.session.now(), self.suggester.seconds(text, heard and heard[1] - heard[0]),
+                          pred.valence, pred.arousal, positive_words(text, words, text_va))
+        found = self.suggester(state.suggestions, turn)
+        return reply if found is None else replace(reply, text=f"{reply.text} {found.text}", suggestion=found.state)
 
     # ---- fusion and corrections ------------------------------------------------------------------------
     def metadata(self, state: LiveState) -> dict[str, str]:

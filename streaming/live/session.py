@@ -26,6 +26,19 @@ KEEP_S = 90.0       # the timeline charts show the last 60 s
 KEEP_TURNS = 100    # the conversation shows this many turns
 
 
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 4)
+
+
+def affect_columns(pred: Prediction) -> dict[str, float | None]:
+    """valence, arousal and each present modality's ({m}_valence, {m}_arousal); None (an empty cell) where no
+    modality supports them, never 0."""
+    out = {"valence": _round(pred.valence), "arousal": _round(pred.arousal)}
+    for m, va in pred.per_modality_affect.items():
+        out.update({f"{m}_valence": _round(va["valence"]), f"{m}_arousal": _round(va["arousal"])})
+    return out
+
+
 class Recent(list):
     """A list that keeps only its last `maxlen` items (slicing works, unlike a deque)."""
 
@@ -90,7 +103,8 @@ class SessionState:
                "shown": shown, "fusion": pred.fusion, "timbre": pred.metadata.get("timbre", ""),
                **{f"p_{e}": round(pred.probs.get(e, 0.0), 4) for e in EMOTIONS},
                **{f"w_{m}": round(pred.weights.get(m, 0.0), 4) for m in MODALITIES},
-               **{f"{m}_{e}": round(pred.per_modality[m][e], 4) for m in pred.per_modality for e in EMOTIONS}}
+               **{f"{m}_{e}": round(pred.per_modality[m][e], 4) for m in pred.per_modality for e in EMOTIONS},
+               **affect_columns(pred)}
         if turn is not None:
             row["turn"] = turn
         self.timeline.append(row)
@@ -106,9 +120,10 @@ class SessionState:
         self.heard = (round(start, 3), round(end, 3))
 
     def add_turn(self, text: str, source: str, emotion: str | None, reply: str, strategy: str,
-                 start: float | None = None, end: float | None = None, why_no_emotion: str = "") -> None:
+                 start: float | None = None, end: float | None = None, why_no_emotion: str = "",
+                 suggestion: str = "") -> None:
         """One turn: what was said and the emotion read from it, or None (no modality could be read) and
-        `why_no_emotion`; and the reply."""
+        `why_no_emotion`; and the reply, with the state it added a suggestion for (`suggestion`), if any."""
         t = self.now()
         if source == "speech" and start is None and self.heard is not None:
             (start, end), self.heard = self.heard, None
@@ -117,6 +132,8 @@ class SessionState:
         if emotion is None:
             said["why_no_emotion"] = why_no_emotion or "no modality could be read"
         answer = {"t": t, "text": reply, "emotion": emotion, "strategy": strategy, "turn": turn}
+        if suggestion:
+            answer["suggestion"] = suggestion
         self.transcript.append(said)
         self.replies.append(answer)
         self.counts["turns"] += 1
@@ -168,7 +185,7 @@ class SessionState:
     def timeline_csv(self) -> str:
         """The timeline as CSV, one row per update, with every column any row has (a header even when empty)."""
         base = ["t", "source", "label", "confidence", "shown", "fusion", *(f"p_{e}" for e in EMOTIONS),
-                *(f"w_{m}" for m in MODALITIES)]
+                *(f"w_{m}" for m in MODALITIES), "valence", "arousal"]
         cols = list(dict.fromkeys(base + [k for row in self.timeline for k in row]))
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=cols, restval="")

@@ -22,6 +22,7 @@ from agf_core.personalization import Personalization
 from agf_core.recognizer import Prediction
 from agf_core.status import ModalityStatus
 
+from ..dialogue.suggestions import SuggestionState
 from .session import SessionState
 from .utterance import UtteranceSegmenter
 from .video import FaceWindow
@@ -88,6 +89,7 @@ class LiveState:
     calibrating: Calibrating | None = None
     baseline: Baseline | None = None   # this participant's neutral (agf_core/baseline.py), this session's only
     calibration_note: str = ""         # what the page says about the calibration
+    suggestions: SuggestionState = field(default_factory=SuggestionState)  # this session's turns' affect
     version: int = 0                 # bumped on every change the page shows
     rendered: int = -1               # the version the page last got
     shown_headline: str = ""         # the headline the page last got (it can age with no new version)

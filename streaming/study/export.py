@@ -38,7 +38,8 @@ def session_document(store: StudyStore, session_id: str) -> dict:
 
 SAID = {"t": "said_t", "text": "said_text", "source": "said_source", "emotion": "said_emotion",
         "start": "said_start", "end": "said_end", "turn": "turn"}
-REPLIED = {"t": "reply_t", "text": "reply_text", "strategy": "reply_strategy", "turn": "turn"}
+REPLIED = {"t": "reply_t", "text": "reply_text", "strategy": "reply_strategy", "suggestion": "reply_suggestion",
+           "turn": "turn"}
 CORRECTED = {"t": "correction_t", "shown": "correction_shown", "felt": "correction_felt", "note": "correction_note"}
 
 

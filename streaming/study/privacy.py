@@ -29,7 +29,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-CONSENT_VERSION = "5"
+CONSENT_VERSION = "6"   # 6: says whether suggestions are on
 TEMP_PREFIX = "agf-gradio-"
 EXPORT_PREFIX = "agf-exports-"   # streaming.study.access.ExportDesk's folders
 MEDIA_SUFFIXES = (".wav", ".webm", ".mp3", ".ogg", ".flac", ".webp", ".png", ".jpg", ".jpeg", ".mp4", ".y4m")
@@ -74,14 +74,15 @@ def _quiet_onnxruntime() -> None:
 
 
 def consent_text(options: PrivacyOptions, store_label: str = "the study database on this server",
-                 detector_offline: bool = True) -> str:
+                 detector_offline: bool = True, suggestions: bool = True) -> str:
     """The notice shown before a session starts; every duration in it comes from `options`. `detector_offline`:
-    the face detector's process has no network (agf_core/inputs/detector_process.py)."""
+    the face detector's process has no network (agf_core/inputs/detector_process.py); `suggestions`: replies may
+    add a suggestion for a sustained state (streaming/dialogue/suggestions.py)."""
     kept = (f"deleted {options.retention_days:g} days after the session started (checked every hour or more often)"
             if options.retention_days else "kept until the researcher deletes them")
     return f"""**Before you start** (consent text version {CONSENT_VERSION}). This study estimates emotions from your
 face (webcam), voice and words (microphone), and what you type. The estimates are what a model reads from
-expressions, not what you feel, and can be wrong.
+expressions, not what you feel, and can be wrong. {_SUGGESTION_NOTE[suggestions]}
 
 **What is stored.** From the moment you start, the emotion estimates (several per second), what you said
 (as text, with its start and end), the replies, your corrections, the profile you pick and your consent
@@ -98,6 +99,12 @@ utterances (audio) and small face crops (48x48 pixels) also written to {store_la
 this browser within {options.export_ttl_s / 60:g} minutes, and is deleted after the download, after that time
 or when the session ends. No data is sent to any other server; usage analytics are off. {_DETECTOR_NOTE[detector_offline]}"""
 
+
+_SUGGESTION_NOTE = {
+    True: "**Suggestions are on:** when the estimates stay low or tense over several turns, a reply may add one "
+          "everyday suggestion (a pause, a breath, a glass of water, a walk, talking to someone), at most once "
+          "every few minutes. It is not advice about your health.",
+    False: "**Suggestions are off:** the replies never suggest what you might do."}
 
 _DETECTOR_NOTE = {
     True: "(The face detection library tries to reach Google's usage-logging server; it runs in a process "
