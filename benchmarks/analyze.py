@@ -27,6 +27,8 @@ import threading
 import time
 from pathlib import Path
 
+from benchmarks import save_report
+
 ROOT = Path(__file__).resolve().parent.parent
 SENTENCES = ["I am so happy to see you again today.", "This is terrible, I hate waiting in the rain.",
              "What a surprise, I did not expect you here.", "I am not sure this is going to work."]
@@ -198,9 +200,7 @@ def main(argv: list[str] | None = None) -> dict:
                          "jobs (load during the run in 'load_after')",
               "videos": args.videos, "seconds_each": args.seconds, "runs": results,
               "load_after": os.getloadavg()}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / args.name).write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
+    save_report(report, args.out, args.name)
     return report
 
 

@@ -10,7 +10,6 @@ Writes reports/benchmark_capacity.json. Not a test. The browser adds the page's 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import threading
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import save_report
 from benchmarks.latency import speech_48k
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,10 +100,7 @@ def main(argv: list[str] | None = None) -> dict:
     report = {"machine": {"cpu_count": os.cpu_count(), "load_avg_1m_at_end": os.getloadavg()[0]},
               "commit": commit.strip(), "seconds_per_run": args.seconds, "runs": rows,
               "participants_at_p95_le_1.5s": max(ok) if ok else 0}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "benchmark_capacity.json").write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
+    save_report(report, args.out, "benchmark_capacity.json")
     return report
 
 

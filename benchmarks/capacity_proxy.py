@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import save_report
 from benchmarks.browser import demo_server, free_port
 from benchmarks.http_participant import Participant
 from benchmarks.latency import speech_48k
@@ -126,10 +127,7 @@ def main(argv: list[str] | None = None) -> dict:
     report["load_avg_1m_at_end"] = os.getloadavg()[0]
     report["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                       text=True).stdout.strip()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "benchmark_capacity_proxy.json").write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
+    save_report(report, args.out, "benchmark_capacity_proxy.json")
     return report
 
 

@@ -11,7 +11,6 @@ Inputs are real: the face photo in tests/assets and speech synthesised by espeak
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -21,6 +20,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks import save_report
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -125,10 +126,7 @@ def main(argv: list[str] | None = None) -> dict:
     report = {"machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
               "stages": stages, "end_to_end": end_to_end,
               "memory": {"rss_before_models_mb": round(rss_start, 1), **memory}}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "benchmark_latency.json").write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
+    save_report(report, args.out, "benchmark_latency.json")
     return report
 
 

@@ -8,7 +8,6 @@ Writes reports/benchmark_library.json. Not a test: nothing here asserts on time.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import resource
@@ -16,6 +15,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks import save_report
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,10 +80,7 @@ def main(argv: list[str] | None = None) -> dict:
                           "platform": platform.platform()},
               "latency": results,
               "memory": {"rss_before_models_mb": round(rss0, 1), "rss_all_models_loaded_mb": round(rss_mb(), 1)}}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "benchmark_library.json").write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
+    save_report(report, args.out, "benchmark_library.json")
     return report
 
 

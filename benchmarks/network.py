@@ -12,7 +12,6 @@ espeak-ng, sox). Not a test: tests/test_telemetry.py checks the detector's part 
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
 import subprocess
@@ -20,6 +19,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from benchmarks import save_report
 from benchmarks.browser import ROOT, demo_server, launch, make_media, missing_tools, start_session, start_streams
 
 # connect(5, {sa_family=AF_INET, sin_port=htons(443), sin_addr=inet_addr("1.2.3.4")}, 16) = -1 ENETUNREACH (...)
@@ -79,10 +79,7 @@ def main(argv: list[str] | None = None) -> dict:
               "outbound_by_destination_and_result": {f"{a}:{p} {r}": n for (a, p, r), n in
                                                      Counter((c["address"], c["port"], c["result"])
                                                              for c in outbound).items()}}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "network.json").write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
+    save_report(report, args.out, "network.json")
     return report
 
 
